@@ -1,0 +1,264 @@
+/*
+ * ptbm.h - PT-BM, a buffer manager whose buffer table is the page table.
+ *
+ * A pool reserves one virtual range for the whole database; page p lives at
+ * base + p * page_size and the MMU does the translation that a hash table
+ * does in a classic buffer manager. A 64-bit state word per page, kept in a
+ * shared descriptor array, carries the latch, the clock mark, the dirty bit
+ * and a version for optimistic reads.
+ *
+ * The same API serves two sharing modes:
+ *   PTBM_SHARE_THREADS    one process, any number of threads;
+ *   PTBM_SHARE_PROCESSES  the creator forks workers (or unrelated processes
+ *                         attach by name) and all of them share the pool.
+ * and, for measurement, three engines: the PT-BM pool itself (PTBM_ENGINE_VM),
+ * a hash-table buffer manager in the style of PostgreSQL (PTBM_ENGINE_HASH),
+ * and the data file mapped by the OS (PTBM_ENGINE_MMAP).
+ *
+ * Conventions:
+ *   - Functions return 0 or a negative error: -errno, or one of ptbm's own
+ *     codes below -4095 (PTBM_E*); ptbm_strerror() names both.
+ *   - A page handed out by a fix call stays at the same address until it is
+ *     unfixed. The caller owns the first ptbm_page_usable(pool) bytes of a
+ *     page; the last PTBM_PAGE_TRAILER bytes hold the page's checksum, written
+ *     by the pool when it writes the page back.
+ *   - Every function is safe to call from any thread; in processes mode, from
+ *     any process that created, inherited (fork) or attached the pool.
+ *
+ * Minimal use:
+ *
+ *	struct ptbm_config cfg;
+ *	ptbm_pool *pool;
+ *	void *page;
+ *	ptbm_config_init(&cfg);
+ *	cfg.data_path = "/var/lib/db/data.ptbm";
+ *	cfg.budget_bytes = 1ull << 30;
+ *	if (ptbm_open(&cfg, &pool) < 0) ...;
+ *	uint64_t pid;
+ *	ptbm_alloc(pool, 1, &pid);
+ *	ptbm_fix_exclusive(pool, pid, &page);
+ *	memcpy(page, "hello", 6);
+ *	ptbm_mark_dirty(pool, pid);
+ *	ptbm_unfix_exclusive(pool, pid);
+ *	ptbm_flush(pool);
+ *	ptbm_close(pool);
+ */
+#ifndef PTBM_H
+#define PTBM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PTBM_VERSION_MAJOR  0
+#define PTBM_VERSION_MINOR  1
+#define PTBM_VERSION_PATCH  0
+#define PTBM_VERSION_STRING "0.1.0"
+
+/* Bytes at the end of every page that belong to the pool (checksum). */
+#define PTBM_PAGE_TRAILER 16
+
+/* ptbm's own error codes, in a band below -errno's. */
+enum {
+	PTBM_EINVAL_CONFIG = -5000, /* the configuration is not valid */
+	PTBM_ERANGE = -5001,	    /* page id beyond the allocated pages */
+	PTBM_ENOTFIXED = -5002,	    /* unfix/dirty of a page not latched that way */
+	PTBM_ECHECKSUM = -5003,	    /* a page read from disk failed its checksum */
+	PTBM_EBADFILE = -5004,	    /* data file is not a ptbm file, or damaged */
+	PTBM_ETRUNCATED = -5005,    /* data file shorter than its header says */
+	PTBM_ELAYOUT = -5006,	    /* page size, layout version or engine differ */
+	PTBM_ERESTART = -5007,	    /* optimistic read invalid: restart it */
+	PTBM_ENOSUPPORT = -5008,    /* the engine or mode cannot do this */
+	PTBM_EBUSY = -5009,	    /* every frame is latched: nothing to evict */
+	PTBM_EFULL = -5010,	    /* max_pages already allocated */
+	PTBM_EOWNERDEAD = -5011,    /* a process died holding a latch */
+	PTBM_EIO_SHORT = -5012,	    /* short read or write on the data file */
+};
+
+enum ptbm_share {
+	PTBM_SHARE_THREADS = 0,	  /* one process; private mapping */
+	PTBM_SHARE_PROCESSES = 1, /* forked or attached processes; shared mapping */
+};
+
+enum ptbm_engine {
+	PTBM_ENGINE_VM = 0,   /* PT-BM: the page table is the buffer table */
+	PTBM_ENGINE_HASH = 1, /* PostgreSQL-style hash table + clock sweep */
+	PTBM_ENGINE_MMAP = 2, /* the data file mapped MAP_SHARED; the OS decides */
+};
+
+enum ptbm_direct {
+	PTBM_DIRECT_AUTO = 0, /* O_DIRECT where the filesystem takes it */
+	PTBM_DIRECT_ON = 1,   /* O_DIRECT or fail to open */
+	PTBM_DIRECT_OFF = 2,  /* buffered I/O */
+};
+
+/* Flags for ptbm_config.flags. */
+#define PTBM_CREATE	 0x1u /* create the data file if it is missing */
+#define PTBM_TRUNCATE	 0x2u /* start from an empty data file */
+#define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
+
+typedef struct ptbm_pool ptbm_pool;
+
+struct ptbm_config {
+	uint32_t struct_size; /* set by ptbm_config_init; lets the struct grow */
+	enum ptbm_engine engine;
+	enum ptbm_share share;
+	const char *data_path; /* the data file; required */
+	const char *name;      /* processes mode: POSIX shm name ("/x") so that
+				  unrelated processes can ptbm_attach(); NULL =
+				  anonymous, shared with forked children only */
+	uint32_t page_size;    /* multiple of 4096; default 8192 */
+	uint64_t max_pages;    /* virtual size in pages; default 1 TiB worth */
+	uint64_t budget_bytes; /* resident page memory; default 1 GiB */
+	uint32_t evict_batch;  /* pages released per eviction round; default 64 */
+	enum ptbm_direct direct;
+	uint32_t flags; /* PTBM_CREATE | PTBM_TRUNCATE | ... */
+};
+
+/*
+ * Per-pool statistics, summed over every thread and process of the pool
+ * (faults: this process only, since it opened or attached the pool).
+ */
+struct ptbm_stats {
+	uint64_t hits;	       /* fixes that found the page resident */
+	uint64_t misses;       /* fixes that loaded the page */
+	uint64_t optimistic;   /* optimistic reads begun */
+	uint64_t restarts;     /* optimistic reads that failed validation */
+	uint64_t reads;	       /* pages read from the data file */
+	uint64_t writes;       /* pages written to the data file */
+	uint64_t evictions;    /* pages released from memory */
+	uint64_t populates;    /* pages this pool mapped with MADV_POPULATE */
+	uint64_t resident;     /* pages resident now */
+	uint64_t budget_pages; /* the budget in pages */
+	uint64_t allocated;    /* pages allocated (ptbm_alloc) */
+	uint64_t minor_faults; /* this process, since open/attach */
+	uint64_t major_faults; /* this process, since open/attach */
+};
+
+/* Fill *cfg with defaults. Always call it before setting fields. */
+void ptbm_config_init(struct ptbm_config *cfg);
+
+/*
+ * Create a pool over cfg->data_path (opening the file, or creating it with
+ * PTBM_CREATE). In processes mode the pool may be shared with children
+ * forked after this call returns, and, if cfg->name is set, attached by
+ * name. Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no
+ * file and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
+ * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
+ * -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON), -ENOMEM, other -errno.
+ */
+int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
+
+/*
+ * Attach to a pool created by another process with cfg->name = name.
+ * Errors: -ENOENT (no such pool), PTBM_ELAYOUT (created by another layout
+ * version of ptbm), -errno.
+ */
+int ptbm_attach(const char *name, ptbm_pool **out);
+
+/*
+ * Detach from the pool; the creator also releases it (and unlinks its
+ * name). Dirty pages are NOT written: call ptbm_flush() first to keep them.
+ * No page may be fixed by this process. Returns 0 or -errno.
+ */
+int ptbm_close(ptbm_pool *pool);
+
+/* Remove a named pool left behind by a process that died. 0 or -errno. */
+int ptbm_unlink(const char *name);
+
+/*
+ * Latch page pid shared (many readers) or exclusive (one writer), loading it
+ * from the data file if it is not resident, and return its address in *page.
+ * Blocks while another holder has it exclusive. A thread must not fix the
+ * same page twice, and must not wait on a latch while holding latches in a
+ * cycle (latch pages in ascending page id order when holding several).
+ * Errors: PTBM_ERANGE (pid not allocated or beyond max_pages),
+ * PTBM_ECHECKSUM (the page on disk is torn or corrupt; nothing returned),
+ * PTBM_EBUSY (no frame can be freed), PTBM_EIO_SHORT, -errno from I/O.
+ */
+int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
+int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
+
+/* Release a latch. PTBM_ENOTFIXED if the page is not latched that way. */
+int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
+int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+
+/*
+ * Record that the exclusively latched page was modified, so that eviction
+ * and ptbm_flush() write it back. PTBM_ENOTFIXED unless latched exclusive.
+ */
+int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
+
+/*
+ * Optimistic read: ptbm_read_begin() makes the page resident if needed and
+ * returns its address in *page and its version in *version, without writing
+ * to shared memory. The caller reads, then calls ptbm_read_validate(); if
+ * that returns PTBM_ERESTART a writer or an eviction intervened and what was
+ * read must be discarded. Data read before validation may be inconsistent:
+ * never follow pointers or trust lengths from it unchecked.
+ * Errors (begin): as ptbm_fix_shared. PTBM_ENOSUPPORT on the mmap engine.
+ */
+int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
+int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
+
+/*
+ * Convenience: copy len bytes at offset of page pid into buf, consistently
+ * (optimistic read with restarts). Errors: as ptbm_read_begin, PTBM_ERANGE
+ * if offset + len exceeds the usable bytes.
+ */
+int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
+
+/*
+ * Turn an optimistic read into an exclusive latch if nothing changed since
+ * ptbm_read_begin returned version; PTBM_ERESTART otherwise (no latch held).
+ */
+int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
+
+/*
+ * Allocate count consecutive new page ids; the first is stored in *first.
+ * New pages read as zeros until written. PTBM_EFULL past max_pages.
+ */
+int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
+
+/*
+ * Load pages into memory ahead of use, in one batch of I/O; pages already
+ * resident or latched are skipped. Returns the number of pages loaded, or a
+ * negative error. PTBM_ERANGE if any pid is not allocated.
+ */
+int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
+
+/*
+ * Write every dirty page to the data file, then fdatasync it and its header:
+ * when this returns 0, every modification unfixed before the call survives
+ * the death of every process. Safe while other workers run (they block only
+ * on the page being written). Errors: -errno from I/O (-ENOSPC, -EIO); pages
+ * that could not be written stay dirty in memory.
+ */
+int ptbm_flush(ptbm_pool *pool);
+
+/* Fill *st. Returns 0. */
+int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
+
+/* Bytes of each page the caller owns: page_size - PTBM_PAGE_TRAILER. */
+size_t ptbm_page_usable(const ptbm_pool *pool);
+uint32_t ptbm_page_size(const ptbm_pool *pool);
+uint64_t ptbm_max_pages(const ptbm_pool *pool);
+enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool);
+enum ptbm_share ptbm_share_of(const ptbm_pool *pool);
+/* Whether data file I/O bypasses the page cache (O_DIRECT). */
+int ptbm_direct_io(const ptbm_pool *pool);
+
+/* A message for a ptbm error or a negative errno. Never NULL. */
+const char *ptbm_strerror(int err);
+
+/* Names used on command lines and in reports; NULL if out of range. */
+const char *ptbm_engine_name(enum ptbm_engine engine);
+const char *ptbm_share_name(enum ptbm_share share);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PTBM_H */

@@ -1,0 +1,243 @@
+/*
+ * api.c - the public entry points: argument checks, then the engine.
+ *
+ * Every call checks what a caller can get wrong (a NULL pool or pointer, a
+ * page id beyond max_pages) and returns an error instead of crashing; the
+ * engine checks the rest (latch misuse, unallocated pages). The vm engine
+ * is called directly rather than through its method table so that the hit
+ * path has no indirect call.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define CHECK_PAGE(pool, pid)                                                                      \
+	do {                                                                                       \
+		if (PTBM_UNLIKELY(!(pool)))                                                        \
+			return PTBM_EINVAL_CONFIG;                                                 \
+		if (PTBM_UNLIKELY((pid) >= (pool)->max_pages))                                     \
+			return PTBM_ERANGE;                                                        \
+	} while (0)
+
+int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+{
+	CHECK_PAGE(pool, pid);
+	if (PTBM_UNLIKELY(!page))
+		return -EINVAL;
+	return pool->ops->fix_shared(pool, pid, page);
+}
+
+int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
+{
+	CHECK_PAGE(pool, pid);
+	if (PTBM_UNLIKELY(!page))
+		return -EINVAL;
+	return pool->ops->fix_exclusive(pool, pid, page);
+}
+
+int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
+{
+	CHECK_PAGE(pool, pid);
+	return pool->ops->unfix_shared(pool, pid);
+}
+
+int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
+{
+	CHECK_PAGE(pool, pid);
+	return pool->ops->unfix_exclusive(pool, pid);
+}
+
+int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)
+{
+	CHECK_PAGE(pool, pid);
+	return pool->ops->mark_dirty(pool, pid);
+}
+
+int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
+{
+	CHECK_PAGE(pool, pid);
+	if (PTBM_UNLIKELY(!page || !version))
+		return -EINVAL;
+	if (!pool->ops->read_begin)
+		return PTBM_ENOSUPPORT;
+	return pool->ops->read_begin(pool, pid, page, version);
+}
+
+int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
+{
+	CHECK_PAGE(pool, pid);
+	if (!pool->ops->read_validate)
+		return PTBM_ENOSUPPORT;
+	return pool->ops->read_validate(pool, pid, version);
+}
+
+#if defined(__SANITIZE_THREAD__)
+/* An optimistic copy races with writers by design; validation discards it. */
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define RACY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define RACY_END()   AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define RACY_BEGIN() ((void)0)
+#define RACY_END()   ((void)0)
+#endif
+
+int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len)
+{
+	CHECK_PAGE(pool, pid);
+	if (!buf || offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
+		return PTBM_ERANGE;
+	if (!pool->ops->read_begin) {
+		void *p;
+		int rc = pool->ops->fix_shared(pool, pid, &p);
+		if (rc < 0)
+			return rc;
+		memcpy(buf, (char *)p + offset, len);
+		return pool->ops->unfix_shared(pool, pid);
+	}
+	for (;;) {
+		const void *p;
+		uint64_t v;
+		int rc = pool->ops->read_begin(pool, pid, &p, &v);
+		if (rc < 0)
+			return rc;
+		RACY_BEGIN();
+		memcpy(buf, (const char *)p + offset, len);
+		RACY_END();
+		rc = pool->ops->read_validate(pool, pid, v);
+		if (rc != PTBM_ERESTART)
+			return rc;
+	}
+}
+
+int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
+{
+	CHECK_PAGE(pool, pid);
+	if (!pool->ops->upgrade)
+		return PTBM_ENOSUPPORT;
+	return pool->ops->upgrade(pool, pid, version);
+}
+
+int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
+{
+	if (!pool || !first || count == 0)
+		return -EINVAL;
+	_Atomic uint64_t *n = &pool->sh->n_alloc;
+	uint64_t cur = atomic_load(n);
+	do {
+		if (count > pool->max_pages - cur)
+			return PTBM_EFULL;
+	} while (!atomic_compare_exchange_weak(n, &cur, cur + count));
+	*first = cur;
+	return 0;
+}
+
+int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	if (!pool || (!pids && n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] >= pool->max_pages)
+			return PTBM_ERANGE;
+	return pool->ops->prefetch(pool, pids, n);
+}
+
+int ptbm_flush(ptbm_pool *pool)
+{
+	if (!pool)
+		return -EINVAL;
+	int rc = pool->ops->flush(pool);
+	if (rc < 0)
+		return rc;
+	/* one committer at a time: the header must not go backwards */
+	unsigned spins = 0;
+	uint32_t zero = 0;
+	while (!atomic_compare_exchange_weak(&pool->sh->flush_lock, &zero, 1)) {
+		zero = 0;
+		ptbm_backoff(&spins);
+	}
+	rc = ptbm_file_commit(&pool->file, atomic_load(&pool->sh->n_alloc));
+	atomic_store(&pool->sh->flush_lock, 0);
+	return rc;
+}
+
+size_t ptbm_page_usable(const ptbm_pool *pool)
+{
+	return pool->page_size - PTBM_PAGE_TRAILER;
+}
+
+uint32_t ptbm_page_size(const ptbm_pool *pool)
+{
+	return pool->page_size;
+}
+
+uint64_t ptbm_max_pages(const ptbm_pool *pool)
+{
+	return pool->max_pages;
+}
+
+enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool)
+{
+	return pool->engine;
+}
+
+enum ptbm_share ptbm_share_of(const ptbm_pool *pool)
+{
+	return pool->share;
+}
+
+int ptbm_direct_io(const ptbm_pool *pool)
+{
+	return pool->file.direct;
+}
+
+const char *ptbm_engine_name(enum ptbm_engine e)
+{
+	static const char *const names[] = {"vm", "hash", "mmap"};
+	return (unsigned)e < 3 ? names[e] : NULL;
+}
+
+const char *ptbm_share_name(enum ptbm_share s)
+{
+	static const char *const names[] = {"threads", "processes"};
+	return (unsigned)s < 2 ? names[s] : NULL;
+}
+
+const char *ptbm_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case PTBM_EINVAL_CONFIG:
+		return "invalid configuration (page size, sizes, budget or name)";
+	case PTBM_ERANGE:
+		return "page id out of range (beyond the allocated pages or max_pages)";
+	case PTBM_ENOTFIXED:
+		return "page is not latched that way";
+	case PTBM_ECHECKSUM:
+		return "page failed its checksum: torn or corrupted on disk";
+	case PTBM_EBADFILE:
+		return "data file is not a ptbm data file, or its header is damaged";
+	case PTBM_ETRUNCATED:
+		return "data file is shorter than its header says (truncated)";
+	case PTBM_ELAYOUT:
+		return "page size, layout version or kind of pool differs";
+	case PTBM_ERESTART:
+		return "optimistic read invalidated: restart it";
+	case PTBM_ENOSUPPORT:
+		return "not supported by this engine or mode";
+	case PTBM_EBUSY:
+		return "no frame can be freed: every resident page is latched";
+	case PTBM_EFULL:
+		return "pool is full: max_pages already allocated";
+	case PTBM_EOWNERDEAD:
+		return "a process died holding a latch";
+	case PTBM_EIO_SHORT:
+		return "short read or write on the data file";
+	default:
+		if (err < 0 && err > -4096)
+			return strerror(-err);
+		return "unknown error";
+	}
+}

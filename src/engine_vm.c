@@ -1,0 +1,613 @@
+/*
+ * engine_vm.c - PT-BM: the page table is the buffer table.
+ *
+ * Page p lives at data + p * page_size; its state word is desc[p]. There is
+ * no lookup structure on the translation path: a hit is one CAS on the
+ * state word to latch, the access, and one CAS to unlatch. Everything else
+ * (loading, populating this process's page table, evicting) happens off
+ * that path, on a miss.
+ *
+ * Transitions of a page (tags in internal.h; "-> X" is one atomic step):
+ *
+ *   evicted  --fix: CAS-> exclusive --load--> exclusive | shared(1)
+ *   unlocked/marked --fix shared: CAS-> shared(n+1) --unfix--> ... unlocked
+ *   unlocked/marked --fix exclusive: CAS-> exclusive --unfix--> unlocked, v+1
+ *   unlocked --clock: CAS-> marked --clock: CAS-> exclusive (a victim)
+ *   victim --write back if dirty, release frame--> evicted, v+1
+ *
+ * Loading (load_page, holding the exclusive latch of an evicted page):
+ *   1. check the page is allocated;
+ *   2. reserve a frame: resident + 1 <= budget, else evict a batch first;
+ *   3. read the page into its own address and verify its checksum (a
+ *      failure releases the frame, the page stays evicted, the caller gets
+ *      the error);
+ *   4. insert it into the resident set, bump its residency generation.
+ *
+ * Eviction (evict_batch, any worker, any process): a clock over the
+ * resident set marks unlocked pages and takes marked ones exclusive, up to
+ * evict_batch victims; dirty victims are written back; the victims are
+ * sorted, merged into runs of adjacent pages and released with one batched
+ * call (region.c); then each leaves the resident set and is published
+ * evicted. A latched page is never a victim: the clock only takes pages
+ * whose tag is unlocked or marked, with a CAS.
+ *
+ * Processes mode: every process has its own page table. A page loaded by
+ * one process is faulted in by each other process on first access; a
+ * hardware fault costs ~9 us on this machine against ~1.6 us for a
+ * MADV_POPULATE_WRITE call, so a process populates the page itself when it
+ * latches it and its private mapgen[p] differs from the page's residency
+ * generation (a byte compare on the hit path). Populating happens only
+ * under a latch, so it never maps (and so allocates) a hole: a read of an
+ * evicted shmem page would allocate a zero page that nobody frees. The one
+ * path that reads without a latch, the optimistic read, cleans up after
+ * itself: a validation that finds the page evicted punches the page again.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline struct ptbm_resident *resident_set(ptbm_pool *pool)
+{
+	return pool->engine_area;
+}
+
+static inline bool cas(_Atomic uint64_t *w, uint64_t *expected, uint64_t desired)
+{
+	return atomic_compare_exchange_weak_explicit(w, expected, desired, memory_order_acquire,
+						     memory_order_relaxed);
+}
+
+/* ---- frames and eviction ---------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Release the frames of n exclusively latched pages, sorted by id. */
+static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	struct ptbm_run runs[n ? n : 1];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *a = ptbm_page_addr(pool, pids[i]);
+		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == a) {
+			runs[k - 1].bytes += pool->page_size;
+			continue;
+		}
+		runs[k].addr = a;
+		runs[k].bytes = pool->page_size;
+		k++;
+	}
+	return ptbm_region_release(runs, k, pool->share == PTBM_SHARE_PROCESSES);
+}
+
+/* Publish a latched page as unlocked again, unchanged (an aborted victim). */
+static void unlatch_unchanged(ptbm_pool *pool, uint64_t pid)
+{
+	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
+	atomic_store_explicit(&pool->desc[pid], ptbm_with_tag(s, PTBM_TAG_UNLOCKED),
+			      memory_order_release);
+}
+
+/*
+ * Pick up to evict_batch victims with the clock, write back the dirty ones,
+ * release them. Returns the number of pages evicted (0: everything was
+ * latched or recently used twice round) or a negative error from write-back
+ * when no page could be evicted.
+ */
+static int evict_batch(ptbm_pool *pool)
+{
+	struct ptbm_resident *rs = resident_set(pool);
+	uint32_t want = pool->sh->evict_batch;
+	uint64_t victims[want];
+	void *dirty_addr[want];
+	uint64_t dirty[want];
+	size_t n = 0, n_dirty = 0;
+	const uint64_t step = 64, limit = 2 * (rs->mask + 1) + step;
+
+	for (uint64_t scanned = 0; n < want && scanned < limit; scanned += step) {
+		uint64_t pos =
+		    atomic_fetch_add_explicit(&pool->sh->clock_hand, step, memory_order_relaxed);
+		for (uint64_t i = pos; i < pos + step && n < want; i++) {
+			uint64_t pid = ptbm_resident_at(rs, i);
+			if (pid == UINT64_MAX)
+				continue;
+			_Atomic uint64_t *w = &pool->desc[pid];
+			uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+			if (ptbm_tag(s) == PTBM_TAG_UNLOCKED)
+				cas(w, &s, ptbm_with_tag(s, PTBM_TAG_MARKED));
+			else if (ptbm_tag(s) == PTBM_TAG_MARKED &&
+				 cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				victims[n++] = pid;
+		}
+	}
+	if (n == 0)
+		return 0;
+
+	/* write back the dirty victims; on failure they stay resident */
+	for (size_t i = 0; i < n; i++)
+		if (atomic_load_explicit(&pool->desc[victims[i]], memory_order_relaxed) &
+		    PTBM_DIRTY_BIT) {
+			dirty[n_dirty] = victims[i];
+			dirty_addr[n_dirty++] = ptbm_page_addr(pool, victims[i]);
+		}
+	int werr = 0;
+	if (n_dirty) {
+		werr = ptbm_file_write_pages(&pool->file, dirty, dirty_addr, n_dirty);
+		if (werr == 0) {
+			ptbm_count(pool, PTBM_C_WRITES, n_dirty);
+		} else {
+			/* keep every victim that was dirty: none is known written */
+			size_t k = 0;
+			for (size_t i = 0; i < n; i++) {
+				uint64_t s = atomic_load_explicit(&pool->desc[victims[i]],
+								  memory_order_relaxed);
+				if (s & PTBM_DIRTY_BIT)
+					unlatch_unchanged(pool, victims[i]);
+				else
+					victims[k++] = victims[i];
+			}
+			n = k;
+			if (n == 0)
+				return werr;
+		}
+	}
+
+	qsort(victims, n, sizeof victims[0], cmp_u64);
+	int rc = release_frames(pool, victims, n);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			unlatch_unchanged(pool, victims[i]);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pid = victims[i];
+		ptbm_resident_remove(resident_set(pool), pid);
+		uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
+		s = ptbm_bump_version(ptbm_with_tag(s & ~PTBM_DIRTY_BIT, PTBM_TAG_EVICTED));
+		atomic_store_explicit(&pool->desc[pid], s, memory_order_release);
+	}
+	atomic_fetch_sub(&pool->sh->resident, n);
+	ptbm_count(pool, PTBM_C_EVICTIONS, n);
+	return (int)n;
+}
+
+/* Count one more resident frame, evicting first if the budget is full. */
+static int reserve_frame(ptbm_pool *pool)
+{
+	_Atomic uint64_t *res = &pool->sh->resident;
+	unsigned spins = 0, empty_rounds = 0;
+	for (;;) {
+		uint64_t r = atomic_load_explicit(res, memory_order_relaxed);
+		if (r < pool->sh->budget_pages) {
+			if (atomic_compare_exchange_weak(res, &r, r + 1))
+				return 0;
+			continue;
+		}
+		int got = evict_batch(pool);
+		if (got < 0)
+			return got;
+		if (got == 0) {
+			/* everything latched: others may unlatch soon */
+			if (++empty_rounds > 1000)
+				return PTBM_EBUSY;
+			ptbm_backoff(&spins);
+		}
+	}
+}
+
+static void unreserve_frame(ptbm_pool *pool)
+{
+	atomic_fetch_sub(&pool->sh->resident, 1);
+}
+
+/*
+ * Load page pid, whose exclusive latch the caller took from the evicted
+ * state (s is the state word it replaced). On success the page is resident
+ * and still latched exclusive; returns the new state word's low bits in
+ * *state. On failure the page is published evicted again.
+ */
+static int load_page(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	int rc;
+	if (pid >= atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire)) {
+		rc = PTBM_ERANGE;
+		goto fail;
+	}
+	rc = reserve_frame(pool);
+	if (rc < 0)
+		goto fail;
+	void *addr = ptbm_page_addr(pool, pid);
+	/*
+	 * Buffered reads copy into the frame from the kernel and would take a
+	 * hardware fault per page; populate first. O_DIRECT pins the frame
+	 * through get_user_pages, which maps it without the exception.
+	 */
+	if (!pool->file.direct) {
+		rc = ptbm_region_populate(addr, pool->page_size);
+		if (rc < 0)
+			goto fail_frame;
+	}
+	rc = ptbm_file_read_page(&pool->file, pid, addr);
+	if (rc < 0)
+		goto fail_frame;
+	ptbm_resident_insert(resident_set(pool), pid);
+	s = ptbm_bump_gen(s);
+	if (pool->populate)
+		pool->mapgen[pid] = (uint8_t)ptbm_gen(s);
+	ptbm_count(pool, PTBM_C_MISSES, 1);
+	ptbm_count(pool, PTBM_C_READS, 1);
+	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
+	atomic_store_explicit(w, *state, memory_order_relaxed);
+	return 0;
+
+fail_frame : {
+	struct ptbm_run run = {addr, pool->page_size};
+	ptbm_region_release(&run, 1, pool->share == PTBM_SHARE_PROCESSES);
+	unreserve_frame(pool);
+}
+fail:
+	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_EVICTED), memory_order_release);
+	return rc;
+}
+
+/* Processes mode: map the page in this process if it is not yet (latched). */
+static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
+{
+	uint8_t g = (uint8_t)ptbm_gen(s);
+	if (PTBM_LIKELY(!pool->populate || pool->mapgen[pid] == g))
+		return 0;
+	int rc = ptbm_region_populate(ptbm_page_addr(pool, pid), pool->page_size);
+	if (rc < 0)
+		return rc;
+	pool->mapgen[pid] = g;
+	ptbm_count(pool, PTBM_C_POPULATES, 1);
+	return 0;
+}
+
+/* ---- latches ----------------------------------------------------------- */
+
+static int vm_unfix_shared(ptbm_pool *pool, uint64_t pid);
+
+static int vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	unsigned spins = 0;
+	for (;;) {
+		uint64_t tag = ptbm_tag(s);
+		if (PTBM_LIKELY(tag - 1 < PTBM_TAG_SHARED_MAX - 1)) { /* unlocked or shared */
+			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+				break;
+			continue;
+		}
+		if (tag == PTBM_TAG_MARKED) {
+			if (cas(w, &s, ptbm_with_tag(s, 2)))
+				break;
+			continue;
+		}
+		if (tag == PTBM_TAG_EVICTED) {
+			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				continue;
+			int rc = load_page(pool, pid, s, &s);
+			if (rc < 0)
+				return rc;
+			/* downgrade: we are the only holder */
+			atomic_store_explicit(w, ptbm_with_tag(s, 2), memory_order_release);
+			*page = ptbm_page_addr(pool, pid);
+			return 0;
+		}
+		ptbm_backoff(&spins); /* exclusive, or too many readers */
+		s = atomic_load_explicit(w, memory_order_relaxed);
+	}
+	int rc = ensure_mapped(pool, pid, s);
+	if (PTBM_UNLIKELY(rc < 0)) {
+		vm_unfix_shared(pool, pid);
+		return rc;
+	}
+	ptbm_count(pool, PTBM_C_HITS, 1);
+	*page = ptbm_page_addr(pool, pid);
+	return 0;
+}
+
+static int vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	unsigned spins = 0;
+	for (;;) {
+		uint64_t tag = ptbm_tag(s);
+		if (PTBM_LIKELY(tag == PTBM_TAG_UNLOCKED || tag == PTBM_TAG_MARKED)) {
+			if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				break;
+			continue;
+		}
+		if (tag == PTBM_TAG_EVICTED) {
+			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				continue;
+			int rc = load_page(pool, pid, s, &s);
+			if (rc < 0)
+				return rc;
+			*page = ptbm_page_addr(pool, pid);
+			return 0;
+		}
+		ptbm_backoff(&spins);
+		s = atomic_load_explicit(w, memory_order_relaxed);
+	}
+	int rc = ensure_mapped(pool, pid, s);
+	if (PTBM_UNLIKELY(rc < 0)) {
+		unlatch_unchanged(pool, pid);
+		return rc;
+	}
+	ptbm_count(pool, PTBM_C_HITS, 1);
+	*page = ptbm_page_addr(pool, pid);
+	return 0;
+}
+
+static int vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	for (;;) {
+		uint64_t tag = ptbm_tag(s);
+		if (PTBM_UNLIKELY(tag < 2 || tag > PTBM_TAG_SHARED_MAX))
+			return PTBM_ENOTFIXED;
+		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
+							  memory_order_release,
+							  memory_order_relaxed))
+			return 0;
+	}
+}
+
+static int vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
+		return PTBM_ENOTFIXED;
+	/* only the holder writes an exclusive word: a store is enough */
+	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
+			      memory_order_release);
+	return 0;
+}
+
+static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	if (ptbm_tag(s) != PTBM_TAG_EXCLUSIVE)
+		return PTBM_ENOTFIXED;
+	if (!(s & PTBM_DIRTY_BIT))
+		atomic_store_explicit(w, s | PTBM_DIRTY_BIT, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- optimistic reads ---------------------------------------------------- */
+
+static int vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	unsigned spins = 0;
+	for (;;) {
+		uint64_t s = atomic_load_explicit(w, memory_order_acquire);
+		uint64_t tag = ptbm_tag(s);
+		if (PTBM_UNLIKELY(tag == PTBM_TAG_EXCLUSIVE)) {
+			ptbm_backoff(&spins);
+			continue;
+		}
+		if (PTBM_UNLIKELY(tag == PTBM_TAG_EVICTED ||
+				  (pool->populate && pool->mapgen[pid] != ptbm_gen(s)))) {
+			/* load or map it under a latch, never blindly */
+			void *p;
+			int rc = vm_fix_shared(pool, pid, &p);
+			if (rc < 0)
+				return rc;
+			vm_unfix_shared(pool, pid);
+			continue;
+		}
+		ptbm_count(pool, PTBM_C_OPTIMISTIC, 1);
+		*version = ptbm_version(s);
+		*page = ptbm_page_addr(pool, pid);
+		return 0;
+	}
+}
+
+/*
+ * The caller read the page without a latch. If it was evicted meanwhile, a
+ * read of its hole made shmem allocate a zero page that no one accounts
+ * for: punch it again, under the latch, unless someone reloaded it first.
+ */
+static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+		return;
+	struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
+	ptbm_region_release(&run, 1, true);
+	atomic_store_explicit(w, s, memory_order_release);
+}
+
+static int vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
+{
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
+	uint64_t tag = ptbm_tag(s);
+	if (PTBM_LIKELY(tag != PTBM_TAG_EXCLUSIVE && tag != PTBM_TAG_EVICTED &&
+			ptbm_version(s) == version))
+		return 0;
+	if (tag == PTBM_TAG_EVICTED && pool->share == PTBM_SHARE_PROCESSES)
+		drop_stray(pool, pid, s);
+	ptbm_count(pool, PTBM_C_RESTARTS, 1);
+	return PTBM_ERESTART;
+}
+
+static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	for (;;) {
+		uint64_t tag = ptbm_tag(s);
+		if ((tag != PTBM_TAG_UNLOCKED && tag != PTBM_TAG_MARKED) ||
+		    ptbm_version(s) != version) {
+			ptbm_count(pool, PTBM_C_RESTARTS, 1);
+			return PTBM_ERESTART;
+		}
+		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			return 0;
+	}
+}
+
+/* ---- batches: prefetch and flush -------------------------------------------- */
+
+static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] >= n_alloc)
+			return PTBM_ERANGE;
+	int loaded = 0;
+	for (size_t i = 0; i < n; i++) {
+		_Atomic uint64_t *w = &pool->desc[pids[i]];
+		uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
+		    !atomic_compare_exchange_strong(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			continue; /* resident, or someone else is on it */
+		int rc = load_page(pool, pids[i], s, &s);
+		if (rc < 0)
+			return loaded ? loaded : rc;
+		atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_UNLOCKED), memory_order_release);
+		loaded++;
+	}
+	return loaded;
+}
+
+enum latch_try { LATCHED, GONE, BUSY };
+
+/* Take a shared latch of a resident page; GONE if it is (or became) evicted,
+ * BUSY if it is latched exclusive and the caller may not wait. */
+static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool wait)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	unsigned spins = 0;
+	for (;;) {
+		uint64_t tag = ptbm_tag(s);
+		if (tag == PTBM_TAG_EVICTED)
+			return GONE;
+		if (tag - 1 < PTBM_TAG_SHARED_MAX - 1) {
+			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+				return LATCHED;
+			continue;
+		}
+		if (tag == PTBM_TAG_MARKED) {
+			if (cas(w, &s, ptbm_with_tag(s, 2)))
+				return LATCHED;
+			continue;
+		}
+		if (!wait)
+			return BUSY;
+		ptbm_backoff(&spins);
+		s = atomic_load_explicit(w, memory_order_relaxed);
+	}
+}
+
+#define FLUSH_BATCH 64
+
+/* Write a batch of shared-latched dirty pages, clear their bits, unlatch. */
+static int flush_batch(ptbm_pool *pool, uint64_t *pids, size_t n)
+{
+	void *addr[FLUSH_BATCH] = {0};
+	for (size_t i = 0; i < n; i++)
+		addr[i] = ptbm_page_addr(pool, pids[i]);
+	int rc = ptbm_file_write_pages(&pool->file, pids, addr, n);
+	if (rc == 0)
+		ptbm_count(pool, PTBM_C_WRITES, n);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			atomic_fetch_and(&pool->desc[pids[i]], ~PTBM_DIRTY_BIT);
+		vm_unfix_shared(pool, pids[i]);
+	}
+	return rc;
+}
+
+static int vm_flush(ptbm_pool *pool)
+{
+	struct ptbm_resident *rs = resident_set(pool);
+	uint64_t batch[FLUSH_BATCH];
+	size_t n = 0;
+	int rc = 0;
+	for (uint64_t i = 0; i <= rs->mask && rc == 0; i++) {
+		uint64_t pid = ptbm_resident_at(rs, i);
+		if (pid == UINT64_MAX ||
+		    !(atomic_load_explicit(&pool->desc[pid], memory_order_relaxed) &
+		      PTBM_DIRTY_BIT))
+			continue;
+		enum latch_try got = latch_shared_resident(pool, pid, n == 0);
+		if (got == BUSY) {
+			/* never wait while holding latches: write what we hold first */
+			rc = flush_batch(pool, batch, n);
+			n = 0;
+			if (rc < 0)
+				break;
+			got = latch_shared_resident(pool, pid, true);
+		}
+		if (got == GONE)
+			continue; /* evicted meanwhile: its evictor wrote it */
+		if (!(atomic_load(&pool->desc[pid]) & PTBM_DIRTY_BIT)) {
+			vm_unfix_shared(pool, pid);
+			continue;
+		}
+		batch[n++] = pid;
+		if (n == FLUSH_BATCH) {
+			rc = flush_batch(pool, batch, n);
+			n = 0;
+		}
+	}
+	if (n && rc == 0)
+		rc = flush_batch(pool, batch, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			vm_unfix_shared(pool, batch[i]);
+	return rc;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static uint64_t vm_area_bytes(const struct ptbm_shared *sh)
+{
+	return ptbm_resident_bytes(sh->budget_pages);
+}
+
+static int vm_init(ptbm_pool *pool, bool creator)
+{
+	if (creator)
+		ptbm_resident_init(resident_set(pool), pool->sh->budget_pages);
+	return 0;
+}
+
+static void vm_fini(ptbm_pool *pool, bool creator)
+{
+	(void)pool;
+	(void)creator;
+}
+
+const struct ptbm_engine_ops ptbm_vm_ops = {
+    .fix_shared = vm_fix_shared,
+    .fix_exclusive = vm_fix_exclusive,
+    .unfix_shared = vm_unfix_shared,
+    .unfix_exclusive = vm_unfix_exclusive,
+    .mark_dirty = vm_mark_dirty,
+    .read_begin = vm_read_begin,
+    .read_validate = vm_read_validate,
+    .upgrade = vm_upgrade,
+    .prefetch = vm_prefetch,
+    .flush = vm_flush,
+    .area_bytes = vm_area_bytes,
+    .init = vm_init,
+    .fini = vm_fini,
+};

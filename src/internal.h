@@ -1,0 +1,289 @@
+/*
+ * internal.h - what the layers of libptbm share: the pool handle, the
+ * shared control block, the page state word, and each layer's entry points.
+ * See src/README.md for the design these pieces implement.
+ */
+#ifndef PTBM_INTERNAL_H
+#define PTBM_INTERNAL_H
+
+#include "ptbm.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PTBM_LIKELY(x)	 __builtin_expect(!!(x), 1)
+#define PTBM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PTBM_CACHELINE	 64
+
+/* Layout of the shared control block and of the data file. Bump on change. */
+#define PTBM_LAYOUT_VERSION 1u
+#define PTBM_SHARED_MAGIC   0x4c4f4f504d425450ull /* "PTBMPOOL" */
+
+/* ---------------------------------------------------------------------
+ * The page state word (one per page, in the shared descriptor array)
+ *
+ *   63........56 55  54......48 47..........................0
+ *   [   tag    ][D][   gen    ][          version           ]
+ *
+ * tag: 0 evicted, 1 unlocked, 2..253 shared (tag - 1 holders), 254
+ *      exclusive, 255 marked (the clock's second chance). A marked page is
+ *      unlocked for every purpose; any latch clears the mark. An all-zero
+ *      word is an evicted page never loaded, so a fresh descriptor array
+ *      needs no initialization (a 1 TiB pool touches none of it).
+ * D:   dirty: set under the exclusive latch, cleared by write-back.
+ * gen: residency generation 1..127, bumped each time the page is loaded; a
+ *      process compares it with its private record to know whether its own
+ *      page table maps the current frame (processes mode, engine_vm.c).
+ * version: bumped by every exclusive unlock and every eviction; optimistic
+ *      readers validate against it.
+ * ------------------------------------------------------------------- */
+#define PTBM_TAG_SHIFT	    56
+#define PTBM_TAG_EVICTED    0ull
+#define PTBM_TAG_UNLOCKED   1ull
+#define PTBM_TAG_SHARED_MAX 253ull /* 252 shared holders */
+#define PTBM_TAG_EXCLUSIVE  254ull
+#define PTBM_TAG_MARKED	    255ull
+#define PTBM_DIRTY_BIT	    (1ull << 55)
+#define PTBM_GEN_SHIFT	    48
+#define PTBM_GEN_MASK	    (0x7full << PTBM_GEN_SHIFT)
+#define PTBM_VERSION_MASK   ((1ull << 48) - 1)
+#define PTBM_LOW_MASK	    ((1ull << PTBM_TAG_SHIFT) - 1) /* D|gen|version */
+
+static inline uint64_t ptbm_tag(uint64_t s)
+{
+	return s >> PTBM_TAG_SHIFT;
+}
+static inline uint64_t ptbm_version(uint64_t s)
+{
+	return s & PTBM_VERSION_MASK;
+}
+static inline unsigned ptbm_gen(uint64_t s)
+{
+	return (unsigned)((s & PTBM_GEN_MASK) >> PTBM_GEN_SHIFT);
+}
+static inline uint64_t ptbm_with_tag(uint64_t s, uint64_t tag)
+{
+	return (s & PTBM_LOW_MASK) | (tag << PTBM_TAG_SHIFT);
+}
+/* Same page, version + 1 (wraps inside its 48 bits). */
+static inline uint64_t ptbm_bump_version(uint64_t s)
+{
+	return (s & ~PTBM_VERSION_MASK) | ((s + 1) & PTBM_VERSION_MASK);
+}
+/* Next residency generation: 1..127, never 0 (0 = "never mapped"). */
+static inline uint64_t ptbm_bump_gen(uint64_t s)
+{
+	unsigned g = ptbm_gen(s) % 127 + 1;
+	return (s & ~PTBM_GEN_MASK) | ((uint64_t)g << PTBM_GEN_SHIFT);
+}
+
+/* ---------------------------------------------------------------------
+ * Statistics: one cache-line slot per thread, written without atomic
+ * read-modify-write (only its owner writes it), summed by ptbm_get_stats.
+ * ------------------------------------------------------------------- */
+enum ptbm_counter {
+	PTBM_C_HITS,
+	PTBM_C_MISSES,
+	PTBM_C_OPTIMISTIC,
+	PTBM_C_RESTARTS,
+	PTBM_C_READS,
+	PTBM_C_WRITES,
+	PTBM_C_EVICTIONS,
+	PTBM_C_POPULATES,
+	PTBM_N_COUNTERS
+};
+
+#define PTBM_STAT_SLOTS 256
+
+struct ptbm_stat_slot {
+	_Atomic int32_t owner; /* tid using it; 0 = free */
+	uint32_t pad_;
+	_Atomic uint64_t c[PTBM_N_COUNTERS]; /* owner writes, anyone reads */
+} __attribute__((aligned(PTBM_CACHELINE)));
+
+/* ---------------------------------------------------------------------
+ * The shared control block: the first bytes of the pool's shared region
+ * (processes mode) or of its private region (threads mode).
+ * ------------------------------------------------------------------- */
+struct ptbm_shared {
+	uint64_t magic;		  /* PTBM_SHARED_MAGIC once fully built */
+	uint32_t layout_version;  /* PTBM_LAYOUT_VERSION */
+	uint32_t engine;	  /* enum ptbm_engine */
+	uint32_t share;		  /* enum ptbm_share */
+	uint32_t page_size;	  /* bytes */
+	uint64_t max_pages;	  /* virtual size */
+	uint64_t budget_pages;	  /* resident limit */
+	uint32_t evict_batch;	  /* pages per eviction round */
+	uint32_t direct;	  /* enum ptbm_direct as configured */
+	uint32_t flags;		  /* config flags */
+	int32_t creator_pid;	  /* process that created the pool */
+	uint64_t region_bytes;	  /* size of the whole shared object */
+	uint64_t off_stats;	  /* offset of the stats slots */
+	uint64_t off_desc;	  /* offset of the descriptor array */
+	uint64_t off_engine;	  /* offset of the engine's own area */
+	uint64_t engine_bytes;	  /* its size */
+	uint64_t off_data;	  /* offset of page 0 (vm engine) */
+	char data_path[PATH_MAX]; /* absolute path of the data file */
+
+	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
+	_Atomic uint32_t n_procs;    /* processes attached (informational) */
+	_Atomic uint32_t flush_lock; /* serializes header writes */
+	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
+	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
+	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
+};
+
+/* ---------------------------------------------------------------------
+ * The data file (io.c): a header page, then page p at (p + 1) * page_size.
+ * ------------------------------------------------------------------- */
+struct ptbm_file {
+	int fd;
+	int direct; /* opened with O_DIRECT */
+	uint32_t page_size;
+};
+
+int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
+		   enum ptbm_direct direct, uint64_t *n_pages);
+void ptbm_file_close(struct ptbm_file *f);
+/* Read page pid into dst (page_size bytes, page aligned) and verify it. */
+int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst);
+/* Seal (checksum) and write n pages; returns 0 or the first error. */
+int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n);
+/* Extend the file to n_pages, record n_pages in the header, fdatasync. */
+int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages);
+/* Checksum trailer (checksum.c). */
+void ptbm_page_seal(void *page, uint32_t page_size, uint64_t pid);
+int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid);
+
+/* Fault injection for tests (io.c; no-ops unless PTBM_FAULT_INJECTION). */
+enum ptbm_fault {
+	PTBM_FAULT_NONE = 0,
+	PTBM_FAULT_EIO,	   /* the call fails with EIO */
+	PTBM_FAULT_ENOSPC, /* the call fails with ENOSPC */
+	PTBM_FAULT_SHORT,  /* the call transfers half the bytes */
+};
+/* After `after` more read (or write) calls succeed, the next one fails. */
+void ptbm_fault_inject_read(enum ptbm_fault f, long after);
+void ptbm_fault_inject_write(enum ptbm_fault f, long after);
+
+/* ---------------------------------------------------------------------
+ * The engines. Each implements the page-access calls; api.c dispatches.
+ * ------------------------------------------------------------------- */
+struct ptbm_engine_ops {
+	int (*fix_shared)(ptbm_pool *, uint64_t, void **);
+	int (*fix_exclusive)(ptbm_pool *, uint64_t, void **);
+	int (*unfix_shared)(ptbm_pool *, uint64_t);
+	int (*unfix_exclusive)(ptbm_pool *, uint64_t);
+	int (*mark_dirty)(ptbm_pool *, uint64_t);
+	int (*read_begin)(ptbm_pool *, uint64_t, const void **, uint64_t *);
+	int (*read_validate)(ptbm_pool *, uint64_t, uint64_t);
+	int (*upgrade)(ptbm_pool *, uint64_t, uint64_t);
+	int (*prefetch)(ptbm_pool *, const uint64_t *, size_t);
+	int (*flush)(ptbm_pool *);
+	/* sizes the engine's area of the shared region */
+	uint64_t (*area_bytes)(const struct ptbm_shared *);
+	/* the creator fills the area; attachers/children only map it */
+	int (*init)(ptbm_pool *, bool creator);
+	void (*fini)(ptbm_pool *, bool creator);
+};
+
+extern const struct ptbm_engine_ops ptbm_vm_ops;
+extern const struct ptbm_engine_ops ptbm_hash_ops;
+extern const struct ptbm_engine_ops ptbm_mmap_ops;
+
+/* The pool handle: private to each process (copied by fork). */
+struct ptbm_pool {
+	/* hot fields first */
+	_Atomic uint64_t *desc;	      /* state word per page */
+	char *data;		      /* page 0 (vm engine) */
+	uint8_t *mapgen;	      /* processes mode: gen this process mapped */
+	struct ptbm_shared *sh;	      /* shared control block */
+	struct ptbm_stat_slot *slots; /* PTBM_STAT_SLOTS of them */
+	uint64_t max_pages;
+	uint32_t page_size;
+	uint32_t page_shift; /* log2(page_size) if a power of 2, else 0 */
+	enum ptbm_engine engine;
+	enum ptbm_share share;
+	bool populate;	 /* processes mode and !PTBM_NO_POPULATE */
+	uint64_t serial; /* unique per open, for TLS caches */
+	const struct ptbm_engine_ops *ops;
+
+	/* cold fields */
+	char *region; /* the whole mapped region */
+	uint64_t region_bytes;
+	void *engine_area;    /* sh + off_engine */
+	void *engine_private; /* per-process engine state */
+	struct ptbm_file file;
+	bool creator;
+	int shm_fd;		     /* named pools: the shm object */
+	char *name;		     /* named pools: "/name" */
+	long minflt0, majflt0;	     /* rusage at open */
+	struct ptbm_pool *next_open; /* list of open pools (atfork) */
+};
+
+/* stats.c */
+struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool);
+extern __thread struct ptbm_tls_stat {
+	uint64_t serial;
+	struct ptbm_stat_slot *slot;
+} ptbm_tls_stat;
+
+static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
+{
+	struct ptbm_stat_slot *s = ptbm_tls_stat.slot;
+	if (PTBM_UNLIKELY(ptbm_tls_stat.serial != pool->serial))
+		s = ptbm_stat_slot_slow(pool);
+	/* only this thread writes its slot: a plain add, atomic for readers */
+	atomic_store_explicit(&s->c[c], atomic_load_explicit(&s->c[c], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
+void ptbm_stats_forget_thread(void);
+void ptbm_stats_release_pool(ptbm_pool *pool);
+
+/* region.c: the address space layer. */
+void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset);
+int ptbm_region_unmap(void *addr, uint64_t bytes);
+/* Release n page runs: frees the frames in every process that maps them. */
+struct ptbm_run {
+	void *addr;
+	uint64_t bytes;
+};
+int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared);
+/* Map (and allocate if needed) [addr, addr + bytes) writable in this process. */
+int ptbm_region_populate(void *addr, uint64_t bytes);
+
+/* resident.c: the set of resident page ids that the clock walks. */
+struct ptbm_resident {
+	uint64_t mask;		 /* capacity - 1 (a power of two) */
+	_Atomic uint64_t slot[]; /* 0 empty, 1 deleted, else pid + 2 */
+};
+uint64_t ptbm_resident_bytes(uint64_t budget_pages);
+void ptbm_resident_init(struct ptbm_resident *r, uint64_t budget_pages);
+void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid);
+void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid);
+/* The page id in slot i, or UINT64_MAX if the slot holds none. */
+static inline uint64_t ptbm_resident_at(struct ptbm_resident *r, uint64_t i)
+{
+	uint64_t v = atomic_load_explicit(&r->slot[i & r->mask], memory_order_relaxed);
+	return v >= 2 ? v - 2 : UINT64_MAX;
+}
+
+/* Waiting for a latch: spin briefly, then yield, then sleep a little. */
+void ptbm_backoff(unsigned *spins);
+
+/* pool.c */
+void ptbm_pool_register(ptbm_pool *pool);
+void ptbm_pool_unregister(ptbm_pool *pool);
+
+static inline void *ptbm_page_addr(const ptbm_pool *pool, uint64_t pid)
+{
+	if (PTBM_LIKELY(pool->page_shift))
+		return pool->data + (pid << pool->page_shift);
+	return pool->data + pid * (uint64_t)pool->page_size;
+}
+
+#endif /* PTBM_INTERNAL_H */

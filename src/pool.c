@@ -1,0 +1,423 @@
+/*
+ * pool.c - creating, attaching and closing pools.
+ *
+ * A pool is one region of memory laid out as:
+ *
+ *   0            off_stats       off_desc          off_engine     off_data
+ *   [ control   | stats slots   | state words     | engine area  | pages ...
+ *     block     | 256 x 64 B    | max_pages x 8 B | (resident    | max_pages x
+ *     (shared.h)|               |                 |  set, ...)   | page_size
+ *
+ * reserved with MAP_NORESERVE, so only what is touched costs memory: a
+ * 1 TiB pool of 8 KiB pages reserves 1 GiB of state words and touches the
+ * 4 KiB of them that hold the pages in use.
+ *
+ *   threads mode:   MAP_PRIVATE | MAP_ANONYMOUS
+ *   processes mode: MAP_SHARED | MAP_ANONYMOUS (inherited by fork), or a
+ *                   POSIX shm object when the pool has a name (attachable)
+ *
+ * The creator fills the control block and sets its magic last; an attacher
+ * checks the magic and the layout version before trusting anything else.
+ *
+ * fork(): the child inherits the shared mappings but none of their page
+ * table entries (the kernel does not copy PTEs of shared memory), and it
+ * inherits the parent's thread-local statistics slot and private mapgen
+ * array. A pthread_atfork handler resets both for every open pool.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024)
+
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static ptbm_pool *open_pools;
+static _Atomic uint64_t next_serial = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_child(void)
+{
+	/* the lock may have been held by a thread that does not exist here */
+	pthread_mutex_init(&open_lock, NULL);
+	ptbm_tls_stat.serial = 0;
+	ptbm_tls_stat.slot = NULL;
+	for (ptbm_pool *p = open_pools; p; p = p->next_open) {
+		p->creator = false; /* the child never releases the parent's pool */
+		p->minflt0 = p->majflt0 = 0;
+		if (p->mapgen) /* no PTEs came along: forget what the parent mapped */
+			madvise(p->mapgen, p->max_pages, MADV_DONTNEED);
+		atomic_fetch_add(&p->sh->n_procs, 1);
+	}
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+void ptbm_pool_register(ptbm_pool *pool)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&open_lock);
+	pool->next_open = open_pools;
+	open_pools = pool;
+	pthread_mutex_unlock(&open_lock);
+}
+
+void ptbm_pool_unregister(ptbm_pool *pool)
+{
+	pthread_mutex_lock(&open_lock);
+	for (ptbm_pool **pp = &open_pools; *pp; pp = &(*pp)->next_open)
+		if (*pp == pool) {
+			*pp = pool->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
+}
+
+ptbm_pool *ptbm_open_pools_find(uint64_t serial)
+{
+	ptbm_pool *found = NULL;
+	pthread_mutex_lock(&open_lock);
+	for (ptbm_pool *p = open_pools; p; p = p->next_open)
+		if (p->serial == serial)
+			found = p;
+	pthread_mutex_unlock(&open_lock);
+	return found;
+}
+
+void ptbm_config_init(struct ptbm_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->struct_size = sizeof *cfg;
+	cfg->engine = PTBM_ENGINE_VM;
+	cfg->share = PTBM_SHARE_THREADS;
+	cfg->page_size = 8192;
+	cfg->max_pages = (1ull << 40) / 8192;
+	cfg->budget_bytes = 1ull << 30;
+	cfg->evict_batch = 64;
+	cfg->direct = PTBM_DIRECT_AUTO;
+	cfg->flags = PTBM_CREATE;
+}
+
+static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
+{
+	switch (e) {
+	case PTBM_ENGINE_VM:
+		return &ptbm_vm_ops;
+#ifdef PTBM_HAVE_HASH
+	case PTBM_ENGINE_HASH:
+		return &ptbm_hash_ops;
+#endif
+#ifdef PTBM_HAVE_MMAP
+	case PTBM_ENGINE_MMAP:
+		return &ptbm_mmap_ops;
+#endif
+	default:
+		return NULL;
+	}
+}
+
+static int check_config(const struct ptbm_config *cfg)
+{
+	if (!cfg || cfg->struct_size != sizeof *cfg)
+		return PTBM_EINVAL_CONFIG; /* not filled by ptbm_config_init */
+	if (!cfg->data_path || !cfg->data_path[0])
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->page_size < 4096 || cfg->page_size % 4096 || cfg->page_size > (1u << 24))
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->max_pages == 0 || cfg->max_pages > (1ull << 47) / cfg->page_size)
+		return PTBM_EINVAL_CONFIG; /* the range must fit the 128 TiB address space */
+	if (cfg->evict_batch == 0 || cfg->evict_batch > 4096)
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->budget_bytes / cfg->page_size < cfg->evict_batch)
+		return PTBM_EINVAL_CONFIG; /* the budget must hold at least one batch */
+	if (cfg->share != PTBM_SHARE_THREADS && cfg->share != PTBM_SHARE_PROCESSES)
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->name && (cfg->share != PTBM_SHARE_PROCESSES || cfg->name[0] != '/' ||
+			  strchr(cfg->name + 1, '/') || strlen(cfg->name) > 200))
+		return PTBM_EINVAL_CONFIG;
+	if ((unsigned)cfg->direct > PTBM_DIRECT_OFF)
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE))
+		return PTBM_EINVAL_CONFIG;
+	if (!engine_ops(cfg->engine))
+		return PTBM_ENOSUPPORT;
+	return 0;
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static void fault_baseline(ptbm_pool *pool)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	pool->minflt0 = ru.ru_minflt;
+	pool->majflt0 = ru.ru_majflt;
+}
+
+/* Point the handle's fields at the region described by pool->sh. */
+static int bind_region(ptbm_pool *pool)
+{
+	struct ptbm_shared *sh = pool->sh;
+	pool->slots = (struct ptbm_stat_slot *)(pool->region + sh->off_stats);
+	pool->desc = (_Atomic uint64_t *)(pool->region + sh->off_desc);
+	pool->engine_area = pool->region + sh->off_engine;
+	pool->data = pool->region + sh->off_data;
+	pool->max_pages = sh->max_pages;
+	pool->page_size = sh->page_size;
+	pool->page_shift = (sh->page_size & (sh->page_size - 1)) ? 0 : __builtin_ctz(sh->page_size);
+	pool->engine = (enum ptbm_engine)sh->engine;
+	pool->share = (enum ptbm_share)sh->share;
+	pool->ops = engine_ops(pool->engine);
+	pool->serial = atomic_fetch_add(&next_serial, 1);
+	pool->populate = pool->share == PTBM_SHARE_PROCESSES && pool->engine == PTBM_ENGINE_VM &&
+			 !(sh->flags & PTBM_NO_POPULATE);
+	if (!pool->ops)
+		return PTBM_ENOSUPPORT;
+	if (pool->populate) {
+		pool->mapgen = ptbm_region_reserve(pool->max_pages, false, -1, 0);
+		if (!pool->mapgen)
+			return -ENOMEM;
+	}
+	fault_baseline(pool);
+	return 0;
+}
+
+static void pool_free(ptbm_pool *pool)
+{
+	if (pool->mapgen)
+		ptbm_region_unmap(pool->mapgen, pool->max_pages);
+	if (pool->region)
+		ptbm_region_unmap(pool->region, pool->region_bytes);
+	ptbm_file_close(&pool->file);
+	if (pool->shm_fd >= 0)
+		close(pool->shm_fd);
+	free(pool->name);
+	free(pool);
+}
+
+static ptbm_pool *pool_alloc(void)
+{
+	ptbm_pool *pool = calloc(1, sizeof *pool);
+	if (pool) {
+		pool->shm_fd = -1;
+		pool->file.fd = -1;
+	}
+	return pool;
+}
+
+int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
+{
+	int rc = check_config(cfg);
+	if (rc < 0)
+		return rc;
+	*out = NULL;
+	ptbm_pool *pool = pool_alloc();
+	if (!pool)
+		return -ENOMEM;
+
+	char path[PATH_MAX];
+	uint64_t n_pages = 0;
+	rc = ptbm_file_open(&pool->file, cfg->data_path, cfg->page_size, cfg->flags, cfg->direct,
+			    &n_pages);
+	if (rc < 0)
+		goto fail;
+	if (!realpath(cfg->data_path, path)) {
+		rc = -errno;
+		goto fail;
+	}
+	if (n_pages > cfg->max_pages) {
+		rc = PTBM_EINVAL_CONFIG; /* the file holds more than max_pages */
+		goto fail;
+	}
+
+	/* lay the region out */
+	struct ptbm_shared proto = {
+	    .layout_version = PTBM_LAYOUT_VERSION,
+	    .engine = cfg->engine,
+	    .share = cfg->share,
+	    .page_size = cfg->page_size,
+	    .max_pages = cfg->max_pages,
+	    .budget_pages = cfg->budget_bytes / cfg->page_size,
+	    .evict_batch = cfg->evict_batch,
+	    .direct = cfg->direct,
+	    .flags = cfg->flags,
+	    .creator_pid = getpid(),
+	};
+	if (proto.budget_pages > proto.max_pages)
+		proto.budget_pages = proto.max_pages;
+	const struct ptbm_engine_ops *ops = engine_ops(cfg->engine);
+	proto.off_stats = align_up(sizeof(struct ptbm_shared), 4096);
+	proto.off_desc =
+	    align_up(proto.off_stats + PTBM_STAT_SLOTS * sizeof(struct ptbm_stat_slot), 4096);
+	proto.off_engine = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
+	proto.engine_bytes = ops->area_bytes(&proto);
+	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
+	proto.region_bytes = proto.off_data;
+	if (cfg->engine == PTBM_ENGINE_VM)
+		proto.region_bytes += proto.max_pages * cfg->page_size;
+
+	bool shared = cfg->share == PTBM_SHARE_PROCESSES;
+	if (cfg->name) {
+		pool->name = strdup(cfg->name);
+		if (!pool->name) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		pool->shm_fd = shm_open(cfg->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (pool->shm_fd < 0) {
+			rc = -errno;
+			free(pool->name);
+			pool->name = NULL; /* not ours: never unlink it */
+			goto fail;
+		}
+		if (ftruncate(pool->shm_fd, (off_t)proto.region_bytes) < 0) {
+			rc = -errno;
+			goto fail_unlink;
+		}
+	}
+	pool->region_bytes = proto.region_bytes;
+	pool->region = ptbm_region_reserve(proto.region_bytes, shared, pool->shm_fd, 0);
+	if (!pool->region) {
+		rc = -errno;
+		goto fail_unlink;
+	}
+	pool->sh = (struct ptbm_shared *)pool->region;
+	memcpy(pool->sh, &proto, sizeof proto);
+	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
+	atomic_store(&pool->sh->n_alloc, n_pages);
+	atomic_store(&pool->sh->n_procs, 1);
+	pool->creator = true;
+	rc = bind_region(pool);
+	if (rc < 0)
+		goto fail_unlink;
+	rc = pool->ops->init(pool, true);
+	if (rc < 0)
+		goto fail_unlink;
+	atomic_thread_fence(memory_order_release);
+	pool->sh->magic = PTBM_SHARED_MAGIC;
+	ptbm_pool_register(pool);
+	*out = pool;
+	return 0;
+
+fail_unlink:
+	if (pool->name)
+		shm_unlink(pool->name);
+fail:
+	pool_free(pool);
+	return rc;
+}
+
+int ptbm_attach(const char *name, ptbm_pool **out)
+{
+	if (!name || name[0] != '/' || !out)
+		return PTBM_EINVAL_CONFIG;
+	*out = NULL;
+	ptbm_pool *pool = pool_alloc();
+	if (!pool)
+		return -ENOMEM;
+	int rc;
+	pool->shm_fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	if (pool->shm_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	struct stat st;
+	if (fstat(pool->shm_fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	struct ptbm_shared head;
+	if ((uint64_t)st.st_size < sizeof head ||
+	    pread(pool->shm_fd, &head, sizeof head, 0) != (ssize_t)sizeof head) {
+		rc = PTBM_ELAYOUT;
+		goto fail;
+	}
+	if (head.magic != PTBM_SHARED_MAGIC || head.layout_version != PTBM_LAYOUT_VERSION ||
+	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES) {
+		rc = PTBM_ELAYOUT;
+		goto fail;
+	}
+	pool->region_bytes = head.region_bytes;
+	pool->region = ptbm_region_reserve(head.region_bytes, true, pool->shm_fd, 0);
+	if (!pool->region) {
+		rc = -errno;
+		goto fail;
+	}
+	pool->sh = (struct ptbm_shared *)pool->region;
+	rc = bind_region(pool);
+	if (rc < 0)
+		goto fail;
+	uint64_t n_pages;
+	rc = ptbm_file_open(&pool->file, pool->sh->data_path, pool->page_size, 0,
+			    (enum ptbm_direct)pool->sh->direct, &n_pages);
+	if (rc < 0)
+		goto fail;
+	rc = pool->ops->init(pool, false);
+	if (rc < 0)
+		goto fail;
+	atomic_fetch_add(&pool->sh->n_procs, 1);
+	ptbm_pool_register(pool);
+	*out = pool;
+	return 0;
+fail:
+	pool_free(pool);
+	return rc;
+}
+
+int ptbm_close(ptbm_pool *pool)
+{
+	if (!pool)
+		return PTBM_EINVAL_CONFIG;
+	ptbm_stats_release_pool(pool);
+	ptbm_pool_unregister(pool);
+	pool->ops->fini(pool, pool->creator);
+	atomic_fetch_sub(&pool->sh->n_procs, 1);
+	if (pool->creator && pool->name)
+		shm_unlink(pool->name);
+	pool_free(pool);
+	return 0;
+}
+
+int ptbm_unlink(const char *name)
+{
+	if (!name || name[0] != '/')
+		return PTBM_EINVAL_CONFIG;
+	return shm_unlink(name) < 0 ? -errno : 0;
+}
+
+int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st)
+{
+	uint64_t c[PTBM_N_COUNTERS];
+	ptbm_stats_sum(pool, c);
+	memset(st, 0, sizeof *st);
+	st->hits = c[PTBM_C_HITS];
+	st->misses = c[PTBM_C_MISSES];
+	st->optimistic = c[PTBM_C_OPTIMISTIC];
+	st->restarts = c[PTBM_C_RESTARTS];
+	st->reads = c[PTBM_C_READS];
+	st->writes = c[PTBM_C_WRITES];
+	st->evictions = c[PTBM_C_EVICTIONS];
+	st->populates = c[PTBM_C_POPULATES];
+	st->resident = atomic_load(&pool->sh->resident);
+	st->budget_pages = pool->sh->budget_pages;
+	st->allocated = atomic_load(&pool->sh->n_alloc);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	st->minor_faults = (uint64_t)(ru.ru_minflt - pool->minflt0);
+	st->major_faults = (uint64_t)(ru.ru_majflt - pool->majflt0);
+	return 0;
+}
