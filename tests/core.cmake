@@ -1,0 +1,8 @@
+# Stress: the vm engine in both sharing modes (the baseline engines register
+# theirs in engines.cmake). PTBM_STRESS_SECONDS overrides the duration.
+ptbm_test(stress_vm_threads SOURCES stress.c LABELS stress TIMEOUT 180
+  ARGS --engine vm --mode threads --seconds 4 --workers 3)
+ptbm_test(stress_vm_processes SOURCES stress.c LABELS stress TIMEOUT 180
+  ARGS --engine vm --mode processes --seconds 4 --workers 3)
+target_link_libraries(stress_vm_threads PRIVATE PkgConfig::XXHASH)
+target_link_libraries(stress_vm_processes PRIVATE PkgConfig::XXHASH)
