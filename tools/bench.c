@@ -47,6 +47,7 @@ struct bench_opts {
 	double writes;
 	const char *dir;
 	bool skip_oom;
+	bool independent; /* --access independent */
 };
 
 /* Shared between the coordinator and its workers (MAP_SHARED). */
@@ -70,9 +71,12 @@ struct worker_arg {
 	unsigned id;
 	uint64_t n_pages;
 	double writes;
-	char *base; /* address of page 0 (vm engine: page p at base + p * size) */
-	bool warm;  /* touch every page once before the timed phase */
+	char *base;	/* address of page 0 (vm engine: page p at base + p * size) */
+	bool warm;	/* touch every page once before the timed phase */
+	bool dependent; /* next page chosen from the value read */
 };
+
+static bool dependent_access = true;
 
 static double now_s(void)
 {
@@ -92,11 +96,6 @@ static inline uint64_t rng_next(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-static inline uint64_t pick(uint64_t *rng, uint64_t n)
-{
-	return (uint64_t)(((unsigned __int128)rng_next(rng) * n) >> 64);
-}
-
 static void thread_faults(long *minflt, long *majflt, int who)
 {
 	struct rusage ru;
@@ -107,7 +106,13 @@ static void thread_faults(long *minflt, long *majflt, int who)
 
 static int do_op(struct worker_arg *a, uint64_t *rng, uint64_t *sum)
 {
-	uint64_t pid = pick(rng, a->n_pages);
+	/*
+	 * Dependent access (the default): the next page depends on the value
+	 * just read, as in an index descent, so the CPU cannot overlap the
+	 * misses of consecutive operations; every op pays its full latency.
+	 */
+	uint64_t r = rng_next(rng) ^ (a->dependent ? (*sum & 1) : 0);
+	uint64_t pid = (uint64_t)(((unsigned __int128)r * a->n_pages) >> 64);
 	size_t off = (size_t)(pid & 63) * 8;
 	void *p;
 	int rc;
@@ -232,9 +237,18 @@ static int run_phase(ptbm_pool *pool, enum bench_op op, enum ptbm_share share, u
 	struct worker_arg args[64];
 	pthread_t th[64];
 	pid_t kids[64];
-	for (unsigned i = 0; i < workers; i++)
-		args[i] = (struct worker_arg){pool,    run,    op,   i,
-					      n_pages, writes, base, share == PTBM_SHARE_PROCESSES};
+	for (unsigned i = 0; i < workers; i++) {
+		struct worker_arg a = {.pool = pool,
+				       .run = run,
+				       .op = op,
+				       .id = i,
+				       .n_pages = n_pages,
+				       .writes = writes,
+				       .base = base,
+				       .warm = share == PTBM_SHARE_PROCESSES,
+				       .dependent = dependent_access};
+		args[i] = a;
+	}
 	for (unsigned i = 0; i < workers; i++) {
 		if (share == PTBM_SHARE_THREADS) {
 			pthread_create(&th[i], NULL, worker, &args[i]);
@@ -501,6 +515,9 @@ static void usage(FILE *f)
 		   "  --writes FRACTION share of writes in the mixed workload (default 0.2)\n"
 		   "  --dir DIR         where the temporary data file goes (default "
 		   "$TMPDIR or /var/tmp)\n"
+		   "  --access dependent|independent  whether each op's page depends on "
+		   "the value\n"
+		   "                    the previous op read (default dependent)\n"
 		   "  --no-oom          skip the out-of-memory phase\n");
 }
 
@@ -531,8 +548,8 @@ int bench_main(int argc, char **argv)
 	    {0, 0, 0, 0},
 	};
 	optind = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	int c, li = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'm':
@@ -582,6 +599,14 @@ int bench_main(int argc, char **argv)
 		case 'n':
 			o.skip_oom = true;
 			break;
+		case 'a':
+			if (!strcmp(optarg, "dependent"))
+				o.independent = false;
+			else if (!strcmp(optarg, "independent"))
+				o.independent = true;
+			else
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -591,8 +616,7 @@ int bench_main(int argc, char **argv)
 		}
 		continue;
 	bad:
-		fprintf(stderr, "ptbm bench: bad value for --%s: '%s'\n",
-			longopts[optind > 0 ? 0 : 0].name, optarg);
+		fprintf(stderr, "ptbm bench: bad value '%s' for --%s\n", optarg, longopts[li].name);
 		usage(stderr);
 		return 2;
 	}
@@ -619,7 +643,11 @@ int bench_main(int argc, char **argv)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/ptbm-bench-%d.data", o.dir, (int)getpid());
 
-	printf("# ptbm bench (ptbm %s)\n\n", PTBM_VERSION_STRING);
+	dependent_access = !o.independent;
+	printf("# ptbm bench (ptbm %s)\n\naccess: %s\n\n", PTBM_VERSION_STRING,
+	       dependent_access ? "dependent (each op's page depends on the value the last op "
+				  "read)"
+				: "independent (ops may overlap their misses)");
 	int rc = in_memory(&o, path);
 	if (rc == 0 && !o.skip_oom)
 		rc = out_of_memory(&o, path);
