@@ -25,6 +25,8 @@ int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_fix_shared(pool, pid, page);
 	return pool->ops->fix_shared(pool, pid, page);
 }
 
@@ -33,18 +35,24 @@ int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_fix_exclusive(pool, pid, page);
 	return pool->ops->fix_exclusive(pool, pid, page);
 }
 
 int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
 	CHECK_PAGE(pool, pid);
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_unfix_shared(pool, pid);
 	return pool->ops->unfix_shared(pool, pid);
 }
 
 int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 {
 	CHECK_PAGE(pool, pid);
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_unfix_exclusive(pool, pid);
 	return pool->ops->unfix_exclusive(pool, pid);
 }
 
@@ -61,6 +69,8 @@ int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *
 		return -EINVAL;
 	if (!pool->ops->read_begin)
 		return PTBM_ENOSUPPORT;
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_read_begin(pool, pid, page, version);
 	return pool->ops->read_begin(pool, pid, page, version);
 }
 
@@ -69,6 +79,8 @@ int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	CHECK_PAGE(pool, pid);
 	if (!pool->ops->read_validate)
 		return PTBM_ENOSUPPORT;
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_read_validate(pool, pid, version);
 	return pool->ops->read_validate(pool, pid, version);
 }
 

@@ -272,9 +272,7 @@ static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
 
 /* ---- latches ----------------------------------------------------------- */
 
-static int vm_unfix_shared(ptbm_pool *pool, uint64_t pid);
-
-static int vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
@@ -307,7 +305,7 @@ static int vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 	}
 	int rc = ensure_mapped(pool, pid, s);
 	if (PTBM_UNLIKELY(rc < 0)) {
-		vm_unfix_shared(pool, pid);
+		ptbm_vm_unfix_shared(pool, pid);
 		return rc;
 	}
 	ptbm_count(pool, PTBM_C_HITS, 1);
@@ -315,7 +313,7 @@ static int vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 	return 0;
 }
 
-static int vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
@@ -349,7 +347,7 @@ static int vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 	return 0;
 }
 
-static int vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
+int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
@@ -364,7 +362,7 @@ static int vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 	}
 }
 
-static int vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
+int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
@@ -389,7 +387,7 @@ static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 
 /* ---- optimistic reads ---------------------------------------------------- */
 
-static int vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
+int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	unsigned spins = 0;
@@ -404,10 +402,10 @@ static int vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint6
 				  (pool->populate && pool->mapgen[pid] != ptbm_gen(s)))) {
 			/* load or map it under a latch, never blindly */
 			void *p;
-			int rc = vm_fix_shared(pool, pid, &p);
+			int rc = ptbm_vm_fix_shared(pool, pid, &p);
 			if (rc < 0)
 				return rc;
-			vm_unfix_shared(pool, pid);
+			ptbm_vm_unfix_shared(pool, pid);
 			continue;
 		}
 		ptbm_count(pool, PTBM_C_OPTIMISTIC, 1);
@@ -432,7 +430,7 @@ static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 	atomic_store_explicit(w, s, memory_order_release);
 }
 
-static int vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
+int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 {
 	atomic_thread_fence(memory_order_acquire);
 	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
@@ -530,7 +528,7 @@ static int flush_batch(ptbm_pool *pool, uint64_t *pids, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0)
 			atomic_fetch_and(&pool->desc[pids[i]], ~PTBM_DIRTY_BIT);
-		vm_unfix_shared(pool, pids[i]);
+		ptbm_vm_unfix_shared(pool, pids[i]);
 	}
 	return rc;
 }
@@ -559,7 +557,7 @@ static int vm_flush(ptbm_pool *pool)
 		if (got == GONE)
 			continue; /* evicted meanwhile: its evictor wrote it */
 		if (!(atomic_load(&pool->desc[pid]) & PTBM_DIRTY_BIT)) {
-			vm_unfix_shared(pool, pid);
+			ptbm_vm_unfix_shared(pool, pid);
 			continue;
 		}
 		batch[n++] = pid;
@@ -572,7 +570,7 @@ static int vm_flush(ptbm_pool *pool)
 		rc = flush_batch(pool, batch, n);
 	else
 		for (size_t i = 0; i < n; i++)
-			vm_unfix_shared(pool, batch[i]);
+			ptbm_vm_unfix_shared(pool, batch[i]);
 	return rc;
 }
 
@@ -597,13 +595,13 @@ static void vm_fini(ptbm_pool *pool, bool creator)
 }
 
 const struct ptbm_engine_ops ptbm_vm_ops = {
-    .fix_shared = vm_fix_shared,
-    .fix_exclusive = vm_fix_exclusive,
-    .unfix_shared = vm_unfix_shared,
-    .unfix_exclusive = vm_unfix_exclusive,
+    .fix_shared = ptbm_vm_fix_shared,
+    .fix_exclusive = ptbm_vm_fix_exclusive,
+    .unfix_shared = ptbm_vm_unfix_shared,
+    .unfix_exclusive = ptbm_vm_unfix_exclusive,
     .mark_dirty = vm_mark_dirty,
-    .read_begin = vm_read_begin,
-    .read_validate = vm_read_validate,
+    .read_begin = ptbm_vm_read_begin,
+    .read_validate = ptbm_vm_read_validate,
     .upgrade = vm_upgrade,
     .prefetch = vm_prefetch,
     .flush = vm_flush,

@@ -191,6 +191,13 @@ struct ptbm_engine_ops {
 };
 
 extern const struct ptbm_engine_ops ptbm_vm_ops;
+/* The vm engine's hit path, called directly by api.c (no indirect call). */
+int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
+int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
+int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid);
+int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
+int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 extern const struct ptbm_engine_ops ptbm_hash_ops;
 extern const struct ptbm_engine_ops ptbm_mmap_ops;
 
@@ -226,7 +233,8 @@ struct ptbm_pool {
 
 /* stats.c */
 struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool);
-extern __thread struct ptbm_tls_stat {
+/* initial-exec: no __tls_get_addr call on the hit path of libptbm.so */
+extern __thread __attribute__((tls_model("initial-exec"))) struct ptbm_tls_stat {
 	uint64_t serial;
 	struct ptbm_stat_slot *slot;
 } ptbm_tls_stat;

@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__thread struct ptbm_tls_stat ptbm_tls_stat;
+__thread __attribute__((tls_model("initial-exec"))) struct ptbm_tls_stat ptbm_tls_stat;
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
