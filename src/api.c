@@ -140,6 +140,10 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
 	do {
 		if (count > pool->max_pages - cur)
 			return PTBM_EFULL;
+		/* e.g. mmap: the file must cover the pages before anyone can touch them */
+		int rc = pool->ops->on_alloc ? pool->ops->on_alloc(pool, cur, count) : 0;
+		if (rc < 0)
+			return rc;
 	} while (!atomic_compare_exchange_weak(n, &cur, cur + count));
 	*first = cur;
 	return 0;

@@ -128,7 +128,7 @@ static int evict_batch(ptbm_pool *pool)
 	if (n == 0)
 		return 0;
 
-	/* write back the dirty victims; on failure they stay resident */
+	/* write back the dirty victims, in one batch; any that fails stays */
 	for (size_t i = 0; i < n; i++)
 		if (atomic_load_explicit(&pool->desc[victims[i]], memory_order_relaxed) &
 		    PTBM_DIRTY_BIT) {
@@ -137,20 +137,25 @@ static int evict_batch(ptbm_pool *pool)
 		}
 	int werr = 0;
 	if (n_dirty) {
-		werr = ptbm_file_write_pages(&pool->file, dirty, dirty_addr, n_dirty);
-		if (werr == 0) {
-			ptbm_count(pool, PTBM_C_WRITES, n_dirty);
-		} else {
-			/* keep every victim that was dirty: none is known written */
+		int rcs[n_dirty];
+		werr = ptbm_file_write_batch(&pool->file, dirty, dirty_addr, n_dirty, rcs);
+		size_t failed = 0;
+		for (size_t j = 0; j < n_dirty; j++) {
+			if (rcs[j] == 0)
+				continue;
+			/* resident, dirty and unlatched again: its last good copy */
+			unlatch_unchanged(pool, dirty[j]);
+			for (size_t i = 0; i < n; i++)
+				if (victims[i] == dirty[j])
+					victims[i] = UINT64_MAX;
+			failed++;
+		}
+		ptbm_count(pool, PTBM_C_WRITES, n_dirty - failed);
+		if (failed) {
 			size_t k = 0;
-			for (size_t i = 0; i < n; i++) {
-				uint64_t s = atomic_load_explicit(&pool->desc[victims[i]],
-								  memory_order_relaxed);
-				if (s & PTBM_DIRTY_BIT)
-					unlatch_unchanged(pool, victims[i]);
-				else
+			for (size_t i = 0; i < n; i++)
+				if (victims[i] != UINT64_MAX)
 					victims[k++] = victims[i];
-			}
 			n = k;
 			if (n == 0)
 				return werr;
@@ -462,6 +467,78 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 
 /* ---- batches: prefetch and flush -------------------------------------------- */
 
+/*
+ * Load up to PREFETCH_BATCH evicted pages with one batch of reads: latch
+ * them exclusive (skipping any that are resident or latched), reserve their
+ * frames, read, verify, publish them unlocked. Returns pages loaded or the
+ * first error if none was.
+ */
+#define PREFETCH_BATCH 64
+
+static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	uint64_t got[PREFETCH_BATCH], state[PREFETCH_BATCH];
+	void *addr[PREFETCH_BATCH];
+	int rcs[PREFETCH_BATCH];
+	size_t k = 0;
+	int err = 0;
+	for (size_t i = 0; i < n; i++) {
+		_Atomic uint64_t *w = &pool->desc[pids[i]];
+		uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
+		    !atomic_compare_exchange_strong(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			continue; /* resident, or someone else is on it */
+		got[k] = pids[i];
+		state[k] = s;
+		addr[k] = ptbm_page_addr(pool, pids[i]);
+		k++;
+	}
+	size_t framed = 0;
+	for (; framed < k; framed++)
+		if ((err = reserve_frame(pool)) < 0)
+			break;
+	for (size_t i = framed; i < k; i++) /* no frame: leave them evicted */
+		atomic_store_explicit(&pool->desc[got[i]], state[i], memory_order_release);
+	k = framed;
+	if (k && !pool->file.direct)
+		for (size_t i = 0; i < k; i++)
+			ptbm_region_populate(addr[i], pool->page_size);
+	if (k)
+		ptbm_file_read_batch(&pool->file, got, addr, k, rcs);
+	int loaded = 0;
+	struct ptbm_run bad[PREFETCH_BATCH];
+	size_t n_bad = 0;
+	for (size_t i = 0; i < k; i++) {
+		uint64_t s = state[i];
+		if (rcs[i] < 0) {
+			if (!err)
+				err = rcs[i];
+			bad[n_bad].addr = addr[i];
+			bad[n_bad++].bytes = pool->page_size;
+			continue;
+		}
+		ptbm_resident_insert(resident_set(pool), got[i]);
+		s = ptbm_bump_gen(s);
+		if (pool->populate)
+			pool->mapgen[got[i]] = (uint8_t)ptbm_gen(s);
+		atomic_store_explicit(&pool->desc[got[i]], ptbm_with_tag(s, PTBM_TAG_UNLOCKED),
+				      memory_order_release);
+		loaded++;
+	}
+	if (n_bad) {
+		/* free the frames first, then let the pages be tried again */
+		ptbm_region_release(bad, n_bad, pool->share == PTBM_SHARE_PROCESSES);
+		for (size_t i = 0; i < k; i++)
+			if (rcs[i] < 0) {
+				unreserve_frame(pool);
+				atomic_store_explicit(&pool->desc[got[i]], state[i],
+						      memory_order_release);
+			}
+	}
+	ptbm_count(pool, PTBM_C_READS, (uint64_t)loaded);
+	return loaded ? loaded : err;
+}
+
 static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
 	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
@@ -469,17 +546,12 @@ static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 		if (pids[i] >= n_alloc)
 			return PTBM_ERANGE;
 	int loaded = 0;
-	for (size_t i = 0; i < n; i++) {
-		_Atomic uint64_t *w = &pool->desc[pids[i]];
-		uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
-		    !atomic_compare_exchange_strong(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
-			continue; /* resident, or someone else is on it */
-		int rc = load_page(pool, pids[i], s, &s);
+	for (size_t at = 0; at < n; at += PREFETCH_BATCH) {
+		size_t k = n - at < PREFETCH_BATCH ? n - at : PREFETCH_BATCH;
+		int rc = prefetch_batch(pool, pids + at, k);
 		if (rc < 0)
 			return loaded ? loaded : rc;
-		atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_UNLOCKED), memory_order_release);
-		loaded++;
+		loaded += rc;
 	}
 	return loaded;
 }
@@ -520,16 +592,19 @@ static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool 
 static int flush_batch(ptbm_pool *pool, uint64_t *pids, size_t n)
 {
 	void *addr[FLUSH_BATCH] = {0};
+	int rcs[FLUSH_BATCH] = {0};
 	for (size_t i = 0; i < n; i++)
 		addr[i] = ptbm_page_addr(pool, pids[i]);
-	int rc = ptbm_file_write_pages(&pool->file, pids, addr, n);
-	if (rc == 0)
-		ptbm_count(pool, PTBM_C_WRITES, n);
+	int rc = n ? ptbm_file_write_batch(&pool->file, pids, addr, n, rcs) : 0;
+	uint64_t written = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (rc == 0)
+		if (rcs[i] == 0) { /* on disk: clean (rule 6); a failed one stays dirty */
 			atomic_fetch_and(&pool->desc[pids[i]], ~PTBM_DIRTY_BIT);
+			written++;
+		}
 		ptbm_vm_unfix_shared(pool, pids[i]);
 	}
+	ptbm_count(pool, PTBM_C_WRITES, written);
 	return rc;
 }
 

@@ -152,6 +152,17 @@ void ptbm_file_close(struct ptbm_file *f);
 int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst);
 /* Seal (checksum) and write n pages; returns 0 or the first error. */
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n);
+/*
+ * Batches, in one io_uring submission where available: read and verify n
+ * pages, or seal and write n pages. rcs[i] gets each page's result (0 or a
+ * negative error); returns 0 or the first error.
+ */
+int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
+			 int *rcs);
+int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n,
+			  int *rcs);
+/* In a forked child: forget the parent's per-thread io_uring. */
+void ptbm_io_after_fork(void);
 /* Extend the file to n_pages, record n_pages in the header, fdatasync. */
 int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages);
 /* Checksum trailer (checksum.c). */
@@ -188,6 +199,8 @@ struct ptbm_engine_ops {
 	/* the creator fills the area; attachers/children only map it */
 	int (*init)(ptbm_pool *, bool creator);
 	void (*fini)(ptbm_pool *, bool creator);
+	/* optional: pages [first, first + count) are about to be published */
+	int (*on_alloc)(ptbm_pool *, uint64_t first, uint64_t count);
 };
 
 extern const struct ptbm_engine_ops ptbm_vm_ops;

@@ -50,6 +50,7 @@ static void after_fork_child(void)
 	pthread_mutex_init(&open_lock, NULL);
 	ptbm_tls_stat.serial = 0;
 	ptbm_tls_stat.slot = NULL;
+	ptbm_io_after_fork();
 	for (ptbm_pool *p = open_pools; p; p = p->next_open) {
 		p->creator = false; /* the child never releases the parent's pool */
 		p->minflt0 = p->majflt0 = 0;
