@@ -167,14 +167,19 @@ int ptbm_flush(ptbm_pool *pool)
 	if (rc < 0)
 		return rc;
 	/* one committer at a time: the header must not go backwards */
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
 	uint32_t zero = 0;
+	ptbm_slot_hold(slot, 1); /* the flush lock counts as a latch */
 	while (!atomic_compare_exchange_weak(&pool->sh->flush_lock, &zero, 1)) {
 		zero = 0;
-		ptbm_backoff(&spins);
+		if ((rc = ptbm_wait(pool, &spins)) < 0)
+			goto out;
 	}
 	rc = ptbm_file_commit(&pool->file, atomic_load(&pool->sh->n_alloc));
 	atomic_store(&pool->sh->flush_lock, 0);
+out:
+	ptbm_slot_hold(slot, -1);
 	return rc;
 }
 

@@ -99,7 +99,7 @@ static void unlatch_unchanged(ptbm_pool *pool, uint64_t pid)
  * latched or recently used twice round) or a negative error from write-back
  * when no page could be evicted.
  */
-static int evict_batch(ptbm_pool *pool)
+static int evict_batch_held(ptbm_pool *pool)
 {
 	struct ptbm_resident *rs = resident_set(pool);
 	uint32_t want = pool->sh->evict_batch;
@@ -181,6 +181,16 @@ static int evict_batch(ptbm_pool *pool)
 	return (int)n;
 }
 
+/* Victims are latched inside: count the work as one held latch. */
+static int evict_batch(ptbm_pool *pool)
+{
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
+	int rc = evict_batch_held(pool);
+	ptbm_slot_hold(slot, -1);
+	return rc;
+}
+
 /* Count one more resident frame, evicting first if the budget is full. */
 static int reserve_frame(ptbm_pool *pool)
 {
@@ -200,7 +210,9 @@ static int reserve_frame(ptbm_pool *pool)
 			/* everything latched: others may unlatch soon */
 			if (++empty_rounds > 1000)
 				return PTBM_EBUSY;
-			ptbm_backoff(&spins);
+			int rc = ptbm_wait(pool, &spins);
+			if (rc < 0)
+				return rc;
 		}
 	}
 }
@@ -279,9 +291,12 @@ static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
 
 int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
+	int rc;
+	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag - 1 < PTBM_TAG_SHARED_MAX - 1)) { /* unlocked or shared */
@@ -297,32 +312,40 @@ int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 		if (tag == PTBM_TAG_EVICTED) {
 			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
-			int rc = load_page(pool, pid, s, &s);
+			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
-				return rc;
+				goto fail;
 			/* downgrade: we are the only holder */
 			atomic_store_explicit(w, ptbm_with_tag(s, 2), memory_order_release);
 			*page = ptbm_page_addr(pool, pid);
 			return 0;
 		}
-		ptbm_backoff(&spins); /* exclusive, or too many readers */
+		/* exclusive, or too many readers */
+		if ((rc = ptbm_wait(pool, &spins)) < 0)
+			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	int rc = ensure_mapped(pool, pid, s);
+	rc = ensure_mapped(pool, pid, s);
 	if (PTBM_UNLIKELY(rc < 0)) {
 		ptbm_vm_unfix_shared(pool, pid);
 		return rc;
 	}
-	ptbm_count(pool, PTBM_C_HITS, 1);
+	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
+fail:
+	ptbm_slot_hold(slot, -1);
+	return rc;
 }
 
 int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
+	int rc;
+	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag == PTBM_TAG_UNLOCKED || tag == PTBM_TAG_MARKED)) {
@@ -333,23 +356,27 @@ int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 		if (tag == PTBM_TAG_EVICTED) {
 			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
-			int rc = load_page(pool, pid, s, &s);
+			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
-				return rc;
+				goto fail;
 			*page = ptbm_page_addr(pool, pid);
 			return 0;
 		}
-		ptbm_backoff(&spins);
+		if ((rc = ptbm_wait(pool, &spins)) < 0)
+			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	int rc = ensure_mapped(pool, pid, s);
+	rc = ensure_mapped(pool, pid, s);
 	if (PTBM_UNLIKELY(rc < 0)) {
 		unlatch_unchanged(pool, pid);
-		return rc;
+		goto fail;
 	}
-	ptbm_count(pool, PTBM_C_HITS, 1);
+	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
+fail:
+	ptbm_slot_hold(slot, -1);
+	return rc;
 }
 
 int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
@@ -362,8 +389,10 @@ int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 			return PTBM_ENOTFIXED;
 		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
 							  memory_order_release,
-							  memory_order_relaxed))
+							  memory_order_relaxed)) {
+			ptbm_slot_hold(ptbm_slot(pool), -1);
 			return 0;
+		}
 	}
 }
 
@@ -376,6 +405,7 @@ int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	/* only the holder writes an exclusive word: a store is enough */
 	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
 			      memory_order_release);
+	ptbm_slot_hold(ptbm_slot(pool), -1);
 	return 0;
 }
 
@@ -400,7 +430,9 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 		uint64_t s = atomic_load_explicit(w, memory_order_acquire);
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_UNLIKELY(tag == PTBM_TAG_EXCLUSIVE)) {
-			ptbm_backoff(&spins);
+			int rc = ptbm_wait(pool, &spins);
+			if (rc < 0)
+				return rc;
 			continue;
 		}
 		if (PTBM_UNLIKELY(tag == PTBM_TAG_EVICTED ||
@@ -428,11 +460,14 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
-	if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
-		return;
-	struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
-	ptbm_region_release(&run, 1, true);
-	atomic_store_explicit(w, s, memory_order_release);
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
+	if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
+		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
+		ptbm_region_release(&run, 1, true);
+		atomic_store_explicit(w, s, memory_order_release);
+	}
+	ptbm_slot_hold(slot, -1);
 }
 
 int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
@@ -453,11 +488,14 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if ((tag != PTBM_TAG_UNLOCKED && tag != PTBM_TAG_MARKED) ||
 		    ptbm_version(s) != version) {
-			ptbm_count(pool, PTBM_C_RESTARTS, 1);
+			ptbm_slot_hold(slot, -1);
+			ptbm_slot_add(slot, PTBM_C_RESTARTS, 1);
 			return PTBM_ERESTART;
 		}
 		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
@@ -475,7 +513,7 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
  */
 #define PREFETCH_BATCH 64
 
-static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
 	uint64_t got[PREFETCH_BATCH], state[PREFETCH_BATCH];
 	void *addr[PREFETCH_BATCH];
@@ -539,6 +577,15 @@ static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	return loaded ? loaded : err;
 }
 
+static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
+	int rc = prefetch_batch_held(pool, pids, n);
+	ptbm_slot_hold(slot, -1);
+	return rc;
+}
+
 static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
 	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
@@ -556,7 +603,7 @@ static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	return loaded;
 }
 
-enum latch_try { LATCHED, GONE, BUSY };
+enum latch_try { LATCHED, GONE, BUSY, DEAD };
 
 /* Take a shared latch of a resident page; GONE if it is (or became) evicted,
  * BUSY if it is latched exclusive and the caller may not wait. */
@@ -564,11 +611,16 @@ static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool 
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
+	enum latch_try got;
+	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
-		if (tag == PTBM_TAG_EVICTED)
-			return GONE;
+		if (tag == PTBM_TAG_EVICTED) {
+			got = GONE;
+			break;
+		}
 		if (tag - 1 < PTBM_TAG_SHARED_MAX - 1) {
 			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
 				return LATCHED;
@@ -579,11 +631,18 @@ static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool 
 				return LATCHED;
 			continue;
 		}
-		if (!wait)
-			return BUSY;
-		ptbm_backoff(&spins);
+		if (!wait) {
+			got = BUSY;
+			break;
+		}
+		if (ptbm_wait(pool, &spins) < 0) {
+			got = DEAD;
+			break;
+		}
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
+	ptbm_slot_hold(slot, -1);
+	return got;
 }
 
 #define FLUSH_BATCH 64
@@ -628,6 +687,10 @@ static int vm_flush(ptbm_pool *pool)
 			if (rc < 0)
 				break;
 			got = latch_shared_resident(pool, pid, true);
+		}
+		if (got == DEAD) {
+			rc = PTBM_EOWNERDEAD;
+			break;
 		}
 		if (got == GONE)
 			continue; /* evicted meanwhile: its evictor wrote it */

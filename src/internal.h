@@ -99,8 +99,9 @@ enum ptbm_counter {
 #define PTBM_STAT_SLOTS 256
 
 struct ptbm_stat_slot {
-	_Atomic int32_t owner; /* tid using it; 0 = free */
-	uint32_t pad_;
+	_Atomic int32_t owner;		     /* tid using it; 0 = free, -1 = being reclaimed */
+	_Atomic int32_t owner_pid;	     /* its process */
+	_Atomic int64_t held;		     /* latches it may hold (never under-counts) */
 	_Atomic uint64_t c[PTBM_N_COUNTERS]; /* owner writes, anyone reads */
 } __attribute__((aligned(PTBM_CACHELINE)));
 
@@ -130,6 +131,7 @@ struct ptbm_shared {
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint32_t n_procs;    /* processes attached (informational) */
+	_Atomic int32_t broken;	     /* tid of a thread that died holding latches */
 	_Atomic uint32_t flush_lock; /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
@@ -252,16 +254,39 @@ extern __thread __attribute__((tls_model("initial-exec"))) struct ptbm_tls_stat 
 	struct ptbm_stat_slot *slot;
 } ptbm_tls_stat;
 
-static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
+/* This thread's slot in pool (claimed on first use). */
+static inline struct ptbm_stat_slot *ptbm_slot(ptbm_pool *pool)
 {
-	struct ptbm_stat_slot *s = ptbm_tls_stat.slot;
 	if (PTBM_UNLIKELY(ptbm_tls_stat.serial != pool->serial))
-		s = ptbm_stat_slot_slow(pool);
-	/* only this thread writes its slot: a plain add, atomic for readers */
+		return ptbm_stat_slot_slow(pool);
+	return ptbm_tls_stat.slot;
+}
+
+/* Only the owner writes its slot: plain adds, atomic for readers. */
+static inline void ptbm_slot_add(struct ptbm_stat_slot *s, enum ptbm_counter c, uint64_t n)
+{
 	atomic_store_explicit(&s->c[c], atomic_load_explicit(&s->c[c], memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
+
+/*
+ * Latches this thread may hold: +1 before a latch is taken, -1 after it is
+ * released, so that a thread killed at any instant is never seen holding
+ * fewer latches than it does (latch.c, dead owners).
+ */
+static inline void ptbm_slot_hold(struct ptbm_stat_slot *s, int64_t n)
+{
+	atomic_store_explicit(&s->held, atomic_load_explicit(&s->held, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* kept in program order by the compiler */
+}
+
+static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
+{
+	ptbm_slot_add(ptbm_slot(pool), c, n);
+}
 void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
+bool ptbm_tid_alive(int32_t tid);
 void ptbm_stats_forget_thread(void);
 void ptbm_stats_release_pool(ptbm_pool *pool);
 
@@ -295,6 +320,14 @@ static inline uint64_t ptbm_resident_at(struct ptbm_resident *r, uint64_t i)
 
 /* Waiting for a latch: spin briefly, then yield, then sleep a little. */
 void ptbm_backoff(unsigned *spins);
+/*
+ * ptbm_backoff, and after a while of waiting a look for threads that died
+ * holding latches: PTBM_EOWNERDEAD if one did (the pool is then broken for
+ * every waiter), else 0.
+ */
+int ptbm_wait(ptbm_pool *pool, unsigned *spins);
+/* PTBM_EOWNERDEAD if a thread of any process died holding latches. */
+int ptbm_check_owners(ptbm_pool *pool);
 
 /* pool.c */
 void ptbm_pool_register(ptbm_pool *pool);

@@ -309,7 +309,10 @@ static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bu
 		for (size_t i = at; i < at + k; i++) {
 			off_t off = (off_t)((pids[i] + 1) * f->page_size);
 			enum ptbm_fault fault = fault_take(write ? &write_plan : &read_plan);
-			struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
+			/* no SQE for a faulted page: one taken and left unprepared
+			 * would be submitted anyway, replaying a stale request */
+			struct io_uring_sqe *sqe =
+			    ring && fault == PTBM_FAULT_NONE ? io_uring_get_sqe(ring) : NULL;
 			if (fault != PTBM_FAULT_NONE || !sqe) {
 				/* injected faults and ring-less systems: one call each */
 				if (fault != PTBM_FAULT_NONE) {

@@ -7,6 +7,18 @@
  * CPU (on 2 cores a spinning waiter can starve the holder), then sleeps in
  * short naps so that a long holder (a page being read from disk) costs the
  * waiter no CPU.
+ *
+ * Dead owners. A thread killed while it holds a latch never releases it.
+ * Every thread counts, in its statistics slot in shared memory, the latches
+ * it may hold (+1 before taking one, -1 after releasing it, so the count is
+ * never below the truth). A waiter that has waited ~20 ms, and every ~20 ms
+ * after, looks at every slot: an owner that no longer exists with a count
+ * above zero died holding latches. The pool is then marked broken and every
+ * wait in every process returns PTBM_EOWNERDEAD instead of hanging; what
+ * does not wait carries on. As PostgreSQL's postmaster does after a backend
+ * crash, the application then starts over from the data file: close the
+ * pool, open it again (unflushed changes are lost, flushed ones are not).
+ * A thread that died holding nothing is harmless; its slot is reclaimed.
  */
 #include "internal.h"
 
@@ -20,6 +32,39 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ volatile("yield");
 #endif
+}
+
+int ptbm_check_owners(ptbm_pool *pool)
+{
+	if (atomic_load_explicit(&pool->sh->broken, memory_order_relaxed))
+		return PTBM_EOWNERDEAD;
+	for (int i = 0; i < PTBM_STAT_SLOTS; i++) {
+		struct ptbm_stat_slot *s = &pool->slots[i];
+		int32_t tid = atomic_load(&s->owner);
+		if (tid <= 0 || atomic_load(&s->held) == 0 || ptbm_tid_alive(tid))
+			continue;
+		/* re-read: the slot may have been released meanwhile */
+		if (atomic_load(&s->owner) == tid && atomic_load(&s->held) != 0) {
+			int32_t zero = 0;
+			atomic_compare_exchange_strong(&pool->sh->broken, &zero, tid);
+			return PTBM_EOWNERDEAD;
+		}
+	}
+	return 0;
+}
+
+int ptbm_wait(ptbm_pool *pool, unsigned *spins)
+{
+	if (PTBM_UNLIKELY(atomic_load_explicit(&pool->sh->broken, memory_order_relaxed)))
+		return PTBM_EOWNERDEAD;
+	/* past the spinning, naps are ~20-80 us: look every 256 of them */
+	if (*spins >= 64 && (*spins & 255) == 0) {
+		int rc = ptbm_check_owners(pool);
+		if (rc < 0)
+			return rc;
+	}
+	ptbm_backoff(spins);
+	return 0;
 }
 
 void ptbm_backoff(unsigned *spins)

@@ -8,7 +8,8 @@
  * that have left (retired). A thread's slot is cached in thread-local
  * storage keyed by the pool's serial number, so the hit path pays one
  * compare. Slots of threads or processes that died are reclaimed when the
- * table is full (their counts are folded into retired first).
+ * table is full (their counts are folded into retired first), unless they
+ * died holding latches: latch.c reports those.
  */
 #include "internal.h"
 
@@ -44,7 +45,7 @@ static void make_key(void)
 	pthread_key_create(&exit_key, on_thread_exit);
 }
 
-static bool tid_alive(int32_t tid)
+bool ptbm_tid_alive(int32_t tid)
 {
 	return !(kill(tid, 0) < 0 && errno == ESRCH);
 }
@@ -64,7 +65,8 @@ struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool)
 				goto got; /* ours from before (same thread, reopened) */
 			if (owner == 0 && atomic_compare_exchange_strong(&s->owner, &owner, me))
 				goto got;
-			if (pass == 1 && owner != 0 && !tid_alive(owner) &&
+			if (pass == 1 && owner > 0 && !ptbm_tid_alive(owner) &&
+			    atomic_load(&s->held) == 0 &&
 			    atomic_compare_exchange_strong(&s->owner, &owner, -1)) {
 				retire(pool, s);
 				int32_t zero = 0;
@@ -73,6 +75,8 @@ struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool)
 			}
 			continue;
 		got:
+			atomic_store(&s->owner_pid, (int32_t)getpid());
+			atomic_store(&s->held, 0);
 			ptbm_tls_stat.serial = pool->serial;
 			ptbm_tls_stat.slot = s;
 			pthread_setspecific(exit_key, pool);
@@ -96,7 +100,8 @@ void ptbm_stats_forget_thread(void)
 		return;
 	ptbm_pool *pool = ptbm_open_pools_find(t.serial);
 	int32_t me = (int32_t)syscall(SYS_gettid);
-	if (pool && atomic_load(&t.slot->owner) == me)
+	/* a thread that leaves holding latches keeps its slot: a dead owner */
+	if (pool && atomic_load(&t.slot->owner) == me && atomic_load(&t.slot->held) == 0)
 		retire(pool, t.slot);
 }
 
