@@ -1,0 +1,614 @@
+/*
+ * Description: the data file and its errors. Opening: a missing file
+ * without PTBM_CREATE (-ENOENT, nothing created), a path under a missing
+ * directory, a directory, a device, a file the process may not read
+ * (-EACCES), random bytes or a damaged header (PTBM_EBADFILE), another page
+ * size or layout version (PTBM_ELAYOUT), a file shorter than its header
+ * says (PTBM_ETRUNCATED), more pages than max_pages. Pages: one corrupted,
+ * torn, or copied from another page on disk is PTBM_ECHECKSUM on every
+ * access path and stays evicted, while the other pages read fine. Reopen
+ * keeps the data and the allocated count of the last flush; pages allocated
+ * but never written read as zeros; PTBM_TRUNCATE empties the file; O_DIRECT
+ * and buffered I/O both round-trip. Injected I/O faults: a failed read
+ * leaves the page evicted and a later fix succeeds; a failed write during
+ * flush, or a failed header commit, is reported, leaves that page dirty
+ * (or the header old) and a later flush succeeds, and the data survives
+ * reopen.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define N 8 /* pages in the files these tests make */
+
+/* A config over file (not truncated: these tests reopen). */
+static void config(struct ptbm_config *cfg, const char *file, uint32_t flags)
+{
+	tu_config(cfg, file);
+	cfg->flags = flags;
+}
+
+static int try_open(const char *file, uint32_t flags)
+{
+	struct ptbm_config cfg;
+	config(&cfg, file, flags);
+	ptbm_pool *pool = NULL;
+	int rc = ptbm_open(&cfg, &pool);
+	if (rc == 0)
+		ptbm_close(pool);
+	return rc;
+}
+
+/* A data file of N pages, page p holding pattern (p, seed); flushed, closed. */
+static void make_file(const char *file, uint64_t seed)
+{
+	struct ptbm_config cfg;
+	config(&cfg, file, PTBM_CREATE | PTBM_TRUNCATE);
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, N), 0);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(pool, pid, seed), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+}
+
+static ptbm_pool *reopen(const char *file)
+{
+	struct ptbm_config cfg;
+	config(&cfg, file, 0);
+	return tu_open(&cfg);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static void pwrite_at(const char *path, const void *buf, size_t n, off_t off)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, buf, n, off), (ssize_t)n);
+	close(fd);
+}
+
+static void pread_at(const char *path, void *buf, size_t n, off_t off)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, n, off), (ssize_t)n);
+	close(fd);
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	unsigned char b;
+	pread_at(path, &b, 1, off);
+	b ^= 0x5a;
+	pwrite_at(path, &b, 1, off);
+}
+
+static off_t page_off(uint64_t pid)
+{
+	return (off_t)((pid + 1) * TU_PAGE_SIZE);
+}
+
+static void test_missing_file(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	assert_rc(try_open(__func__, 0), -ENOENT);
+	assert_false(exists(path));
+	assert_rc(try_open("no-such-dir/data", PTBM_CREATE), -ENOENT);
+	/* with PTBM_CREATE it is made, with a header */
+	assert_rc(try_open(__func__, PTBM_CREATE), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, TU_PAGE_SIZE);
+}
+
+static void test_not_a_file(void **state)
+{
+	(void)state;
+	struct ptbm_config cfg;
+	ptbm_pool *pool = NULL;
+	tu_config(&cfg, "x");
+	cfg.flags = 0;
+	cfg.data_path = tu_dir();
+	assert_rc(ptbm_open(&cfg, &pool), -EISDIR);
+	cfg.data_path = "/dev/null";
+	assert_rc(ptbm_open(&cfg, &pool), PTBM_EBADFILE);
+	assert_null(pool);
+}
+
+static int open_as_nobody(void *arg)
+{
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 3;
+	int rc = try_open(arg, 0);
+	return rc == -EACCES ? 0 : 1;
+}
+
+/* A file this process may not read or write: -EACCES. Root reads anything,
+ * so the open runs in a child that has dropped to nobody. */
+static void test_unreadable(void **state)
+{
+	(void)state;
+	make_file(__func__, 1);
+	const char *path = tu_path(__func__);
+	assert_int_equal(chmod(tu_dir(), 0755), 0);
+	assert_int_equal(chmod(path, 0), 0);
+	int rc;
+	if (geteuid() == 0)
+		rc = tu_fork_run(open_as_nobody, (void *)__func__);
+	else
+		rc = try_open(__func__, 0) == -EACCES ? 0 : 1;
+	assert_int_equal(rc, 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(chmod(tu_dir(), 0700), 0);
+}
+
+static void test_garbage(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	unsigned char *buf = malloc(3 * TU_PAGE_SIZE);
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < 3 * TU_PAGE_SIZE; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[i] = (unsigned char)x;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, 3 * TU_PAGE_SIZE), 3 * TU_PAGE_SIZE);
+	close(fd);
+	assert_rc(try_open(__func__, 0), PTBM_EBADFILE);
+	assert_rc(try_open(__func__, PTBM_CREATE), PTBM_EBADFILE);
+
+	/* the magic and a few bytes: too short to be a header */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "PTBMDATA\1", 9), 9);
+	close(fd);
+	assert_rc(try_open(__func__, 0), PTBM_EBADFILE);
+	free(buf);
+}
+
+/* Header byte flips: magic, layout, page size, page count, checksum. */
+static void test_header_corrupted(void **state)
+{
+	(void)state;
+	const off_t offs[] = {0, 7, 8, 12, 16, 24, 31};
+	for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+		make_file(__func__, 1);
+		flip_byte(tu_path(__func__), offs[i]);
+		int rc = try_open(__func__, 0);
+		if (rc != PTBM_EBADFILE)
+			fail_msg("byte %d flipped: %s", (int)offs[i], ptbm_strerror(rc));
+	}
+}
+
+/* The header of a data file (io.c), to forge one of another layout. */
+struct header {
+	char magic[8];
+	uint32_t layout_version;
+	uint32_t page_size;
+	uint64_t n_pages;
+	uint64_t checksum;
+};
+
+static void test_layout(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	struct ptbm_config cfg;
+	ptbm_pool *pool = NULL;
+	const uint32_t sizes[] = {2 * TU_PAGE_SIZE, 3 * TU_PAGE_SIZE};
+	for (size_t i = 0; i < 2; i++) {
+		config(&cfg, __func__, 0);
+		cfg.page_size = sizes[i];
+		cfg.budget_bytes = (uint64_t)TU_BATCH * sizes[i];
+		assert_rc(ptbm_open(&cfg, &pool), PTBM_ELAYOUT);
+	}
+	/* a file made with 8192 opened with 4096 */
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	cfg.page_size = 8192;
+	pool = tu_open(&cfg);
+	tu_alloc(pool, 2);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	assert_rc(try_open(__func__, 0), PTBM_ELAYOUT);
+
+	/* a valid header of the next layout version */
+	make_file(__func__, 1);
+	struct header h;
+	pread_at(path, &h, sizeof h, 0);
+	assert_memory_equal(h.magic, "PTBMDATA", 8);
+	assert_int_equal(h.layout_version, PTBM_LAYOUT_VERSION);
+	h.layout_version++;
+	h.checksum = XXH3_64bits(&h, offsetof(struct header, checksum));
+	pwrite_at(path, &h, sizeof h, 0);
+	assert_rc(try_open(__func__, 0), PTBM_ELAYOUT);
+	h.layout_version--;
+	h.checksum = XXH3_64bits(&h, offsetof(struct header, checksum));
+	pwrite_at(path, &h, sizeof h, 0);
+	assert_rc(try_open(__func__, 0), 0); /* the forgery is faithful */
+}
+
+static void test_truncated(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, (N + 1) * TU_PAGE_SIZE);
+	assert_int_equal(truncate(path, (N + 1) * TU_PAGE_SIZE - 1), 0);
+	assert_rc(try_open(__func__, 0), PTBM_ETRUNCATED);
+	assert_int_equal(truncate(path, 3 * TU_PAGE_SIZE), 0);
+	assert_rc(try_open(__func__, 0), PTBM_ETRUNCATED);
+	assert_int_equal(truncate(path, 100), 0); /* the header alone */
+	assert_rc(try_open(__func__, 0), PTBM_ETRUNCATED);
+	assert_int_equal(truncate(path, 20), 0); /* not even a header */
+	assert_rc(try_open(__func__, 0), PTBM_EBADFILE);
+	/* PTBM_TRUNCATE starts over whatever was there */
+	assert_rc(try_open(__func__, PTBM_TRUNCATE), 0);
+}
+
+/* A file holding more pages than max_pages cannot be opened with it. */
+static void test_more_than_max_pages(void **state)
+{
+	(void)state;
+	make_file(__func__, 1);
+	struct ptbm_config cfg;
+	ptbm_pool *pool = NULL;
+	config(&cfg, __func__, 0);
+	cfg.max_pages = N - 1;
+	assert_rc(ptbm_open(&cfg, &pool), PTBM_EINVAL_CONFIG);
+	cfg.max_pages = N;
+	assert_rc(ptbm_open(&cfg, &pool), 0);
+	tu_close(pool);
+}
+
+/* Every way in to a bad page reports PTBM_ECHECKSUM and leaves it evicted. */
+static void expect_bad_page(ptbm_pool *pool, uint64_t bad)
+{
+	void *p;
+	const void *cp;
+	uint64_t v;
+	char buf[8];
+	uint64_t s = tu_word(pool, bad);
+	uint64_t resident = tu_stats(pool).resident;
+	for (int i = 0; i < 2; i++) {
+		assert_rc(ptbm_fix_shared(pool, bad, &p), PTBM_ECHECKSUM);
+		assert_rc(ptbm_fix_exclusive(pool, bad, &p), PTBM_ECHECKSUM);
+		assert_rc(ptbm_read_begin(pool, bad, &cp, &v), PTBM_ECHECKSUM);
+		assert_rc(ptbm_read(pool, bad, 0, buf, sizeof buf), PTBM_ECHECKSUM);
+		assert_rc(ptbm_prefetch(pool, &bad, 1), PTBM_ECHECKSUM);
+	}
+	assert_int_equal(tu_word(pool, bad), s);
+	assert_int_equal(ptbm_tag(s), PTBM_TAG_EVICTED);
+	assert_int_equal(tu_stats(pool).resident, resident);
+	assert_int_equal(tu_pages_in_core(pool, N), resident);
+}
+
+static void check_corruption(const char *file, uint64_t bad)
+{
+	ptbm_pool *pool = reopen(file);
+	expect_bad_page(pool, bad);
+	for (uint64_t pid = 0; pid < N; pid++)
+		if (pid != bad)
+			assert_rc(tu_verify(pool, pid, 1), 0);
+	tu_close(pool);
+}
+
+static void test_page_corrupted(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	/* one byte of the caller's data */
+	make_file(__func__, 1);
+	flip_byte(path, page_off(2) + 100);
+	check_corruption(__func__, 2);
+	/* the checksum in the trailer */
+	make_file(__func__, 1);
+	flip_byte(path, page_off(3) + TU_PAGE_SIZE - PTBM_PAGE_TRAILER);
+	check_corruption(__func__, 3);
+	/* torn: the first half of a newer write, the second half of the old */
+	make_file(__func__, 1);
+	char *half = malloc(TU_PAGE_SIZE);
+	tu_fill(half, TU_PAGE_SIZE, 4, 2);
+	pwrite_at(path, half, TU_PAGE_SIZE / 2, page_off(4));
+	check_corruption(__func__, 4);
+	/* a whole valid page written at the wrong place */
+	make_file(__func__, 1);
+	pread_at(path, half, TU_PAGE_SIZE, page_off(5));
+	pwrite_at(path, half, TU_PAGE_SIZE, page_off(6));
+	check_corruption(__func__, 6);
+	/* the last page, zeroed except one byte */
+	make_file(__func__, 1);
+	memset(half, 0, TU_PAGE_SIZE);
+	half[17] = 1;
+	pwrite_at(path, half, TU_PAGE_SIZE, page_off(N - 1));
+	check_corruption(__func__, N - 1);
+	free(half);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	(void)state;
+	make_file(__func__, 4);
+	ptbm_pool *pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, N);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_verify(pool, pid, 4), 0);
+	/* modified and allocated after the last flush: not kept by close */
+	assert_rc(tu_write(pool, 0, 5), 0);
+	assert_int_equal(tu_alloc(pool, 3), N);
+	tu_close(pool);
+	pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, N);
+	assert_rc(tu_verify(pool, 0, 4), 0);
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, N, &p), PTBM_ERANGE);
+	/* now kept */
+	assert_rc(tu_write(pool, 0, 5), 0);
+	assert_int_equal(tu_alloc(pool, 3), N);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, N + 3);
+	assert_rc(tu_verify(pool, 0, 5), 0);
+	for (uint64_t pid = 1; pid < N; pid++)
+		assert_rc(tu_verify(pool, pid, 4), 0);
+	tu_close(pool);
+}
+
+static void expect_zero_page(ptbm_pool *pool, uint64_t pid)
+{
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, pid, &p), 0);
+	assert_true(tu_is_zero(p, ptbm_page_size(pool)));
+	assert_rc(ptbm_unfix_shared(pool, pid), 0);
+}
+
+/* Allocated, never written: zeros, before and after a reopen, whether
+ * beyond the end of the file or in a hole between written pages. */
+static void test_unwritten_pages_are_zero(void **state)
+{
+	(void)state;
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 10), 0);
+	expect_zero_page(pool, 9);
+	assert_rc(tu_write(pool, 5, 1), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, 10);
+	for (uint64_t pid = 0; pid < 10; pid++)
+		if (pid != 5)
+			expect_zero_page(pool, pid);
+	assert_rc(tu_verify(pool, 5, 1), 0);
+	tu_close(pool);
+}
+
+static void test_truncate_flag(void **state)
+{
+	(void)state;
+	make_file(__func__, 1);
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_TRUNCATE);
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_stats(pool).allocated, 0);
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, 0, &p), PTBM_ERANGE);
+	assert_int_equal(tu_alloc(pool, 1), 0);
+	expect_zero_page(pool, 0);
+	tu_close(pool);
+	struct stat st;
+	assert_int_equal(stat(tu_path(__func__), &st), 0);
+	assert_int_equal(st.st_size, TU_PAGE_SIZE);
+}
+
+/* O_DIRECT (this filesystem takes it) and buffered I/O both round-trip. */
+static void test_direct_modes(void **state)
+{
+	(void)state;
+	const enum ptbm_direct modes[] = {PTBM_DIRECT_ON, PTBM_DIRECT_OFF, PTBM_DIRECT_AUTO};
+	const int want[] = {1, 0, 1};
+	for (int i = 0; i < 3; i++) {
+		struct ptbm_config cfg;
+		config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+		cfg.direct = modes[i];
+		ptbm_pool *pool = tu_open(&cfg);
+		assert_int_equal(ptbm_direct_io(pool), want[i]);
+		tu_alloc(pool, 2);
+		assert_rc(tu_write(pool, 1, 10 + i), 0);
+		assert_rc(ptbm_flush(pool), 0);
+		tu_close(pool);
+		config(&cfg, __func__, 0);
+		cfg.direct = modes[(i + 1) % 3];
+		pool = tu_open(&cfg);
+		assert_rc(tu_verify(pool, 1, 10 + i), 0);
+		tu_close(pool);
+	}
+}
+
+/* ---- injected faults -------------------------------------------------- */
+
+static void read_fault(enum ptbm_fault fault, int want)
+{
+#ifndef PTBM_FAULT_INJECTION
+	skip();
+#endif
+	make_file("read_fault", 1);
+	ptbm_pool *pool = reopen("read_fault");
+	void *p;
+	ptbm_fault_inject_read(fault, 0);
+	assert_rc(ptbm_fix_shared(pool, 3, &p), want);
+	assert_int_equal(tu_tag(pool, 3), PTBM_TAG_EVICTED);
+	assert_int_equal(tu_stats(pool).resident, 0);
+	assert_int_equal(tu_pages_in_core(pool, N), 0);
+	/* the fault is spent: the page loads now */
+	assert_rc(tu_verify(pool, 3, 1), 0);
+	/* a later read fails, the earlier ones stand */
+	ptbm_fault_inject_read(fault, 2);
+	assert_rc(tu_verify(pool, 4, 1), 0);
+	assert_rc(tu_verify(pool, 5, 1), 0);
+	assert_rc(ptbm_fix_exclusive(pool, 6, &p), want);
+	ptbm_fault_inject_read(PTBM_FAULT_NONE, 0);
+	assert_int_equal(tu_stats(pool).resident, 3);
+	assert_rc(tu_verify(pool, 6, 1), 0);
+	tu_close(pool);
+}
+
+static void test_read_eio(void **state)
+{
+	(void)state;
+	read_fault(PTBM_FAULT_EIO, -EIO);
+}
+
+static void test_read_short(void **state)
+{
+	(void)state;
+	read_fault(PTBM_FAULT_SHORT, PTBM_EIO_SHORT);
+}
+
+static void test_open_read_fault(void **state)
+{
+	(void)state;
+#ifndef PTBM_FAULT_INJECTION
+	skip();
+#endif
+	make_file(__func__, 1);
+	ptbm_fault_inject_read(PTBM_FAULT_EIO, 0);
+	assert_rc(try_open(__func__, 0), -EIO);
+	ptbm_fault_inject_read(PTBM_FAULT_NONE, 0);
+	assert_rc(try_open(__func__, 0), 0);
+}
+
+/* A write fault in flush: the error is returned, the page whose write
+ * failed stays dirty (the others are clean), a later flush writes it, the
+ * data survives reopen. */
+static void flush_fault(enum ptbm_fault fault, long after, int want)
+{
+#ifndef PTBM_FAULT_INJECTION
+	skip();
+#endif
+	make_file("flush_fault", 1);
+	ptbm_pool *pool = reopen("flush_fault");
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(pool, pid, 2), 0);
+	ptbm_fault_inject_write(fault, after);
+	assert_rc(ptbm_flush(pool), want);
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	assert_int_equal(tu_stats(pool).writes, N - 1);
+	int dirty = 0;
+	for (uint64_t pid = 0; pid < N; pid++) {
+		uint64_t s = tu_word(pool, pid);
+		assert_int_equal(ptbm_tag(s), PTBM_TAG_UNLOCKED); /* no latch left */
+		dirty += !!(s & PTBM_DIRTY_BIT);
+	}
+	assert_int_equal(dirty, 1);
+	assert_rc(ptbm_flush(pool), 0);
+	assert_int_equal(tu_stats(pool).writes, N);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_false(tu_word(pool, pid) & PTBM_DIRTY_BIT);
+	tu_close(pool);
+	pool = reopen("flush_fault");
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_verify(pool, pid, 2), 0);
+	tu_close(pool);
+}
+
+static void test_flush_eio(void **state)
+{
+	(void)state;
+	flush_fault(PTBM_FAULT_EIO, 0, -EIO);
+}
+
+static void test_flush_enospc_midway(void **state)
+{
+	(void)state;
+	flush_fault(PTBM_FAULT_ENOSPC, N / 2, -ENOSPC);
+}
+
+static void test_flush_short(void **state)
+{
+	(void)state;
+	flush_fault(PTBM_FAULT_SHORT, 1, PTBM_EIO_SHORT);
+}
+
+/* The pages are written but the header is not: flush fails, the header
+ * still says the old page count; the next flush commits. */
+static void test_flush_header_fault(void **state)
+{
+	(void)state;
+#ifndef PTBM_FAULT_INJECTION
+	skip();
+#endif
+	make_file(__func__, 1);
+	ptbm_pool *pool = reopen(__func__);
+	assert_int_equal(tu_alloc(pool, 2), N);
+	assert_rc(tu_write(pool, N, 3), 0);
+	assert_rc(tu_write(pool, N + 1, 3), 0);
+	ptbm_fault_inject_write(PTBM_FAULT_EIO, 2); /* two pages, then the header */
+	assert_rc(ptbm_flush(pool), -EIO);
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	assert_int_equal(tu_stats(pool).writes, 2);
+	tu_close(pool);
+	pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, N); /* the old header */
+	tu_close(pool);
+
+	pool = reopen(__func__);
+	assert_int_equal(tu_alloc(pool, 2), N);
+	assert_rc(tu_write(pool, N, 3), 0);
+	assert_rc(tu_write(pool, N + 1, 3), 0);
+	ptbm_fault_inject_write(PTBM_FAULT_EIO, 2);
+	assert_rc(ptbm_flush(pool), -EIO);
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	pool = reopen(__func__);
+	assert_int_equal(tu_stats(pool).allocated, N + 2);
+	assert_rc(tu_verify(pool, N, 3), 0);
+	assert_rc(tu_verify(pool, N + 1, 3), 0);
+	tu_close(pool);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_not_a_file),
+	    cmocka_unit_test(test_unreadable),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_header_corrupted),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_more_than_max_pages),
+	    cmocka_unit_test(test_page_corrupted),
+	    cmocka_unit_test(test_reopen_keeps_data),
+	    cmocka_unit_test(test_unwritten_pages_are_zero),
+	    cmocka_unit_test(test_truncate_flag),
+	    cmocka_unit_test(test_direct_modes),
+	    cmocka_unit_test(test_read_eio),
+	    cmocka_unit_test(test_read_short),
+	    cmocka_unit_test(test_open_read_fault),
+	    cmocka_unit_test(test_flush_eio),
+	    cmocka_unit_test(test_flush_enospc_midway),
+	    cmocka_unit_test(test_flush_short),
+	    cmocka_unit_test(test_flush_header_fault),
+	};
+	return TU_MAIN(argc, argv, NULL, tests);
+}
