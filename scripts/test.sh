@@ -17,7 +17,7 @@ scripts/build.sh build
 run build "$@"
 if ((sanitizers)); then
   # shorter stress phases: the instrumented code runs several times slower
-  export PTBM_STRESS_SECONDS=2
+  export PTBM_STRESS_SECONDS=2 PTBM_KILL_ROUNDS=6
   scripts/build.sh build-asan -DPTBM_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run build-asan -LE bench "$@"

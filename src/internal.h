@@ -177,6 +177,7 @@ enum ptbm_fault {
 	PTBM_FAULT_EIO,	   /* the call fails with EIO */
 	PTBM_FAULT_ENOSPC, /* the call fails with ENOSPC */
 	PTBM_FAULT_SHORT,  /* the call transfers half the bytes */
+	PTBM_FAULT_DELAY,  /* the call sleeps 200 ms, then works (kill tests) */
 };
 /* After `after` more read (or write) calls succeed, the next one fails. */
 void ptbm_fault_inject_read(enum ptbm_fault f, long after);

@@ -94,6 +94,10 @@ static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done
 {
 	size_t done = 0;
 	enum ptbm_fault f = fault_take(write ? &write_plan : &read_plan);
+	if (f == PTBM_FAULT_DELAY) {
+		usleep(200000);
+		f = PTBM_FAULT_NONE;
+	}
 	if (f == PTBM_FAULT_EIO)
 		return -EIO;
 	if (f == PTBM_FAULT_ENOSPC)
@@ -309,6 +313,10 @@ static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bu
 		for (size_t i = at; i < at + k; i++) {
 			off_t off = (off_t)((pids[i] + 1) * f->page_size);
 			enum ptbm_fault fault = fault_take(write ? &write_plan : &read_plan);
+			if (fault == PTBM_FAULT_DELAY) {
+				usleep(200000); /* then the request goes as usual */
+				fault = PTBM_FAULT_NONE;
+			}
 			/* no SQE for a faulted page: one taken and left unprepared
 			 * would be submitted anyway, replaying a stale request */
 			struct io_uring_sqe *sqe =

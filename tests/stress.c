@@ -17,6 +17,7 @@
  *               [--seconds S] [--workers N] [--budget-pages N]
  */
 #include "internal.h"
+#include "pagefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,15 +32,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #define MAX_WORKERS 16
-
-struct page_head {
-	uint64_t pid;
-	uint64_t version;
-	uint64_t sum; /* XXH3 of the body */
-};
 
 struct shared_state {
 	_Atomic int stop;
@@ -63,34 +57,15 @@ static struct {
 static ptbm_pool *pool;
 static struct shared_state *st;
 
-static size_t body_len(void)
-{
-	return ptbm_page_usable(pool) - sizeof(struct page_head);
-}
-
 static void fill_page(void *p, uint64_t pid, uint64_t version)
 {
-	struct page_head *h = p;
-	unsigned char *body = (unsigned char *)(h + 1);
-	size_t n = body_len();
-	uint64_t x = pid * 0x9e3779b97f4a7c15ull + version;
-	for (size_t i = 0; i + 8 <= n; i += 8) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		memcpy(body + i, &x, 8);
-	}
-	h->pid = pid;
-	h->version = version;
-	h->sum = XXH3_64bits(body, n);
+	pagefmt_fill(p, ptbm_page_usable(pool), pid, version);
 }
 
 /* 0 whole, 1 torn. */
 static int check_page(const void *p, uint64_t pid, uint64_t *version)
 {
-	const struct page_head *h = p;
-	*version = h->version;
-	if (h->version == 0 && h->pid == 0 && h->sum == 0)
-		return pid == 0 ? 0 : 1; /* never written: only legal before setup */
-	return h->pid != pid || h->sum != XXH3_64bits(h + 1, body_len());
+	return pagefmt_check(p, ptbm_page_usable(pool), pid, version);
 }
 
 static void fail_op(int rc)
