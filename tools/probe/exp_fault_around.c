@@ -6,14 +6,24 @@
  * so one fault can install many PTEs.  PT-BM cares: a stray read maps a whole
  * window, and a process that wants one page mapped gets sixteen.
  *
- * For each kind of mapping, 64 pages whose data already exists:
+ * Each kind maps 64 pages whose data already exists, placed at the start of a
+ * 2 MiB-aligned range so that all 64 PTEs live in one page table:
  *   - shared anonymous: populated, then MADV_DONTNEED drops this process's
  *     PTEs (the pages stay in the shmem cache);
- *   - private file: a temporary file written with pwrite and fsync'ed (pages
- *     cached, clean and unlocked);
+ *   - shared file and private file: a temporary file written with pwrite and
+ *     fsync'ed (pages cached, clean);
  *   - private anonymous: nothing to find (a read maps the zero page).
- * Read one byte of page 24, count present PTEs (and their alignment); then
+ * Read one byte of page 24 and count present PTEs (and their alignment);
+ * drop them with MADV_DONTNEED (for shared memory this keeps the pages),
  * write one byte of page 50, count again.
+ *
+ * File pages may sit in large folios (one pwrite of 256 KiB can make one
+ * folio), and a read fault may then map the whole folio, not a 16-page
+ * window.  Placement matters too, and a last measurement shows it: when the
+ * mapping puts such a folio across a 2 MiB page-table boundary, a read fault
+ * may map only its own page.
+ * "file_straddle" maps the private file with pages 0-31 below such a boundary
+ * and 32-63 above it and reads page 24 again.
  */
 #include "probe.h"
 #include "probe_sys.h"
@@ -27,15 +37,17 @@
 #include <unistd.h>
 
 #define N_PAGES	   64
-#define READ_PAGE  24 /* in the middle, so an aligned window fits in the VMA */
-#define WRITE_PAGE 50 /* outside any window around READ_PAGE */
+#define READ_PAGE  24	       /* in the middle, so an aligned window fits in the VMA */
+#define WRITE_PAGE 50	       /* outside any window around READ_PAGE */
+#define TABLE	   (2ul << 20) /* bytes mapped by one page table (x86-64) */
+#define STRADDLE   32	       /* file_straddle: pages below the table boundary */
 
 struct fa {
 	long read_ptes;	     /* PTEs after one read fault */
 	long read_faults;    /* minor faults it took */
 	long window_first;   /* first present page index, -1 if none */
 	bool window_aligned; /* the window starts at a multiple of its size */
-	long write_ptes;     /* additional PTEs after one write fault */
+	long write_ptes;     /* PTEs after one write fault, starting from none */
 	long write_faults;
 };
 
@@ -58,72 +70,101 @@ static void measure(char *p, struct fa *f)
 		uintptr_t start = (uintptr_t)p + (uintptr_t)f->window_first * ps;
 		f->window_aligned = start % ((uintptr_t)f->read_ptes * ps) == 0;
 	}
+	/* The write fault starts from no PTEs too: the read may have mapped
+	 * WRITE_PAGE already (a large folio is mapped whole). */
+	f->write_ptes = -1;
+	if (madvise(p, N_PAGES * ps, MADV_DONTNEED) != 0)
+		return;
 	f0 = probe_faults_now();
 	*(volatile char *)(p + WRITE_PAGE * ps) = 1;
 	f->write_faults = probe_faults_since(f0).minor;
-	long after = probe_present_count(p, N_PAGES);
-	f->write_ptes = after < 0 || f->read_ptes < 0 ? -1 : after - f->read_ptes;
+	f->write_ptes = probe_present_count(p, N_PAGES);
+}
+
+/*
+ * Map N_PAGES (prot, flags, fd) so that page STRADDLE lands on a page-table
+ * boundary when straddle is set, else so that page 0 starts a page table.
+ * The mapping sits inside a PROT_NONE reservation returned in *resv (unmap
+ * RESERVATION bytes of it to undo both).  Returns the mapping or MAP_FAILED.
+ */
+#define RESERVATION (3 * TABLE)
+static char *place(int prot, int flags, int fd, bool straddle, char **resv)
+{
+	*resv =
+	    mmap(NULL, RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (*resv == MAP_FAILED)
+		return MAP_FAILED;
+	uintptr_t table = ((uintptr_t)*resv + TABLE - 1) & ~(TABLE - 1);
+	if (straddle)
+		table += TABLE - STRADDLE * probe_page_size();
+	char *p = mmap((void *)table, N_PAGES * probe_page_size(), prot, flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = errno;
+		munmap(*resv, RESERVATION);
+		errno = err;
+	}
+	return p;
 }
 
 static int shared_anon(struct fa *f)
 {
-	size_t len = N_PAGES * probe_page_size();
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *resv;
+	char *p = place(PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, false, &resv);
 	if (p == MAP_FAILED)
 		return -errno;
 	int rc = probe_populate_write(p, N_PAGES);
-	if (rc == 0 && madvise(p, len, MADV_DONTNEED) != 0)
-		rc = -errno;
+	if (rc == 0 && madvise(p, N_PAGES * probe_page_size(), MADV_DONTNEED) != 0)
+		rc = -errno; /* drops this process's PTEs, keeps the pages */
 	if (rc == 0)
 		measure(p, f);
-	munmap(p, len);
+	munmap(resv, RESERVATION);
 	return rc;
 }
 
-static int private_file(struct probe_result *r, struct fa *f)
+/* The cached, clean file all file kinds map; returns an fd or -errno. */
+static int make_file(struct probe_result *r, char *path, size_t path_len)
 {
-	size_t ps = probe_page_size(), len = N_PAGES * ps;
-	char path[300];
-	int fd = probe_temp_file(r, NULL, "fa", path, sizeof(path));
+	size_t len = N_PAGES * probe_page_size();
+	int fd = probe_temp_file(r, NULL, "fa", path, path_len);
 	if (fd < 0)
 		return fd;
-	int rc = 0;
 	char *buf = malloc(len);
-	if (!buf)
-		rc = -ENOMEM;
-	else {
+	int rc = buf ? 0 : -ENOMEM;
+	if (buf) {
 		memset(buf, 0x33, len);
 		rc = probe_write_all(fd, buf, len, 0);
 		free(buf);
-		/* Fault-around skips locked folios: let writeback finish first, or a
-		 * flusher thread racing with the fault makes the count vary. */
-		if (rc == 0 && fsync(fd) != 0)
-			rc = -errno;
 	}
-	char *p = MAP_FAILED;
-	if (rc == 0) {
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-		if (p == MAP_FAILED)
-			rc = -errno;
+	if (rc == 0 && fsync(fd) != 0) /* no writeback may hold a folio while we fault */
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		unlink(path);
+		return rc;
 	}
-	if (rc == 0) {
-		measure(p, f);
-		munmap(p, len);
-	}
-	close(fd);
-	unlink(path);
-	return rc;
+	return fd;
+}
+
+static int file_kind(int fd, int flags, bool straddle, struct fa *f)
+{
+	char *resv;
+	char *p = place(PROT_READ | PROT_WRITE, flags, fd, straddle, &resv);
+	if (p == MAP_FAILED)
+		return -errno;
+	measure(p, f);
+	munmap(resv, RESERVATION);
+	return 0;
 }
 
 static int private_anon(struct fa *f)
 {
-	size_t len = N_PAGES * probe_page_size();
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *resv;
+	char *p = place(PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, false, &resv);
 	if (p == MAP_FAILED)
 		return -errno;
-	madvise(p, len, MADV_NOHUGEPAGE);
+	madvise(p, N_PAGES * probe_page_size(), MADV_NOHUGEPAGE);
 	measure(p, f);
-	munmap(p, len);
+	munmap(resv, RESERVATION);
 	return 0;
 }
 
@@ -142,18 +183,27 @@ static void evidence(struct probe_result *r, const char *prefix, const struct fa
 
 void probe_exp_fault_around(struct probe_result *r)
 {
-	struct fa sh = {0}, pf = {0}, pa = {0};
+	struct fa sh = {0}, sf = {0}, pf = {0}, st = {0}, pa = {0};
 	int rc = shared_anon(&sh);
+	if (rc == 0)
+		rc = private_anon(&pa);
 	if (rc < 0) {
-		probe_fail_errno(r, "shared anonymous mapping", -rc);
+		probe_fail_errno(r, "anonymous mappings", -rc);
 		return;
 	}
-	int rc_file = private_file(r, &pf);
-	rc = private_anon(&pa);
-	if (rc < 0) {
-		probe_fail_errno(r, "private anonymous mapping", -rc);
-		return;
+	char path[300];
+	int fd = make_file(r, path, sizeof(path));
+	int rc_file = fd < 0 ? fd : 0;
+	if (rc_file == 0) {
+		rc_file = file_kind(fd, MAP_SHARED, false, &sf);
+		if (rc_file == 0)
+			rc_file = file_kind(fd, MAP_PRIVATE, false, &pf);
+		if (rc_file == 0)
+			rc_file = file_kind(fd, MAP_PRIVATE, true, &st);
+		close(fd);
+		unlink(path);
 	}
+
 	char knob[64];
 	if (probe_read_line("/sys/kernel/debug/fault_around_bytes", knob, sizeof(knob)) == 0)
 		probe_ev_str(r, "fault_around_bytes", "%s", knob);
@@ -163,41 +213,49 @@ void probe_exp_fault_around(struct probe_result *r)
 	probe_ev_int(r, "read_page", READ_PAGE);
 	probe_ev_int(r, "write_page", WRITE_PAGE);
 	evidence(r, "shared_anon", &sh);
-	if (rc_file == 0)
+	if (rc_file == 0) {
+		evidence(r, "shared_file", &sf);
 		evidence(r, "private_file", &pf);
-	else
-		probe_ev_str(r, "private_file", "not measurable: %s", strerror(-rc_file));
+		evidence(r, "file_straddle", &st);
+	} else {
+		probe_ev_str(r, "file", "not measurable: %s", strerror(-rc_file));
+	}
 	evidence(r, "private_anon", &pa);
 
 	if (sh.read_ptes < 0 || pa.read_ptes < 0) {
 		probe_verdict(r, PROBE_UNMEASURABLE, "/proc/self/pagemap unreadable");
 		return;
 	}
-	bool writes_one =
-	    sh.write_ptes == 1 && pa.write_ptes == 1 && (rc_file != 0 || pf.write_ptes == 1);
-	if (sh.read_ptes < 1 || pa.read_ptes < 1 || (rc_file == 0 && pf.read_ptes < 1)) {
-		probe_verdict(r, PROBE_INCONCLUSIVE, "a read fault mapped no page");
+	bool file = rc_file == 0;
+	if (sh.read_ptes < 1 || pa.read_ptes < 1 || sh.write_ptes < 1 || pa.write_ptes < 1 ||
+	    (file &&
+	     (sf.read_ptes < 1 || pf.read_ptes < 1 || sf.write_ptes < 1 || pf.write_ptes < 1))) {
+		probe_verdict(r, PROBE_INCONCLUSIVE, "a fault mapped no page");
 		return;
 	}
-	char file_part[64] = "";
-	if (rc_file == 0)
-		snprintf(file_part, sizeof(file_part), ", %ld private file", pf.read_ptes);
-	if (!writes_one)
-		probe_verdict(r, PROBE_INCONCLUSIVE,
-			      "read fault maps %ld shared%s, %ld private anon; but a write fault "
-			      "mapped %ld/%ld",
-			      sh.read_ptes, file_part, pa.read_ptes, sh.write_ptes, pa.write_ptes);
-	else if (sh.read_ptes > 1)
-		probe_verdict(
-		    r, PROBE_CONCLUSIVE,
-		    "one read fault maps %ld PTEs on shared (%ld KiB%s)%s, %ld private anon; "
-		    "a write fault maps 1",
-		    sh.read_ptes, sh.read_ptes * (long)probe_page_size() / 1024,
-		    sh.window_aligned ? ", aligned" : "", file_part, pa.read_ptes);
+	char reads[PROBE_VERDICT_LEN], writes[PROBE_VERDICT_LEN];
+	long window_kb = sh.read_ptes * (long)probe_page_size() / 1024;
+	if (file)
+		snprintf(reads, sizeof(reads),
+			 "shared anon %ld (%ld KiB%s), shared file %ld, private file %ld (%ld "
+			 "across a 2 MiB table), private anon %ld",
+			 sh.read_ptes, window_kb, sh.window_aligned ? " aligned" : "", sf.read_ptes,
+			 pf.read_ptes, st.read_ptes, pa.read_ptes);
 	else
-		probe_verdict(
-		    r, PROBE_CONCLUSIVE,
-		    "no fault-around: one read fault maps 1 PTE on shared%s; a write fault "
-		    "maps 1",
-		    file_part);
+		snprintf(reads, sizeof(reads), "shared anon %ld (%ld KiB%s), private anon %ld",
+			 sh.read_ptes, window_kb, sh.window_aligned ? " aligned" : "",
+			 pa.read_ptes);
+	bool writes_one = sh.write_ptes == 1 && pa.write_ptes == 1 &&
+			  (!file || (sf.write_ptes == 1 && pf.write_ptes == 1));
+	if (writes_one)
+		snprintf(writes, sizeof(writes), "1");
+	else if (file)
+		snprintf(writes, sizeof(writes),
+			 "shared anon %ld, shared file %ld, private %ld/%ld", sh.write_ptes,
+			 sf.write_ptes, pf.write_ptes, pa.write_ptes);
+	else
+		snprintf(writes, sizeof(writes), "shared anon %ld, private anon %ld", sh.write_ptes,
+			 pa.write_ptes);
+	probe_verdict(r, PROBE_CONCLUSIVE, "PTEs per read fault: %s; per write fault: %s", reads,
+		      writes);
 }
