@@ -130,9 +130,12 @@ struct ptbm_shared {
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
-	_Atomic uint32_t n_procs;    /* processes attached (informational) */
-	_Atomic int32_t broken;	     /* tid of a thread that died holding latches */
-	_Atomic uint32_t flush_lock; /* serializes header writes */
+	_Atomic uint32_t n_procs; /* processes attached (informational) */
+	_Atomic int32_t broken;
+	_Atomic uint64_t file_pages;
+	    /* pages the data file is known to hold */ /* tid of a thread that died holding latches
+							*/
+	_Atomic uint32_t flush_lock;		       /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
@@ -142,6 +145,7 @@ struct ptbm_shared {
  * The data file (io.c): a header page, then page p at (p + 1) * page_size.
  * ------------------------------------------------------------------- */
 struct ptbm_file {
+	_Atomic uint64_t *file_pages; /* pages the file is known to hold (shared) */
 	int fd;
 	int direct; /* opened with O_DIRECT */
 	uint32_t page_size;

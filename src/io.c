@@ -237,15 +237,32 @@ void ptbm_file_close(struct ptbm_file *f)
 	f->fd = -1;
 }
 
+/* A read found the end of the file: a page never written, unless the
+ * file is known to hold it (then someone truncated the file under us). */
+static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst)
+{
+	if (f->file_pages && pid < atomic_load(f->file_pages))
+		return PTBM_ETRUNCATED;
+	memset(dst, 0, f->page_size);
+	return 0;
+}
+
+/* The file now holds page pid. */
+static void note_written(struct ptbm_file *f, uint64_t pid)
+{
+	if (!f->file_pages)
+		return;
+	uint64_t cur = atomic_load_explicit(f->file_pages, memory_order_relaxed);
+	while (cur < pid + 1 && !atomic_compare_exchange_weak(f->file_pages, &cur, pid + 1))
+		;
+}
+
 int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 {
 	size_t got = 0;
 	int rc = xfer(f->fd, dst, f->page_size, (off_t)((pid + 1) * f->page_size), false, &got);
-	if (rc == PTBM_EIO_SHORT && got == 0) {
-		/* beyond the end of the file: a page never written */
-		memset(dst, 0, f->page_size);
-		return 0;
-	}
+	if (rc == PTBM_EIO_SHORT && got == 0)
+		return read_at_eof(f, pid, dst);
 	if (rc < 0)
 		return rc;
 	return ptbm_page_verify(dst, f->page_size, pid);
@@ -404,8 +421,7 @@ int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const 
 	first_err = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 1) {
-			memset(dst[i], 0, f->page_size); /* beyond the end: never written */
-			rcs[i] = 0;
+			rcs[i] = read_at_eof(f, pids[i], dst[i]);
 		} else if (rcs[i] == 0) {
 			rcs[i] = ptbm_page_verify(dst[i], f->page_size, pids[i]);
 		}
@@ -420,7 +436,11 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 {
 	for (size_t i = 0; i < n; i++)
 		ptbm_page_seal(pages[i], f->page_size, pids[i]);
-	return batch_xfer(f, pids, pages, n, true, rcs);
+	int rc = batch_xfer(f, pids, pages, n, true, rcs);
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == 0)
+			note_written(f, pids[i]);
+	return rc;
 }
 
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n)
@@ -443,6 +463,8 @@ int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages)
 	uint64_t need = (n_pages + 1) * (uint64_t)f->page_size;
 	if ((uint64_t)st.st_size < need && ftruncate(f->fd, (off_t)need) < 0)
 		return -errno;
+	if (n_pages)
+		note_written(f, n_pages - 1);
 	if (fdatasync(f->fd) < 0)
 		return -errno;
 	int rc = header_write(f, n_pages);

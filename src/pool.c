@@ -300,6 +300,8 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	memcpy(pool->sh, &proto, sizeof proto);
 	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
 	atomic_store(&pool->sh->n_alloc, n_pages);
+	atomic_store(&pool->sh->file_pages, n_pages);
+	pool->file.file_pages = &pool->sh->file_pages;
 	atomic_store(&pool->sh->n_procs, 1);
 	pool->creator = true;
 	rc = bind_region(pool);
@@ -367,6 +369,7 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 			    (enum ptbm_direct)pool->sh->direct, &n_pages);
 	if (rc < 0)
 		goto fail;
+	pool->file.file_pages = &pool->sh->file_pages;
 	rc = pool->ops->init(pool, false);
 	if (rc < 0)
 		goto fail;
