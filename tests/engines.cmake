@@ -16,9 +16,14 @@ foreach(engine vm hash mmap)
 endforeach()
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/stress.c)
+  # the same sources as the vm stress test (core.cmake, included before this)
+  set(stress_sources stress.c)
+  if(TARGET stress_vm_threads)
+    get_target_property(stress_sources stress_vm_threads SOURCES)
+  endif()
   foreach(engine hash mmap)
     foreach(mode threads processes)
-      ptbm_test(stress_${engine}_${mode} SOURCES stress.c LABELS stress TIMEOUT 180
+      ptbm_test(stress_${engine}_${mode} SOURCES ${stress_sources} LABELS stress TIMEOUT 180
         ARGS --engine ${engine} --mode ${mode} --seconds 4 --workers 3)
       target_link_libraries(stress_${engine}_${mode} PRIVATE PkgConfig::XXHASH)
     endforeach()
