@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitizers=0
 if [[ "${1:-}" == "--sanitizers" ]]; then sanitizers=1; shift; fi
-scripts/setup.sh
+scripts/setup.sh --pg
 status=0
 run() { # DIR, then ctest arguments
   local dir=$1; shift
