@@ -1,322 +1,161 @@
 /*
- * bench.c - `ptbm bench`: how fast is a hit, an optimistic read, a miss?
+ * bench.c - `ptbm bench`: PT-BM against a PostgreSQL-style hash-table buffer
+ * manager and OS-managed mmap, on the same workloads, in the same run.
  *
  * The run, on embedded defaults sized for a 2-core, 24 GiB machine:
- *   1. in memory: a pool holding all of --data (default 1 GiB) of pages.
- *      Each round runs, for every mode and worker count, the physical limit
- *      (OP_RAW: a random 8-byte read of the same pages' memory with no
- *      buffer manager), a hit (fix shared + read + unfix) and an optimistic
- *      read, interleaved so that all see the same machine; the median of
- *      the rounds is reported with the ratios to OP_RAW.
- *   2. out of memory: data = 4 x budget on disk (O_DIRECT); random fixes
- *      (mostly misses): ns per miss, evictions per second, faults per op.
- *   3. mixed: random fixes with --writes of them exclusive + dirty.
- *
- * Workers are threads or forked processes (--mode); a forked worker first
- * touches every page once (warm-up: its page table starts empty) and that
- * cost is reported. Results go to stdout as tables.
+ *   0. the data file: --data (1 GiB) of checksummed pages written once with
+ *      O_DIRECT; the out-of-memory section and the mmap engine read it.
+ *   1. in memory: every engine in every sharing mode keeps a pool holding
+ *      all the data (vm and hash fill theirs in memory; mmap reads the file
+ *      into the page cache), each in a host process of its own
+ *      (bench_host.c). Workloads: random reads (uniform or Zipf) next to
+ *      the physical limit, a raw read of the same memory; optimistic
+ *      reads; reads mixed with --writes of exclusive fixes; a sequential
+ *      scan. 1..N workers, threads or forked processes.
+ *   2. a new process joining each warm processes-mode pool: its throughput
+ *      every 5 ms until it reaches 90% of a warm worker's.
+ *   3. out of memory: pools of --budget (data/4) over the data file, one
+ *      worker; next to them the disk's ceiling measured on the same file:
+ *      random O_DIRECT reads at queue depth 1 (pread) and --qd (io_uring).
+ *      Reads at depth 1 (a plain fix per miss), reads in batches of --qd
+ *      (ptbm_prefetch, then fixes), mixed writes, a scan with read-ahead.
+ * In each section the engines run interleaved (A B C, B C A, ...) over
+ * --rounds rounds and the median of each figure is reported, because these
+ * machines are noisy. Then the table, the ratios, the goals of issue 4,
+ * and on request JSON (--json) and charts (--plot, gnuplot).
  */
 #include "bench.h"
 #include "units.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-struct bench_opts {
-	unsigned max_workers;
-	int modes; /* bit 0 threads, bit 1 processes */
-	uint64_t data_bytes;
-	uint64_t budget_bytes; /* out-of-memory phase */
-	uint32_t page_size;
-	double seconds; /* per timed phase */
-	unsigned rounds;
-	double writes;
-	const char *dir;
-	bool skip_oom;
-	bool independent; /* --access independent */
+#define ENGINE_BITS ((1u << BE_VM) | (1u << BE_HASH) | (1u << BE_MMAP))
+
+static char data_path[4096]; /* removed on exit and on SIGINT/SIGTERM */
+
+static void remove_data(void)
+{
+	if (data_path[0])
+		unlink(data_path);
+}
+
+static void on_signal(int sig)
+{
+	remove_data();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* ---- the plan ------------------------------------------------------------- */
+
+/* A section's hosts: [engine][share]. */
+struct section {
+	bool oom;
+	struct bench_host *host[BE_N][2];
+	struct host_ready *ready; /* [BE_N][2], in the report */
 };
 
-/* Shared between the coordinator and its workers (MAP_SHARED). */
-struct shared_run {
-	_Atomic int go; /* 0 wait, 1 run, 2 stop */
-	_Atomic unsigned ready;
-	struct worker_out {
-		uint64_t ops;
-		uint64_t sum;
-		long minflt, majflt;
-		double warm_s;
-		long warm_minflt;
-		int err;
-	} out[64];
+struct plan {
+	const struct bench_opts *o;
+	struct bench_report *rep;
+	unsigned cap;
+	unsigned *group; /* rows[i] belongs to config group group[i] */
+	unsigned n_groups;
+	unsigned done, total; /* phases, for the progress line */
+	double t_start;
 };
 
-struct worker_arg {
-	ptbm_pool *pool;
-	struct shared_run *run;
-	enum bench_op op;
-	unsigned id;
-	uint64_t n_pages;
-	double writes;
-	char *base;	/* address of page 0 (vm engine: page p at base + p * size) */
-	bool warm;	/* touch every page once before the timed phase */
-	bool dependent; /* next page chosen from the value read */
-};
-
-static bool dependent_access = true;
-
-static double now_s(void)
+static void note(struct bench_report *rep, const char *fmt, const char *a, const char *b)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static inline uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64* */
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static void thread_faults(long *minflt, long *majflt, int who)
-{
-	struct rusage ru;
-	getrusage(who, &ru);
-	*minflt = ru.ru_minflt;
-	*majflt = ru.ru_majflt;
-}
-
-static int do_op(struct worker_arg *a, uint64_t *rng, uint64_t *sum)
-{
-	/*
-	 * Dependent access (the default): the next page depends on the value
-	 * just read, as in an index descent, so the CPU cannot overlap the
-	 * misses of consecutive operations; every op pays its full latency.
-	 */
-	uint64_t r = rng_next(rng) ^ (a->dependent ? (*sum & 1) : 0);
-	uint64_t pid = (uint64_t)(((unsigned __int128)r * a->n_pages) >> 64);
-	size_t off = (size_t)(pid & 63) * 8;
-	void *p;
-	int rc;
-	switch (a->op) {
-	case OP_RAW:
-		*sum += *(volatile uint64_t *)(a->base + pid * ptbm_page_size(a->pool) + off);
-		return 0;
-	case OP_HIT:
-		rc = ptbm_fix_shared(a->pool, pid, &p);
-		if (rc < 0)
-			return rc;
-		*sum += *(volatile uint64_t *)((char *)p + off);
-		return ptbm_unfix_shared(a->pool, pid);
-	case OP_OPTIMISTIC:
-		for (;;) {
-			const void *q;
-			uint64_t v;
-			rc = ptbm_read_begin(a->pool, pid, &q, &v);
-			if (rc < 0)
-				return rc;
-			uint64_t x = *(volatile const uint64_t *)((const char *)q + off);
-			rc = ptbm_read_validate(a->pool, pid, v);
-			if (rc == 0) {
-				*sum += x;
-				return 0;
-			}
-			if (rc != PTBM_ERESTART)
-				return rc;
-		}
-	case OP_MIXED:
-		if ((double)(rng_next(rng) >> 11) * 0x1.0p-53 < a->writes) {
-			rc = ptbm_fix_exclusive(a->pool, pid, &p);
-			if (rc < 0)
-				return rc;
-			*(volatile uint64_t *)((char *)p + off) += 1;
-			ptbm_mark_dirty(a->pool, pid);
-			return ptbm_unfix_exclusive(a->pool, pid);
-		}
-		rc = ptbm_fix_shared(a->pool, pid, &p);
-		if (rc < 0)
-			return rc;
-		*sum += *(volatile uint64_t *)((char *)p + off);
-		return ptbm_unfix_shared(a->pool, pid);
+	if (rep->n_notes >= sizeof rep->notes / sizeof rep->notes[0])
+		return;
+	for (unsigned i = 0; i < rep->n_notes; i++) {
+		char tmp[200];
+		snprintf(tmp, sizeof tmp, fmt, a, b);
+		if (!strcmp(tmp, rep->notes[i]))
+			return;
 	}
-	return -EINVAL;
+	snprintf(rep->notes[rep->n_notes++], sizeof rep->notes[0], fmt, a, b);
 }
 
-static void *worker(void *arg)
+static struct bench_host *host_of(struct section *s, enum bench_engine e, enum ptbm_share m)
 {
-	struct worker_arg *a = arg;
-	struct worker_out *o = &a->run->out[a->id];
-	int who = a->id == UINT32_MAX ? RUSAGE_SELF : RUSAGE_THREAD;
-	uint64_t rng = 0x9e3779b97f4a7c15ull * (a->id + 1) ^ (uint64_t)getpid();
-	uint64_t sum = 0, ops = 0;
-	long f0, m0, f1, m1;
-	if (a->warm) {
-		/* a forked worker's page table starts empty: map every page once */
-		double t0 = now_s();
-		thread_faults(&f0, &m0, RUSAGE_SELF);
-		/*
-		 * Read a word of each page, not only map it: on a paravirtualized
-		 * machine a new address space also pays a hidden first-access
-		 * cost per page (the hypervisor's own page-table fill), which
-		 * no guest fault counter shows.
-		 */
-		for (uint64_t pid = 0; pid < a->n_pages; pid++) {
-			void *p;
-			if (ptbm_fix_shared(a->pool, pid, &p) == 0) {
-				sum += *(volatile uint64_t *)p;
-				ptbm_unfix_shared(a->pool, pid);
+	if (e == BE_RAW)
+		return s->host[BE_VM][m];
+	if (e == BE_DISK)
+		return s->host[BE_DISK][PTBM_SHARE_THREADS];
+	return s->host[e][m];
+}
+
+/* Add one row per engine of `engines` that this section can run. */
+static void add_config(struct plan *p, struct section *s, enum ptbm_share m, unsigned w,
+		       enum bench_work work, unsigned qd, unsigned engines)
+{
+	struct bench_report *rep = p->rep;
+	bool any = false;
+	for (int e = 0; e < BE_N; e++) {
+		if (!(engines & (1u << e)) || !host_of(s, (enum bench_engine)e, m))
+			continue;
+		if (work == W_OPTIMISTIC && !s->ready[e * 2 + m].optimistic) {
+			note(rep, "%s: no optimistic reads (the engine returns %s)",
+			     engine_name((enum bench_engine)e), ptbm_strerror(PTBM_ENOSUPPORT));
+			continue;
+		}
+		if (rep->n_rows == p->cap) {
+			p->cap = p->cap ? p->cap * 2 : 64;
+			rep->rows = realloc(rep->rows, p->cap * sizeof *rep->rows);
+			p->group = realloc(p->group, p->cap * sizeof *p->group);
+			if (!rep->rows || !p->group) {
+				fprintf(stderr, "ptbm bench: out of memory\n");
+				exit(1);
 			}
 		}
-		thread_faults(&f1, &m1, RUSAGE_SELF);
-		o->warm_s = now_s() - t0;
-		o->warm_minflt = f1 - f0;
+		struct bench_row *r = &rep->rows[rep->n_rows];
+		memset(r, 0, sizeof *r);
+		r->engine = (enum bench_engine)e;
+		r->share = e == BE_DISK ? PTBM_SHARE_THREADS : m;
+		r->workers = w;
+		r->work = work;
+		r->oom = s->oom;
+		r->qd = qd;
+		p->group[rep->n_rows++] = p->n_groups;
+		any = true;
 	}
-	atomic_fetch_add(&a->run->ready, 1);
-	while (atomic_load(&a->run->go) == 0)
-		;
-	thread_faults(&f0, &m0, who);
-	while (atomic_load_explicit(&a->run->go, memory_order_relaxed) == 1) {
-		for (int i = 0; i < 256; i++) {
-			int rc = do_op(a, &rng, &sum);
-			if (rc < 0) {
-				o->err = rc;
-				atomic_store(&a->run->go, 2);
-				break;
-			}
-		}
-		ops += 256;
-	}
-	thread_faults(&f1, &m1, who);
-	o->ops = ops;
-	o->sum = sum;
-	o->minflt = f1 - f0;
-	o->majflt = m1 - m0;
-	return NULL;
+	if (any)
+		p->n_groups++;
 }
 
-static void stats_delta(const struct ptbm_stats *a, const struct ptbm_stats *b,
-			struct ptbm_stats *d)
+static void progress(struct plan *p, const struct bench_row *r, unsigned round)
 {
-	d->hits = b->hits - a->hits;
-	d->misses = b->misses - a->misses;
-	d->optimistic = b->optimistic - a->optimistic;
-	d->restarts = b->restarts - a->restarts;
-	d->reads = b->reads - a->reads;
-	d->writes = b->writes - a->writes;
-	d->evictions = b->evictions - a->evictions;
-	d->populates = b->populates - a->populates;
-	d->resident = b->resident;
-	d->budget_pages = b->budget_pages;
-	d->allocated = b->allocated;
+	if (!p->o->progress)
+		return;
+	double el = now_s() - p->t_start;
+	double eta = p->done ? el / p->done * (p->total - p->done) : 0;
+	fprintf(stderr, "\r\033[K[%u/%u] %s round %u/%u: %s %s %ux %s  (%.0f s, ~%.0f s left)",
+		p->done + 1, p->total, r->oom ? "out of memory" : "in memory", round + 1,
+		p->o->rounds, engine_name(r->engine), ptbm_share_name(r->share), r->workers,
+		work_name(r->work), el, eta);
 }
 
-/*
- * Run op with `workers` workers as threads or processes for `seconds`.
- * Processes are forked from this one (they inherit the pool) and warm up
- * first; *warm_s / *warm_faults get the mean warm-up of one.
- */
-static int run_phase(ptbm_pool *pool, enum bench_op op, enum ptbm_share share, unsigned workers,
-		     uint64_t n_pages, double seconds, double writes, char *base,
-		     struct bench_result *r, double *warm_s, double *warm_faults)
+static void progress_msg(const struct bench_opts *o, const char *msg, const char *arg)
 {
-	struct shared_run *run =
-	    mmap(NULL, sizeof *run, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (run == MAP_FAILED)
-		return -errno;
-	memset(run, 0, sizeof *run);
-	struct worker_arg args[64];
-	pthread_t th[64];
-	pid_t kids[64];
-	for (unsigned i = 0; i < workers; i++) {
-		struct worker_arg a = {.pool = pool,
-				       .run = run,
-				       .op = op,
-				       .id = i,
-				       .n_pages = n_pages,
-				       .writes = writes,
-				       .base = base,
-				       .warm = share == PTBM_SHARE_PROCESSES,
-				       .dependent = dependent_access};
-		args[i] = a;
-	}
-	for (unsigned i = 0; i < workers; i++) {
-		if (share == PTBM_SHARE_THREADS) {
-			pthread_create(&th[i], NULL, worker, &args[i]);
-		} else {
-			kids[i] = fork();
-			if (kids[i] == 0) {
-				args[i].id = i;
-				worker(&args[i]);
-				_exit(0);
-			}
-		}
-	}
-	while (atomic_load(&run->ready) < workers)
-		usleep(1000);
-	struct ptbm_stats s0, s1;
-	ptbm_get_stats(pool, &s0);
-	double t0 = now_s();
-	atomic_store(&run->go, 1);
-	struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
-	nanosleep(&ts, NULL);
-	atomic_store(&run->go, 2);
-	for (unsigned i = 0; i < workers; i++) {
-		if (share == PTBM_SHARE_THREADS)
-			pthread_join(th[i], NULL);
-		else
-			waitpid(kids[i], NULL, 0);
-	}
-	double el = now_s() - t0;
-	ptbm_get_stats(pool, &s1);
+	if (o->progress)
+		fprintf(stderr, "\r\033[K%s %s", msg, arg ? arg : "");
+}
 
-	memset(r, 0, sizeof *r);
-	r->op = op;
-	r->share = share;
-	r->engine = ptbm_engine_of(pool);
-	r->workers = workers;
-	r->seconds = el;
-	long minflt = 0, majflt = 0;
-	double ws = 0, wf = 0;
-	int err = 0;
-	for (unsigned i = 0; i < workers; i++) {
-		r->ops += run->out[i].ops;
-		r->checksum += run->out[i].sum;
-		minflt += run->out[i].minflt;
-		majflt += run->out[i].majflt;
-		ws += run->out[i].warm_s;
-		wf += (double)run->out[i].warm_minflt;
-		if (run->out[i].err)
-			err = run->out[i].err;
-	}
-	r->ops_per_s = (double)r->ops / el;
-	r->ns_per_op = r->ops ? el * 1e9 * workers / (double)r->ops : 0;
-	r->minor_faults_per_op = r->ops ? (double)minflt / (double)r->ops : 0;
-	r->major_faults_per_op = r->ops ? (double)majflt / (double)r->ops : 0;
-	stats_delta(&s0, &s1, &r->delta);
-	if (warm_s)
-		*warm_s = ws / workers;
-	if (warm_faults)
-		*warm_faults = wf / workers;
-	munmap(run, sizeof *run);
-	return err;
+static void progress_end(const struct bench_opts *o)
+{
+	if (o->progress)
+		fprintf(stderr, "\r\033[K");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -327,338 +166,856 @@ static int cmp_double(const void *a, const void *b)
 
 static double median(double *v, unsigned n)
 {
+	if (!n)
+		return 0;
 	qsort(v, n, sizeof *v, cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static int open_pool(const struct bench_opts *o, enum ptbm_share share, uint64_t budget,
-		     const char *path, ptbm_pool **pool)
+static void row_medians(struct bench_row *r)
+{
+	for (int f = 0; f < F_N; f++) {
+		double v[BENCH_MAX_ROUNDS];
+		for (unsigned i = 0; i < r->rounds; i++)
+			v[i] = r->round[i][f];
+		r->med[f] = median(v, r->rounds);
+	}
+}
+
+static struct bench_cmd row_cmd(const struct bench_opts *o, const struct bench_row *r)
+{
+	struct bench_cmd c = {
+	    .work = r->work,
+	    .raw = r->engine == BE_RAW,
+	    .workers = r->workers,
+	    .seconds = o->seconds,
+	    .writes = o->writes,
+	    .qd = r->qd,
+	    .time_mask = r->oom ? 0 : 7,
+	};
+	return c;
+}
+
+/* Rows [first, first + n) of one group in round `round`, engines rotated. */
+static void run_group(struct plan *p, struct section *s, unsigned first, unsigned n, unsigned round)
+{
+	struct bench_report *rep = p->rep;
+	for (unsigned j = 0; j < n; j++) {
+		struct bench_row *r = &rep->rows[first + (j + round) % n];
+		progress(p, r, round);
+		p->done++;
+		if (r->note)
+			continue;
+		struct bench_host *h = host_of(s, r->engine, r->share);
+		int rc = 0;
+		if (r->engine == BE_MMAP && r->oom)
+			rc = host_drop_cache(h); /* each phase starts cold: see docs/bench.md */
+		struct bench_cmd cmd = row_cmd(p->o, r);
+		if (rc == 0)
+			rc = host_run(h, &cmd, r->round[r->rounds]);
+		if (rc < 0) {
+			static char msgs[64][160];
+			static unsigned n_msgs;
+			char *m = msgs[n_msgs++ % 64];
+			snprintf(m, 160, "failed: %s", ptbm_strerror(rc));
+			r->note = m;
+			progress_end(p->o);
+			fprintf(stderr, "ptbm bench: %s %s %s: %s\n", engine_name(r->engine),
+				ptbm_share_name(r->share), work_name(r->work), ptbm_strerror(rc));
+			continue;
+		}
+		r->rounds++;
+	}
+}
+
+static void run_rounds(struct plan *p, struct section *s, unsigned first_row)
+{
+	struct bench_report *rep = p->rep;
+	for (unsigned round = 0; round < p->o->rounds; round++) {
+		unsigned i = first_row;
+		while (i < rep->n_rows) {
+			unsigned j = i;
+			while (j < rep->n_rows && p->group[j] == p->group[i])
+				j++;
+			run_group(p, s, i, j - i, round);
+			i = j;
+		}
+	}
+	for (unsigned i = first_row; i < rep->n_rows; i++)
+		row_medians(&rep->rows[i]);
+}
+
+/* ---- hosts ----------------------------------------------------------------- */
+
+static void start_hosts(struct plan *p, struct section *s, const struct host_spec *base)
+{
+	const struct bench_opts *o = p->o;
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		for (int e = BE_VM; e <= BE_MMAP; e++) {
+			if (!(o->engines & (1u << e)))
+				continue;
+			struct host_spec sp = *base;
+			sp.engine = (enum bench_engine)e;
+			sp.share = (enum ptbm_share)m;
+			char scratch[4200];
+			if (sp.fresh && e != BE_MMAP) {
+				snprintf(scratch, sizeof scratch, "%s.%s-%s", data_path,
+					 engine_name(sp.engine), ptbm_share_name(sp.share));
+				sp.path = scratch;
+			} else {
+				sp.fresh = false;
+				sp.path = data_path;
+			}
+			char what[64];
+			snprintf(what, sizeof what, "%s %s", engine_name(sp.engine),
+				 ptbm_share_name(sp.share));
+			progress_msg(o, "setting up", what);
+			struct host_ready *rd = &s->ready[e * 2 + m];
+			s->host[e][m] = host_start(&sp, rd);
+			if (!s->host[e][m]) {
+				if (rd->err == PTBM_ENOSUPPORT)
+					note(p->rep, "%s: skipped, this engine is not built (%s)",
+					     engine_name(sp.engine), rd->msg);
+				else
+					note(p->rep, "%s: could not start: %s", what, rd->msg);
+			}
+		}
+	}
+	progress_end(o);
+}
+
+static void stop_hosts(struct section *s)
+{
+	for (int e = 0; e < BE_N; e++)
+		for (int m = 0; m < 2; m++) {
+			host_stop(s->host[e][m]);
+			s->host[e][m] = NULL;
+		}
+}
+
+static unsigned count_phases(const struct plan *p, unsigned first)
+{
+	return (p->rep->n_rows - first) * p->o->rounds;
+}
+
+/* Worker counts of the in-memory section: 1, 2, 4, ... and N. */
+static unsigned worker_counts(unsigned max, unsigned *out)
+{
+	unsigned n = 0;
+	for (unsigned w = 1; w < max; w *= 2)
+		out[n++] = w;
+	out[n++] = max;
+	return n;
+}
+
+static void in_memory(struct plan *p, const struct host_spec *base)
+{
+	const struct bench_opts *o = p->o;
+	struct bench_report *rep = p->rep;
+	struct section s = {.oom = false, .ready = &rep->ready[0][0]};
+	struct host_spec sp = *base;
+	sp.fresh = true;
+	sp.workers = o->max_workers;
+	sp.budget_bytes = in_memory_budget(sp.n_pages * sp.page_size);
+	start_hosts(p, &s, &sp);
+
+	unsigned first = rep->n_rows, ws[16], nw = worker_counts(o->max_workers, ws);
+	unsigned all = (1u << BE_RAW) | ENGINE_BITS, pools = ENGINE_BITS;
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		enum ptbm_share sh = (enum ptbm_share)m;
+		for (unsigned i = 0; i < nw; i++) {
+			add_config(p, &s, sh, ws[i], W_READ, 1, all);
+			add_config(p, &s, sh, ws[i], W_OPTIMISTIC, 1, pools);
+		}
+		add_config(p, &s, sh, o->max_workers, W_MIXED, 1, pools);
+		add_config(p, &s, sh, o->max_workers, W_SCAN, 1, all);
+	}
+	p->total = p->done + count_phases(p, first);
+	run_rounds(p, &s, first);
+
+	/* a new process joining each warm processes-mode pool */
+	if (o->modes & (1u << PTBM_SHARE_PROCESSES)) {
+		for (int e = BE_VM; e <= BE_MMAP; e++) {
+			struct bench_host *h = s.host[e][PTBM_SHARE_PROCESSES];
+			const struct bench_row *r = report_find(
+			    rep, (enum bench_engine)e, PTBM_SHARE_PROCESSES, 1, W_READ, false);
+			if (!h || !r || !r->rounds)
+				continue;
+			progress_msg(o, "a new process joins the pool:", engine_name(e));
+			struct bench_cmd cmd = row_cmd(o, r);
+			cmd.seconds = o->fork_seconds;
+			struct bench_warmup *w = &rep->warmup[e];
+			w->steady_ops_per_s = r->med[F_OPS_PER_S];
+			if (host_fork_warmup(h, &cmd, w) == 0)
+				rep->has_warmup[e] = true;
+		}
+		progress_end(o);
+	}
+	stop_hosts(&s);
+}
+
+static void drop_file_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
+static void out_of_memory(struct plan *p, const struct host_spec *base)
+{
+	const struct bench_opts *o = p->o;
+	struct bench_report *rep = p->rep;
+	struct section s = {.oom = true, .ready = &rep->oom_ready[0][0]};
+	drop_file_cache(data_path);
+	struct host_spec sp = *base;
+	sp.path = data_path;
+	sp.fresh = false;
+	sp.warm_budget = true;
+	sp.workers = 1;
+	sp.budget_bytes = o->budget_bytes;
+
+	struct host_spec disk = sp;
+	disk.engine = BE_DISK;
+	disk.share = PTBM_SHARE_THREADS;
+	progress_msg(o, "setting up", "disk");
+	s.host[BE_DISK][0] = host_start(&disk, &s.ready[BE_DISK * 2]);
+	if (!s.host[BE_DISK][0])
+		note(rep, "disk ceiling: %s%s", s.ready[BE_DISK * 2].msg, "");
+	start_hosts(p, &s, &sp);
+
+	unsigned first = rep->n_rows;
+	unsigned pools = ENGINE_BITS, with_disk = ENGINE_BITS | (1u << BE_DISK);
+	bool disk_done = false;
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		enum ptbm_share sh = (enum ptbm_share)m;
+		unsigned d = disk_done ? pools : with_disk; /* the disk rows once */
+		add_config(p, &s, sh, 1, W_READ, 1, d);
+		add_config(p, &s, sh, 1, W_READ_QD, o->qd, d);
+		add_config(p, &s, sh, 1, W_MIXED, 1, pools);
+		add_config(p, &s, sh, 1, W_SCAN, o->qd, pools);
+		disk_done = true;
+	}
+	p->total = p->done + count_phases(p, first);
+	run_rounds(p, &s, first);
+	stop_hosts(&s);
+}
+
+/* The data file: --data of checksummed pages, written once, O_DIRECT. */
+static int make_data_file(const struct bench_opts *o, uint64_t n_pages)
 {
 	struct ptbm_config cfg;
 	ptbm_config_init(&cfg);
-	cfg.data_path = path;
-	cfg.share = share;
+	cfg.data_path = data_path;
 	cfg.page_size = o->page_size;
-	cfg.budget_bytes = budget;
-	cfg.max_pages = o->data_bytes / o->page_size * 2;
+	cfg.budget_bytes = 64ull << 20;
+	cfg.max_pages = n_pages + 64;
 	cfg.flags = PTBM_CREATE | PTBM_TRUNCATE;
-	int rc = ptbm_open(&cfg, pool);
+	ptbm_pool *pool;
+	int rc = ptbm_open(&cfg, &pool);
 	if (rc < 0)
-		fprintf(stderr, "ptbm bench: cannot open a pool on %s: %s\n", path,
-			ptbm_strerror(rc));
+		return rc;
+	uint64_t first;
+	rc = ptbm_alloc(pool, n_pages, &first);
+	for (uint64_t pid = 0; rc == 0 && pid < n_pages; pid++) {
+		void *pg;
+		if ((rc = ptbm_fix_exclusive(pool, pid, &pg)) < 0)
+			break;
+		for (unsigned i = 0; i < 64; i++)
+			((uint64_t *)pg)[i] = pid * 64 + i;
+		ptbm_mark_dirty(pool, pid);
+		rc = ptbm_unfix_exclusive(pool, pid);
+	}
+	if (rc == 0)
+		rc = ptbm_flush(pool);
+	ptbm_close(pool);
 	return rc;
 }
 
-/* Allocate n pages and write each once (an id in its first bytes). */
-static int fill(ptbm_pool *pool, uint64_t n, char **base)
+/* ---- goals ------------------------------------------------------------------- */
+
+static struct bench_goal *goal(struct bench_report *rep, const char *name)
 {
-	uint64_t first;
-	int rc = ptbm_alloc(pool, n, &first);
-	if (rc < 0)
-		return rc;
-	for (uint64_t pid = 0; pid < n; pid++) {
-		void *p;
-		rc = ptbm_fix_exclusive(pool, pid, &p);
-		if (rc < 0)
-			return rc;
-		if (pid == 0)
-			*base = p;
-		for (unsigned i = 0; i < 64; i++)
-			((uint64_t *)p)[i] = pid * 64 + i;
-		ptbm_mark_dirty(pool, pid);
-		ptbm_unfix_exclusive(pool, pid);
-	}
-	return ptbm_flush(pool);
+	struct bench_goal *g = &rep->goals[rep->n_goals++];
+	memset(g, 0, sizeof *g);
+	g->name = name;
+	return g;
 }
 
-static const char *op_name(enum bench_op op)
+static double ops(const struct bench_row *r)
 {
-	static const char *const n[] = {"raw read", "fix+unfix", "optimistic", "mixed"};
-	return n[op];
+	return r && r->rounds ? r->med[F_OPS_PER_S] : 0;
 }
 
-static void print_stats_line(const struct bench_result *r)
+static void goal_in_memory(struct bench_report *rep)
 {
-	printf("    pool: hits %llu, misses %llu, reads %llu, writes %llu, evictions %llu, "
-	       "populates %llu, restarts %llu, resident %llu/%llu pages\n",
-	       (unsigned long long)r->delta.hits, (unsigned long long)r->delta.misses,
-	       (unsigned long long)r->delta.reads, (unsigned long long)r->delta.writes,
-	       (unsigned long long)r->delta.evictions, (unsigned long long)r->delta.populates,
-	       (unsigned long long)r->delta.restarts, (unsigned long long)r->delta.resident,
-	       (unsigned long long)r->delta.budget_pages);
-}
-
-static int in_memory(const struct bench_opts *o, const char *path)
-{
-	uint64_t n_pages = o->data_bytes / o->page_size;
-	char sz[32];
-	printf("## In memory: %s of %u-byte pages, uniform random, %u rounds of %.1f s "
-	       "(median)\n\n",
-	       format_size(n_pages * o->page_size, sz, sizeof sz), o->page_size, o->rounds,
-	       o->seconds);
-	printf("| mode | workers | op | ns/op | Mops/s | x raw | minor faults/op |\n");
-	printf("|---|---|---|---|---|---|---|\n");
-	for (int m = 0; m < 2; m++) {
-		if (!(o->modes & (1 << m)))
+	const struct bench_opts *o = rep->opts;
+	struct bench_goal *g2 = goal(rep, "in memory, uniform random reads: vm >= 2x hash");
+	struct bench_goal *g3 = goal(rep, "in memory, uniform random reads: vm within 1.5x of raw");
+	double worst_hash = INFINITY, worst_raw = 0;
+	char at_hash[80] = "", at_raw[80] = "";
+	for (unsigned i = 0; i < rep->n_rows; i++) {
+		const struct bench_row *v = &rep->rows[i];
+		if (v->engine != BE_VM || v->oom || v->work != W_READ || !v->rounds)
 			continue;
-		enum ptbm_share share = m ? PTBM_SHARE_PROCESSES : PTBM_SHARE_THREADS;
-		ptbm_pool *pool;
-		char *base = NULL;
-		int rc = open_pool(o, share, n_pages * o->page_size + (64ull << 20), path, &pool);
-		if (rc < 0)
-			return rc;
-		rc = fill(pool, n_pages, &base);
-		if (rc < 0) {
-			fprintf(stderr, "ptbm bench: fill: %s\n", ptbm_strerror(rc));
-			ptbm_close(pool);
-			return rc;
+		const struct bench_row *h =
+		    report_find(rep, BE_HASH, v->share, v->workers, W_READ, false);
+		const struct bench_row *r =
+		    report_find(rep, BE_RAW, v->share, v->workers, W_READ, false);
+		if (ops(h) > 0 && ops(v) / ops(h) < worst_hash) {
+			worst_hash = ops(v) / ops(h);
+			snprintf(at_hash, sizeof at_hash, "%s, %u worker%s",
+				 ptbm_share_name(v->share), v->workers, v->workers > 1 ? "s" : "");
 		}
-		double warm_s = 0, warm_f = 0;
-		for (unsigned w = 1; w <= o->max_workers; w++) {
-			double ns[3][16], mops[3][16], flt[3][16];
-			for (unsigned round = 0; round < o->rounds; round++) {
-				for (int op = OP_RAW; op <= OP_OPTIMISTIC; op++) {
-					struct bench_result r;
-					double ws, wf;
-					rc = run_phase(pool, (enum bench_op)op, share, w, n_pages,
-						       o->seconds, 0, base, &r, &ws, &wf);
-					if (rc < 0) {
-						fprintf(stderr, "ptbm bench: %s: %s\n",
-							op_name((enum bench_op)op),
-							ptbm_strerror(rc));
-						ptbm_close(pool);
-						return rc;
-					}
-					if (share == PTBM_SHARE_PROCESSES && op == OP_RAW &&
-					    round == 0 && w == 1) {
-						warm_s = ws;
-						warm_f = wf;
-					}
-					ns[op][round] = r.ns_per_op;
-					mops[op][round] = r.ops_per_s / 1e6;
-					flt[op][round] = r.minor_faults_per_op;
-				}
-			}
-			double raw = median(ns[OP_RAW], o->rounds);
-			for (int op = OP_RAW; op <= OP_OPTIMISTIC; op++) {
-				double v = median(ns[op], o->rounds);
-				printf("| %s | %u | %s | %.1f | %.2f | %.2f | %.5f |\n",
-				       ptbm_share_name(share), w, op_name((enum bench_op)op), v,
-				       median(mops[op], o->rounds), v / raw,
-				       median(flt[op], o->rounds));
-			}
+		if (ops(r) > 0 && ops(r) / ops(v) > worst_raw) {
+			worst_raw = ops(r) / ops(v);
+			snprintf(at_raw, sizeof at_raw, "%s, %u worker%s",
+				 ptbm_share_name(v->share), v->workers, v->workers > 1 ? "s" : "");
 		}
-		if (share == PTBM_SHARE_PROCESSES)
-			printf("| processes | | warm-up of a forked worker: %.3f s, %.0f minor "
-			       "faults for %llu pages | | | | |\n",
-			       warm_s, warm_f, (unsigned long long)n_pages);
-		ptbm_close(pool);
 	}
-	printf("\n");
-	return 0;
+	const char *dist = o->zipf_theta > 0 ? " (measured with Zipf, not uniform)" : "";
+	if (isfinite(worst_hash)) {
+		g2->measured = true;
+		g2->met = worst_hash >= 2 && o->zipf_theta == 0;
+		snprintf(g2->figure, sizeof g2->figure,
+			 "vm/hash = %.2fx at the worst configuration (%s)%s", worst_hash, at_hash,
+			 dist);
+	}
+	if (worst_raw > 0) {
+		g3->measured = true;
+		g3->met = worst_raw <= 1.5 && o->zipf_theta == 0;
+		snprintf(g3->figure, sizeof g3->figure,
+			 "raw/vm = %.2fx at the worst configuration (%s)%s", worst_raw, at_raw,
+			 dist);
+	}
 }
 
-static int out_of_memory(const struct bench_opts *o, const char *path)
+static void goal_out_of_memory(struct bench_report *rep)
 {
-	uint64_t n_pages = o->data_bytes / o->page_size;
-	uint64_t budget = o->budget_bytes ? o->budget_bytes : o->data_bytes / 4;
-	char sz[32], bz[32];
-	printf("## Out of memory: %s of data, budget %s, uniform random fixes, %s\n\n",
-	       format_size(o->data_bytes, sz, sizeof sz), format_size(budget, bz, sizeof bz),
-	       "data file on disk");
-	printf("| mode | workers | op | ops/s | ns/miss | misses/op | evictions/s | minor "
-	       "faults/op | O_DIRECT |\n");
-	printf("|---|---|---|---|---|---|---|---|---|\n");
+	const struct bench_opts *o = rep->opts;
+	struct bench_goal *g = goal(rep, "out of memory, random reads: vm >= 80% of the disk "
+					 "ceiling at the same queue depth, and not below hash");
+	const struct bench_row *d1 = report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ, true);
+	const struct bench_row *dq =
+	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ_QD, true);
+	if (!d1 || !dq || !d1->rounds || !dq->rounds)
+		return;
+	char *out = g->figure;
+	size_t left = sizeof g->figure;
+	bool met = true, any = false;
 	for (int m = 0; m < 2; m++) {
-		if (!(o->modes & (1 << m)))
+		if (!(o->modes & (1u << m)))
 			continue;
-		enum ptbm_share share = m ? PTBM_SHARE_PROCESSES : PTBM_SHARE_THREADS;
-		ptbm_pool *pool;
-		char *base = NULL;
-		int rc = open_pool(o, share, budget, path, &pool);
-		if (rc < 0)
-			return rc;
-		rc = fill(pool, n_pages, &base);
-		for (unsigned w = 1; rc == 0 && w <= o->max_workers; w++) {
-			for (int op = OP_HIT; op <= OP_MIXED; op += OP_MIXED - OP_HIT) {
-				struct bench_result r;
-				rc = run_phase(pool, (enum bench_op)op, share, w, n_pages,
-					       o->seconds, op == OP_MIXED ? o->writes : 0, base, &r,
-					       NULL, NULL);
-				if (rc < 0)
-					break;
-				double miss = (double)r.delta.misses;
-				printf(
-				    "| %s | %u | %s%s | %.0f | %.0f | %.3f | %.0f | %.3f | %s |\n",
-				    ptbm_share_name(share), w, op_name((enum bench_op)op),
-				    op == OP_MIXED ? " (writes)" : "", r.ops_per_s,
-				    miss ? r.seconds * 1e9 * w / miss : 0,
-				    r.ops ? miss / (double)r.ops : 0,
-				    (double)r.delta.evictions / r.seconds, r.minor_faults_per_op,
-				    ptbm_direct_io(pool) ? "yes" : "no");
-				print_stats_line(&r);
+		for (int q = 0; q < 2; q++) {
+			enum bench_work w = q ? W_READ_QD : W_READ;
+			const struct bench_row *v =
+			    report_find(rep, BE_VM, (enum ptbm_share)m, 1, w, true);
+			const struct bench_row *h =
+			    report_find(rep, BE_HASH, (enum ptbm_share)m, 1, w, true);
+			const struct bench_row *d = q ? dq : d1;
+			if (!v || !v->rounds)
+				continue;
+			double frac = v->med[F_READS_S] / d->med[F_READS_S];
+			bool ok = frac >= 0.8 && (!h || !h->rounds || ops(v) >= ops(h));
+			met = met && ok;
+			int n = snprintf(out, left, "%s%s QD%u: %.0f%% of the disk",
+					 any ? "; " : "", ptbm_share_name((enum ptbm_share)m),
+					 q ? o->qd : 1, frac * 100);
+			if (n > 0 && (size_t)n < left)
+				out += n, left -= (size_t)n;
+			if (h && h->rounds) {
+				n = snprintf(out, left, ", vm/hash %.2fx", ops(v) / ops(h));
+				if (n > 0 && (size_t)n < left)
+					out += n, left -= (size_t)n;
 			}
+			any = true;
 		}
-		if (rc < 0)
-			fprintf(stderr, "ptbm bench: out of memory phase: %s\n", ptbm_strerror(rc));
-		ptbm_close(pool);
-		if (rc < 0)
-			return rc;
 	}
-	printf("\n");
-	return 0;
+	g->measured = any;
+	g->met = any && met;
 }
+
+static void goal_processes(struct bench_report *rep)
+{
+	struct bench_goal *g = goal(rep, "vm: processes within 10% of threads after warm-up");
+	double worst = 0;
+	unsigned at = 0;
+	for (unsigned i = 0; i < rep->n_rows; i++) {
+		const struct bench_row *t = &rep->rows[i];
+		if (t->engine != BE_VM || t->oom || t->work != W_READ ||
+		    t->share != PTBM_SHARE_THREADS || !t->rounds)
+			continue;
+		const struct bench_row *p =
+		    report_find(rep, BE_VM, PTBM_SHARE_PROCESSES, t->workers, W_READ, false);
+		if (!p || !p->rounds)
+			continue;
+		double d = fabs(ops(p) / ops(t) - 1);
+		if (!g->measured || d > worst)
+			worst = d, at = t->workers;
+		g->measured = true;
+	}
+	if (!g->measured)
+		return;
+	g->met = worst <= 0.10;
+	int n = snprintf(g->figure, sizeof g->figure,
+			 "largest difference %.1f%% (%u worker%s, in-memory random reads)",
+			 worst * 100, at, at > 1 ? "s" : "");
+	const struct bench_warmup *w = &rep->warmup[BE_VM];
+	if (rep->has_warmup[BE_VM] && n > 0 && (size_t)n < sizeof g->figure) {
+		if (w->t90_s >= 0)
+			snprintf(g->figure + n, sizeof g->figure - (size_t)n,
+				 "; a new process reaches 90%% of steady throughput after "
+				 "%.0f ms and %.0f minor faults",
+				 w->t90_s * 1e3, w->minflt_t90);
+		else
+			snprintf(g->figure + n, sizeof g->figure - (size_t)n,
+				 "; a new process did not reach 90%% of steady throughput "
+				 "in %.1f s",
+				 w->seconds);
+	}
+}
+
+/* ---- options ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ptbm bench [options]\n"
-		   "  --mode threads|processes|both   sharing mode (default both)\n"
-		   "  --workers N       up to N workers, 1..N (default 2)\n"
-		   "  --data SIZE       data set (default 1GiB)\n"
-		   "  --budget SIZE     memory budget of the out-of-memory phase "
-		   "(default data/4)\n"
-		   "  --page-size SIZE  page size, a multiple of 4096 (default 8KiB)\n"
-		   "  --seconds S       length of each timed phase (default 1)\n"
-		   "  --rounds N        interleaved rounds, median reported (default 3)\n"
-		   "  --writes FRACTION share of writes in the mixed workload (default 0.2)\n"
-		   "  --dir DIR         where the temporary data file goes (default "
-		   "$TMPDIR or /var/tmp)\n"
-		   "  --access dependent|independent  whether each op's page depends on "
-		   "the value\n"
-		   "                    the previous op read (default dependent)\n"
-		   "  --no-oom          skip the out-of-memory phase\n");
+		   "Compares PT-BM (vm) with a PostgreSQL-style hash-table buffer manager (hash)\n"
+		   "and the file mapped by the OS (mmap), in memory and out of memory.\n"
+		   "  --engines LIST      engines to run, of vm,hash,mmap (default all)\n"
+		   "  --mode MODE         threads, processes or both (default both)\n"
+		   "  --workers N         in memory: 1, 2, 4, ... N workers (default 2)\n"
+		   "  --data SIZE         data set (default 1GiB)\n"
+		   "  --budget SIZE       pool budget of the out-of-memory section (default "
+		   "data/4)\n"
+		   "  --page-size SIZE    page size, a multiple of 4 KiB (default 8KiB)\n"
+		   "  --dist DIST         uniform, zipf or zipf:THETA, 0 < THETA < 1 (default "
+		   "uniform;\n"
+		   "                      zipf alone means theta 0.99)\n"
+		   "  --writes FRACTION   share of writes in the mixed workload (default 0.2)\n"
+		   "  --seconds S         length of each timed phase (default 0.2)\n"
+		   "  --rounds N          interleaved rounds; medians are reported (default 3)\n"
+		   "  --qd N              queue depth of batched reads and of the disk ceiling "
+		   "(default 32)\n"
+		   "  --fork-seconds S    how long a newly forked process is followed (default "
+		   "1.5)\n"
+		   "  --access A          dependent (the next page depends on the value read, "
+		   "as in\n"
+		   "                      an index descent; default) or independent\n"
+		   "  --no-oom            skip the out-of-memory section\n"
+		   "  --oom-only          only the out-of-memory section\n"
+		   "  --dir DIR           where the data file goes (default $TMPDIR or /var/tmp)\n"
+		   "  --json FILE         write every figure as JSON\n"
+		   "  --plot DIR          draw charts with gnuplot (PNG and SVG) into DIR\n"
+		   "Sizes take units (8k, 1GiB, 1.5g); seconds take s, ms or m.\n"
+		   "Exit status: 0 ok, 1 the run failed, 2 bad arguments or no room.\n");
 }
 
-int bench_main(int argc, char **argv)
+static int bad(const char *opt, const char *val, const char *why)
 {
-	struct bench_opts o = {
-	    .max_workers = 2,
-	    .modes = 3,
-	    .data_bytes = 1ull << 30,
-	    .page_size = 8192,
-	    .seconds = 1,
-	    .rounds = 3,
-	    .writes = 0.2,
-	    .dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp",
-	};
+	fprintf(stderr, "ptbm bench: bad value '%s' for --%s%s%s\n", val, opt, why ? ": " : "",
+		why ? why : "");
+	fprintf(stderr, "Try 'ptbm bench --help'.\n");
+	return 2;
+}
+
+static int parse_engines(const char *text, unsigned *out)
+{
+	char buf[128];
+	snprintf(buf, sizeof buf, "%s", text);
+	*out = 0;
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "all"))
+			*out |= ENGINE_BITS;
+		else if (!strcmp(t, "vm"))
+			*out |= 1u << BE_VM;
+		else if (!strcmp(t, "hash"))
+			*out |= 1u << BE_HASH;
+		else if (!strcmp(t, "mmap"))
+			*out |= 1u << BE_MMAP;
+		else
+			return -1;
+	}
+	return *out ? 0 : -1;
+}
+
+static int parse_dist(const char *text, double *theta)
+{
+	if (!strcmp(text, "uniform")) {
+		*theta = 0;
+		return 0;
+	}
+	if (!strcmp(text, "zipf")) {
+		*theta = 0.99;
+		return 0;
+	}
+	char *end;
+	if (strncmp(text, "zipf:", 5))
+		return -1;
+	double t = strtod(text + 5, &end);
+	if (end == text + 5 || *end || !(t > 0 && t < 1))
+		return -1;
+	*theta = t;
+	return 0;
+}
+
+static int parse_count(const char *text, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(text, &end, 10);
+	if (end == text || *end || errno || v < lo || v > hi || *text == '-')
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+enum { O_ENGINES = 256, O_NO_OOM, O_OOM_ONLY, O_FORK, O_ACCESS };
+
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
 	static const struct option longopts[] = {
+	    {"engines", required_argument, 0, O_ENGINES},
 	    {"mode", required_argument, 0, 'm'},
 	    {"workers", required_argument, 0, 'w'},
 	    {"data", required_argument, 0, 'd'},
 	    {"budget", required_argument, 0, 'b'},
 	    {"page-size", required_argument, 0, 'p'},
+	    {"dist", required_argument, 0, 'z'},
+	    {"writes", required_argument, 0, 'W'},
 	    {"seconds", required_argument, 0, 's'},
 	    {"rounds", required_argument, 0, 'r'},
-	    {"writes", required_argument, 0, 'W'},
+	    {"qd", required_argument, 0, 'q'},
+	    {"fork-seconds", required_argument, 0, O_FORK},
+	    {"access", required_argument, 0, O_ACCESS},
+	    {"no-oom", no_argument, 0, O_NO_OOM},
+	    {"oom-only", no_argument, 0, O_OOM_ONLY},
 	    {"dir", required_argument, 0, 'D'},
-	    {"no-oom", no_argument, 0, 'n'},
+	    {"json", required_argument, 0, 'j'},
+	    {"plot", required_argument, 0, 'P'},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
 	optind = 1;
+	opterr = 0;
 	int c, li = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+		const char *name = longopts[li].name;
 		uint64_t v;
 		switch (c) {
+		case O_ENGINES:
+			if (parse_engines(optarg, &o->engines) < 0)
+				return bad(name, optarg, "a list of vm, hash, mmap");
+			break;
 		case 'm':
 			if (!strcmp(optarg, "threads"))
-				o.modes = 1;
+				o->modes = 1u << PTBM_SHARE_THREADS;
 			else if (!strcmp(optarg, "processes"))
-				o.modes = 2;
+				o->modes = 1u << PTBM_SHARE_PROCESSES;
 			else if (!strcmp(optarg, "both"))
-				o.modes = 3;
+				o->modes = 3;
 			else
-				goto bad;
+				return bad(name, optarg, "threads, processes or both");
 			break;
 		case 'w':
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 64)
-				goto bad;
-			o.max_workers = (unsigned)v;
+			if (parse_count(optarg, 1, BENCH_MAX_WORKERS, &o->max_workers) < 0)
+				return bad(name, optarg, "1 to 64");
 			break;
 		case 'd':
-			if (parse_size(optarg, &o.data_bytes) < 0)
-				goto bad;
+			if (parse_size(optarg, &o->data_bytes) < 0 || o->data_bytes == 0)
+				return bad(name, optarg, "a size such as 1GiB");
 			break;
 		case 'b':
-			if (parse_size(optarg, &o.budget_bytes) < 0)
-				goto bad;
+			if (parse_size(optarg, &o->budget_bytes) < 0 || o->budget_bytes == 0)
+				return bad(name, optarg, "a size such as 256MiB");
 			break;
 		case 'p':
 			if (parse_size(optarg, &v) < 0 || v < 4096 || v % 4096 || v > (1u << 24))
-				goto bad;
-			o.page_size = (uint32_t)v;
+				return bad(name, optarg, "a multiple of 4 KiB up to 16 MiB");
+			o->page_size = (uint32_t)v;
 			break;
-		case 's':
-			if (parse_seconds(optarg, &o.seconds) < 0)
-				goto bad;
-			break;
-		case 'r':
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 16)
-				goto bad;
-			o.rounds = (unsigned)v;
+		case 'z':
+			if (parse_dist(optarg, &o->zipf_theta) < 0)
+				return bad(name, optarg,
+					   "uniform, zipf or zipf:THETA with 0<THETA<1");
 			break;
 		case 'W':
-			if (parse_fraction(optarg, &o.writes) < 0)
-				goto bad;
+			if (parse_fraction(optarg, &o->writes) < 0)
+				return bad(name, optarg, "a fraction from 0 to 1, or a percentage");
+			break;
+		case 's':
+			if (parse_seconds(optarg, &o->seconds) < 0 || o->seconds > 3600)
+				return bad(name, optarg, "a duration such as 0.5, 200ms or 2s");
+			break;
+		case 'r':
+			if (parse_count(optarg, 1, BENCH_MAX_ROUNDS, &o->rounds) < 0)
+				return bad(name, optarg, "1 to 16");
+			break;
+		case 'q':
+			if (parse_count(optarg, 1, BENCH_MAX_QD, &o->qd) < 0)
+				return bad(name, optarg, "1 to 256");
+			break;
+		case O_FORK:
+			if (parse_seconds(optarg, &o->fork_seconds) < 0 || o->fork_seconds > 60)
+				return bad(name, optarg, "a duration up to 60 s");
+			break;
+		case O_ACCESS:
+			if (!strcmp(optarg, "dependent"))
+				o->independent = false;
+			else if (!strcmp(optarg, "independent"))
+				o->independent = true;
+			else
+				return bad(name, optarg, "dependent or independent");
+			break;
+		case O_NO_OOM:
+			o->out_of_memory = false;
+			break;
+		case O_OOM_ONLY:
+			o->in_memory = false;
 			break;
 		case 'D':
-			o.dir = optarg;
+			o->dir = optarg;
 			break;
-		case 'n':
-			o.skip_oom = true;
+		case 'j':
+			o->json_path = optarg;
 			break;
-		case 'a':
-			if (!strcmp(optarg, "dependent"))
-				o.independent = false;
-			else if (!strcmp(optarg, "independent"))
-				o.independent = true;
-			else
-				goto bad;
+		case 'P':
+			o->plot_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			fprintf(stderr, "ptbm bench: option '%s' needs a value\n",
+				argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			fprintf(stderr, "ptbm bench: unknown option '%s'\n", argv[optind - 1]);
+			fprintf(stderr, "Try 'ptbm bench --help'.\n");
 			return 2;
 		}
-		continue;
-	bad:
-		fprintf(stderr, "ptbm bench: bad value '%s' for --%s\n", optarg, longopts[li].name);
-		usage(stderr);
-		return 2;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ptbm bench: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (o.data_bytes < 64ull * o.page_size) {
-		fprintf(stderr, "ptbm bench: --data must hold at least 64 pages\n");
+	return -1; /* parsed: run */
+}
+
+static uint64_t mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	unsigned long long kb = 0;
+	char line[128];
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+static int popcount(unsigned x)
+{
+	return __builtin_popcount(x);
+}
+
+/* Everything that can be checked before the run; 2 and a message if not. */
+static int check_setup(struct bench_opts *o)
+{
+	char a[32], b[32], c[32];
+	uint64_t n_pages = o->data_bytes / o->page_size;
+	if (!o->in_memory && !o->out_of_memory) {
+		fprintf(stderr, "ptbm bench: --no-oom and --oom-only leave nothing to run\n");
+		return 2;
+	}
+	if (n_pages < 256) {
+		fprintf(stderr,
+			"ptbm bench: --data %s holds %llu pages of %s; at least 256 needed\n",
+			format_size(o->data_bytes, a, sizeof a), (unsigned long long)n_pages,
+			format_size(o->page_size, b, sizeof b));
+		return 2;
+	}
+	if (o->zipf_theta > 0 && n_pages >= (1ull << 32)) {
+		fprintf(stderr, "ptbm bench: --dist zipf takes at most 2^32 pages\n");
+		return 2;
+	}
+	if (!o->budget_bytes)
+		o->budget_bytes = o->data_bytes / 4;
+	if (o->out_of_memory && o->budget_bytes < 128ull * o->page_size) {
+		fprintf(stderr, "ptbm bench: --budget %s is below 128 pages\n",
+			format_size(o->budget_bytes, a, sizeof a));
+		return 2;
+	}
+	if (o->out_of_memory && o->budget_bytes >= o->data_bytes) {
+		fprintf(stderr,
+			"ptbm bench: --budget %s is not below --data %s: the out-of-memory "
+			"section needs data larger than the budget\n",
+			format_size(o->budget_bytes, a, sizeof a),
+			format_size(o->data_bytes, b, sizeof b));
+		return 2;
+	}
+	struct stat st;
+	if (stat(o->dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(o->dir, W_OK) < 0) {
+		fprintf(stderr, "ptbm bench: data directory %s: %s\n", o->dir,
+			errno ? strerror(errno) : "not a writable directory");
 		return 2;
 	}
 	struct statvfs vfs;
-	if (statvfs(o.dir, &vfs) < 0) {
-		fprintf(stderr, "ptbm bench: data directory %s: %s\n", o.dir, strerror(errno));
-		return 2;
-	}
-	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < o.data_bytes + (64ull << 20)) {
-		char a[32], b[32];
-		fprintf(stderr, "ptbm bench: %s has %s free, the data set needs %s\n", o.dir,
+	uint64_t need = o->data_bytes + 2ull * o->page_size + (16ull << 20);
+	if (statvfs(o->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+		fprintf(stderr, "ptbm bench: %s has %s free; the data file needs %s\n", o->dir,
 			format_size((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof a),
-			format_size(o.data_bytes, b, sizeof b));
+			format_size(need, b, sizeof b));
 		return 2;
 	}
-	char path[4096];
-	snprintf(path, sizeof path, "%s/ptbm-bench-%d.data", o.dir, (int)getpid());
+	/* in memory: vm and hash hold the data once per mode, mmap's page cache once */
+	int pools = popcount(o->engines & ((1u << BE_VM) | (1u << BE_HASH)));
+	uint64_t mem = o->data_bytes * ((uint64_t)pools * (uint64_t)popcount(o->modes) +
+					(o->engines & (1u << BE_MMAP) ? 1 : 0));
+	uint64_t avail = mem_available();
+	if (o->in_memory && avail && mem > avail / 10 * 8) {
+		fprintf(stderr,
+			"ptbm bench: the in-memory section needs about %s of memory (--data %s "
+			"for each pool open at once), %s is available: lower --data or run "
+			"fewer --engines or one --mode\n",
+			format_size(mem, a, sizeof a), format_size(o->data_bytes, b, sizeof b),
+			format_size(avail, c, sizeof c));
+		return 2;
+	}
+	if (o->json_path) {
+		FILE *f = fopen(o->json_path, "a");
+		if (!f) {
+			fprintf(stderr, "ptbm bench: cannot write --json %s: %s\n", o->json_path,
+				strerror(errno));
+			return 2;
+		}
+		fclose(f);
+	}
+	if (o->plot_dir) {
+		if (mkdir(o->plot_dir, 0777) < 0 && errno != EEXIST) {
+			fprintf(stderr, "ptbm bench: --plot %s: %s\n", o->plot_dir,
+				strerror(errno));
+			return 2;
+		}
+		if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+			fprintf(stderr, "ptbm bench: --plot needs gnuplot (Debian: apt-get install "
+					"gnuplot-nox)\n");
+			return 2;
+		}
+	}
+	return 0;
+}
 
-	dependent_access = !o.independent;
-	printf("# ptbm bench (ptbm %s)\n\naccess: %s\n\n", PTBM_VERSION_STRING,
-	       dependent_access ? "dependent (each op's page depends on the value the last op "
-				  "read)"
-				: "independent (ops may overlap their misses)");
-	int rc = in_memory(&o, path);
-	if (rc == 0 && !o.skip_oom)
-		rc = out_of_memory(&o, path);
-	unlink(path);
-	return rc < 0 ? 1 : 0;
+int bench_main(int argc, char **argv)
+{
+	static struct bench_opts o;
+	o = (struct bench_opts){
+	    .engines = ENGINE_BITS,
+	    .modes = 3,
+	    .max_workers = 2,
+	    .data_bytes = 1ull << 30,
+	    .page_size = 8192,
+	    .writes = 0.2,
+	    .seconds = 0.2,
+	    .rounds = 3,
+	    .qd = 32,
+	    .fork_seconds = 1.5,
+	    .in_memory = true,
+	    .out_of_memory = true,
+	    .dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp",
+	};
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if ((rc = check_setup(&o)) != 0)
+		return rc;
+	o.progress = isatty(STDERR_FILENO);
+
+	static struct bench_report rep;
+	rep.opts = &o;
+	int len = snprintf(rep.command, sizeof rep.command, "ptbm bench");
+	for (int i = 1; i < argc && len > 0 && (size_t)len < sizeof rep.command; i++)
+		len +=
+		    snprintf(rep.command + len, sizeof rep.command - (size_t)len, " %s", argv[i]);
+	double t0 = now_s();
+	rep.tsc_ns = tsc_calibrate();
+	uint64_t n_pages = o.data_bytes / o.page_size;
+	struct bench_keys keys = {.n_pages = n_pages, .dependent = !o.independent};
+	if (o.zipf_theta > 0) {
+		unsigned bits = 22;
+		keys.zipf = keys_zipf(n_pages, o.zipf_theta, bits);
+		keys.zipf_mask = (1ull << bits) - 1;
+		if (!keys.zipf) {
+			fprintf(stderr, "ptbm bench: out of memory for the Zipf table\n");
+			return 1;
+		}
+	}
+	snprintf(data_path, sizeof data_path, "%s/ptbm-bench-%d.data", o.dir, (int)getpid());
+	snprintf(rep.data_path, sizeof rep.data_path, "%s", data_path);
+	atexit(remove_data);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.out_of_memory || (o.engines & (1u << BE_MMAP))) {
+		char sz[32];
+		progress_msg(&o,
+			     "writing the data file:", format_size(o.data_bytes, sz, sizeof sz));
+		double tf = now_s();
+		rc = make_data_file(&o, n_pages);
+		progress_end(&o);
+		if (rc < 0) {
+			fprintf(stderr, "ptbm bench: cannot write the data file %s: %s\n",
+				data_path, ptbm_strerror(rc));
+			return 1;
+		}
+		rep.data_file_s = now_s() - tf;
+	}
+	struct host_spec base = {
+	    .n_pages = n_pages,
+	    .page_size = o.page_size,
+	    .qd = o.qd,
+	    .keys = &keys,
+	    .tsc_ns = rep.tsc_ns,
+	};
+	static struct plan plan;
+	plan.o = &o;
+	plan.rep = &rep;
+	plan.t_start = now_s();
+	if (o.in_memory)
+		in_memory(&plan, &base);
+	if (o.out_of_memory)
+		out_of_memory(&plan, &base);
+	progress_end(&o);
+	remove_data();
+
+	goal_in_memory(&rep);
+	goal_out_of_memory(&rep);
+	goal_processes(&rep);
+	rep.seconds = now_s() - t0;
+	report_table(stdout, &rep);
+	fflush(stdout);
+	int status = 0;
+	if (o.json_path && report_json(o.json_path, &rep) < 0) {
+		fprintf(stderr, "ptbm bench: cannot write %s: %s\n", o.json_path, strerror(errno));
+		status = 1;
+	}
+	if (o.plot_dir && report_plot(o.plot_dir, &rep) < 0)
+		status = 1;
+	unsigned measured = 0;
+	for (unsigned i = 0; i < rep.n_rows; i++)
+		measured += rep.rows[i].rounds > 0;
+	if (!measured) {
+		fprintf(stderr, "ptbm bench: nothing could be measured\n");
+		status = 1;
+	}
+	return status;
 }

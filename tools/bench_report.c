@@ -1,0 +1,576 @@
+/*
+ * bench_report.c - what `ptbm bench` prints and writes: the Markdown tables
+ * (one row per engine x configuration, medians over the rounds), the ratios
+ * of vm to the other engines and to the physical limits, the warm-up of a
+ * new process, the goals of issue 4, and the same figures as JSON.
+ */
+#include "bench.h"
+#include "units.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+const char *const fig_json_name[F_N] = {
+    [F_SECONDS] = "seconds",
+    [F_OPS] = "ops",
+    [F_OPS_PER_S] = "ops_per_s",
+    [F_P50] = "p50_ns",
+    [F_P99] = "p99_ns",
+    [F_P999] = "p999_ns",
+    [F_MEAN] = "mean_ns",
+    [F_MINFLT] = "minor_faults_per_op",
+    [F_MAJFLT] = "major_faults_per_op",
+    [F_READ] = "read_bytes",
+    [F_WRITTEN] = "written_bytes",
+    [F_READS_S] = "disk_reads_per_s",
+    [F_EVICTIONS] = "evictions",
+    [F_RESTARTS] = "restarts",
+    [F_RSS] = "peak_rss_bytes",
+    [F_SHM] = "shared_bytes",
+    [F_RESIDENT] = "resident_bytes",
+};
+
+const char *engine_name(enum bench_engine e)
+{
+	static const char *const n[BE_N] = {"raw", "vm", "hash", "mmap", "disk"};
+	return (unsigned)e < BE_N ? n[e] : "?";
+}
+
+const char *work_name(enum bench_work w)
+{
+	static const char *const n[W_N] = {"read", "optimistic", "mixed", "scan", "read_qd"};
+	return (unsigned)w < W_N ? n[w] : "?";
+}
+
+const struct bench_row *report_find(const struct bench_report *r, enum bench_engine e,
+				    enum ptbm_share s, unsigned workers, enum bench_work w,
+				    bool oom)
+{
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		const struct bench_row *x = &r->rows[i];
+		if (x->engine == e && x->share == s && x->workers == workers && x->work == w &&
+		    x->oom == oom)
+			return x;
+	}
+	return NULL;
+}
+
+/* ---- the machine -------------------------------------------------------------- */
+
+static void cpu_model(char *buf, size_t len)
+{
+	snprintf(buf, len, "unknown");
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f)) {
+		char *c = strchr(line, ':');
+		if (!strncmp(line, "model name", 10) && c) {
+			c += 2;
+			c[strcspn(c, "\n")] = 0;
+			snprintf(buf, len, "%s", c);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+static uint64_t mem_total(void)
+{
+	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* "Linux 6.18.0 #1 SMP ... x86_64" */
+static const char *kernel(void)
+{
+	static char buf[sizeof(struct utsname) + 8];
+	struct utsname u;
+	if (uname(&u) < 0)
+		return "unknown";
+	snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
+	return buf;
+}
+
+/* ---- human units ----------------------------------------------------------------- */
+
+static const char *fmt_rate(double v, char *b, size_t n)
+{
+	if (v >= 1e6)
+		snprintf(b, n, "%.2f M", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(b, n, "%.1f k", v / 1e3);
+	else
+		snprintf(b, n, "%.0f", v);
+	return b;
+}
+
+static const char *fmt_ns(double v, char *b, size_t n)
+{
+	if (v < 1e3)
+		snprintf(b, n, "%.0f ns", v);
+	else if (v < 1e6)
+		snprintf(b, n, "%.1f us", v / 1e3);
+	else if (v < 1e9)
+		snprintf(b, n, "%.2f ms", v / 1e6);
+	else
+		snprintf(b, n, "%.2f s", v / 1e9);
+	return b;
+}
+
+static const char *fmt_bytes(double v, char *b, size_t n)
+{
+	if (v < 1)
+		return "0";
+	return format_size((uint64_t)v, b, (int)n);
+}
+
+static const char *fmt_per_op(double v, char *b, size_t n)
+{
+	if (v == 0)
+		return "0";
+	snprintf(b, n, v >= 0.01 ? "%.3f" : "%.2g", v);
+	return b;
+}
+
+static const char *fmt_count(double v, char *b, size_t n)
+{
+	if (v >= 1e6)
+		snprintf(b, n, "%.2f M", v / 1e6);
+	else
+		snprintf(b, n, "%.0f", v);
+	return b;
+}
+
+/* "read", "read QD32", "mixed 20% writes", "scan, read-ahead 32". */
+static const char *workload_label(const struct bench_report *r, const struct bench_row *x, char *b,
+				  size_t n)
+{
+	switch (x->work) {
+	case W_MIXED:
+		snprintf(b, n, "mixed, %.0f%% writes", r->opts->writes * 100);
+		break;
+	case W_READ_QD:
+		snprintf(b, n, "read QD%u", x->qd);
+		break;
+	case W_SCAN:
+		if (x->qd > 1)
+			snprintf(b, n, "scan, read-ahead %u", x->qd);
+		else
+			snprintf(b, n, "scan");
+		break;
+	default:
+		snprintf(b, n, "%s", work_name(x->work));
+	}
+	return b;
+}
+
+/* ---- tables ---------------------------------------------------------------------------- */
+
+enum col_kind { C_RATE, C_NS, C_PER_OP, C_BYTES, C_COUNT };
+
+struct column {
+	const char *title;
+	enum bench_fig fig;
+	enum col_kind kind;
+	bool oom_only;
+};
+
+static const struct column columns[] = {
+    {"ops/s", F_OPS_PER_S, C_RATE, false},
+    {"disk reads/s", F_READS_S, C_RATE, true},
+    {"p50", F_P50, C_NS, false},
+    {"p99", F_P99, C_NS, false},
+    {"p99.9", F_P999, C_NS, false},
+    {"minor faults/op", F_MINFLT, C_PER_OP, false},
+    {"major faults/op", F_MAJFLT, C_PER_OP, false},
+    {"read", F_READ, C_BYTES, false},
+    {"written", F_WRITTEN, C_BYTES, false},
+    {"evictions", F_EVICTIONS, C_COUNT, false},
+    {"peak RSS", F_RSS, C_BYTES, false},
+    {"shared", F_SHM, C_BYTES, false},
+    {"resident", F_RESIDENT, C_BYTES, true},
+};
+#define N_COLUMNS (sizeof columns / sizeof columns[0])
+
+static const char *fmt_col(const struct column *c, double v, char *b, size_t n)
+{
+	switch (c->kind) {
+	case C_RATE:
+		return fmt_rate(v, b, n);
+	case C_NS:
+		return fmt_ns(v, b, n);
+	case C_PER_OP:
+		return fmt_per_op(v, b, n);
+	case C_BYTES:
+		return fmt_bytes(v, b, n);
+	case C_COUNT:
+		return fmt_count(v, b, n);
+	}
+	return "?";
+}
+
+static void table(FILE *f, const struct bench_report *r, bool oom)
+{
+	fprintf(f, "| engine | mode | workers | workload |");
+	for (unsigned c = 0; c < N_COLUMNS; c++)
+		if (oom || !columns[c].oom_only)
+			fprintf(f, " %s |", columns[c].title);
+	fprintf(f, "\n|---|---|---|---|");
+	for (unsigned c = 0; c < N_COLUMNS; c++)
+		if (oom || !columns[c].oom_only)
+			fprintf(f, "---|");
+	fprintf(f, "\n");
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		const struct bench_row *x = &r->rows[i];
+		if (x->oom != oom)
+			continue;
+		char b[64];
+		fprintf(f, "| %s | %s | %u | %s |", engine_name(x->engine),
+			ptbm_share_name(x->share), x->workers, workload_label(r, x, b, sizeof b));
+		if (!x->rounds) {
+			fprintf(f, " %s |\n", x->note ? x->note : "not measured");
+			continue;
+		}
+		for (unsigned c = 0; c < N_COLUMNS; c++)
+			if (oom || !columns[c].oom_only)
+				fprintf(f, " %s |",
+					fmt_col(&columns[c], x->med[columns[c].fig], b, sizeof b));
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n");
+}
+
+/* Ratio of vm to another row on fig, as "2.31x", or "-". */
+static const char *ratio(const struct bench_row *v, const struct bench_row *o, enum bench_fig fig,
+			 char *b, size_t n)
+{
+	if (!v || !o || !v->rounds || !o->rounds || o->med[fig] <= 0)
+		return "-";
+	snprintf(b, n, "%.2fx", v->med[fig] / o->med[fig]);
+	return b;
+}
+
+static void ratios(FILE *f, const struct bench_report *r)
+{
+	fprintf(f, "| section | mode | workers | workload | vm/hash | vm/mmap | vm/limit | "
+		   "limit |\n|---|---|---|---|---|---|---|---|\n");
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		const struct bench_row *v = &r->rows[i];
+		if (v->engine != BE_VM)
+			continue;
+		const struct bench_row *h =
+		    report_find(r, BE_HASH, v->share, v->workers, v->work, v->oom);
+		const struct bench_row *m =
+		    report_find(r, BE_MMAP, v->share, v->workers, v->work, v->oom);
+		enum bench_engine le = v->oom ? BE_DISK : BE_RAW;
+		const struct bench_row *l = report_find(
+		    r, le, v->oom ? PTBM_SHARE_THREADS : v->share, v->workers, v->work, v->oom);
+		enum bench_fig lf = v->oom ? F_READS_S : F_OPS_PER_S;
+		char b1[16], b2[16], b3[16], w[64];
+		fprintf(f, "| %s | %s | %u | %s | %s | %s | %s | %s |\n",
+			v->oom ? "out of memory" : "in memory", ptbm_share_name(v->share),
+			v->workers, workload_label(r, v, w, sizeof w),
+			ratio(v, h, F_OPS_PER_S, b1, sizeof b1),
+			ratio(v, m, F_OPS_PER_S, b2, sizeof b2), ratio(v, l, lf, b3, sizeof b3),
+			!l	 ? ""
+			: v->oom ? "disk reads/s"
+				 : "raw ops/s");
+	}
+	fprintf(f, "\n");
+}
+
+static void warmups(FILE *f, const struct bench_report *r)
+{
+	bool any = false;
+	for (int e = 0; e < BE_N; e++)
+		any = any || r->has_warmup[e] || r->ready[e][PTBM_SHARE_PROCESSES].warm_s > 0;
+	if (!any)
+		return;
+	double pages = (double)(r->opts->data_bytes / r->opts->page_size);
+	fprintf(f, "## A new process joining a warm pool (processes mode, in memory)\n\n"
+		   "| engine | crew worker's first pass over every page | faults/page | new "
+		   "process: first 5 ms | reaches 90%% of steady after | minor faults until then "
+		   "| steady (warm worker) |\n|---|---|---|---|---|---|---|\n");
+	for (int e = BE_VM; e <= BE_MMAP; e++) {
+		const struct host_ready *rd = &r->ready[e][PTBM_SHARE_PROCESSES];
+		const struct bench_warmup *w = &r->warmup[e];
+		if (!r->has_warmup[e] && rd->warm_s <= 0)
+			continue;
+		char a[32], b[32], c[32], d[32], e2[32];
+		if (w->t90_s >= 0)
+			snprintf(c, sizeof c, "%.0f ms", w->t90_s * 1e3);
+		else
+			snprintf(c, sizeof c, "not within %.1f s", w->seconds);
+		fprintf(f, "| %s | %s | %.2f | %s ops/s | %s | %s | %s ops/s |\n",
+			engine_name((enum bench_engine)e), fmt_ns(rd->warm_s * 1e9, a, sizeof a),
+			rd->warm_minflt / pages,
+			r->has_warmup[e] ? fmt_rate(w->first_ops_s, b, sizeof b) : "-",
+			r->has_warmup[e] ? c : "-",
+			r->has_warmup[e] ? fmt_count(w->minflt_t90, d, sizeof d) : "-",
+			fmt_rate(w->steady_ops_per_s, e2, sizeof e2));
+	}
+	fprintf(f, "\n");
+}
+
+void report_table(FILE *f, const struct bench_report *r)
+{
+	const struct bench_opts *o = r->opts;
+	char cpu[128], a[32], b[32], c[32];
+	const char *k = kernel();
+	cpu_model(cpu, sizeof cpu);
+	fprintf(f, "# ptbm bench\n\n");
+	fprintf(f, "- command: `%s` (%.0f s)\n", r->command, r->seconds);
+	fprintf(f, "- machine: %s, %ld cores, %s memory; %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+		format_size(mem_total(), a, sizeof a), k);
+	fprintf(f, "- data: %s of %s pages (%llu pages), %s, %s access",
+		format_size(o->data_bytes, a, sizeof a), format_size(o->page_size, b, sizeof b),
+		(unsigned long long)(o->data_bytes / o->page_size),
+		o->zipf_theta > 0 ? "Zipf" : "uniform random",
+		o->independent ? "independent" : "dependent");
+	if (o->zipf_theta > 0)
+		fprintf(f, " (theta %.2f)", o->zipf_theta);
+	fprintf(f, "\n- each phase %.2f s, %u rounds with the engines interleaved; medians\n",
+		o->seconds, o->rounds);
+	if (o->out_of_memory)
+		fprintf(f,
+			"- out of memory: budget %s (data = %.1fx budget), one worker, batches "
+			"and disk queue depth %u; the data file was written in %.1f s\n",
+			format_size(o->budget_bytes, c, sizeof c),
+			(double)o->data_bytes / (double)o->budget_bytes, o->qd, r->data_file_s);
+	fprintf(f, "\n");
+	if (o->in_memory) {
+		fprintf(f, "## In memory\n\n");
+		table(f, r, false);
+	}
+	if (o->out_of_memory) {
+		fprintf(f, "## Out of memory\n\n");
+		table(f, r, true);
+	}
+	fprintf(f, "## Ratios (ops/s; vm/limit: raw memory reads in memory, disk reads/s at "
+		   "the same queue depth out of memory)\n\n");
+	ratios(f, r);
+	warmups(f, r);
+	fprintf(f, "## Goals (issue 4)\n\n");
+	for (unsigned i = 0; i < r->n_goals; i++) {
+		const struct bench_goal *g = &r->goals[i];
+		fprintf(f, "- **%s** %s: %s\n",
+			!g->measured ? "not measured"
+			: g->met     ? "met"
+				     : "NOT MET",
+			g->name, g->measured ? g->figure : "not run in this configuration");
+	}
+	fprintf(f, "\n");
+	if (r->n_notes) {
+		fprintf(f, "## Notes\n\n");
+		for (unsigned i = 0; i < r->n_notes; i++)
+			fprintf(f, "- %s\n", r->notes[i]);
+		fprintf(f, "\n");
+	}
+}
+
+/* ---- JSON ------------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (!isfinite(v))
+		fprintf(f, "null");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(f, "%.0f", v);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void json_key(FILE *f, const char *k, bool *first)
+{
+	fprintf(f, "%s", *first ? "" : ", ");
+	*first = false;
+	json_str(f, k);
+	fprintf(f, ": ");
+}
+
+static void json_kv_s(FILE *f, const char *k, const char *v, bool *first)
+{
+	json_key(f, k, first);
+	json_str(f, v);
+}
+
+static void json_kv_n(FILE *f, const char *k, double v, bool *first)
+{
+	json_key(f, k, first);
+	json_num(f, v);
+}
+
+static void json_row(FILE *f, const struct bench_report *r, const struct bench_row *x)
+{
+	const struct bench_opts *o = r->opts;
+	bool first = true;
+	char dist[32];
+	if (o->zipf_theta > 0)
+		snprintf(dist, sizeof dist, "zipf:%.2f", o->zipf_theta);
+	else
+		snprintf(dist, sizeof dist, "uniform");
+	uint64_t data = o->data_bytes / o->page_size * o->page_size;
+	fprintf(f, "    {");
+	json_kv_s(f, "engine", engine_name(x->engine), &first);
+	json_kv_s(f, "mode", ptbm_share_name(x->share), &first);
+	json_kv_n(f, "workers", x->workers, &first);
+	json_kv_s(f, "workload", work_name(x->work), &first);
+	json_kv_s(f, "memory", x->oom ? "out_of_memory" : "in_memory", &first);
+	json_kv_s(f, "dist", dist, &first);
+	json_kv_n(f, "qd", x->qd, &first);
+	json_kv_n(f, "writes", x->work == W_MIXED ? o->writes : 0, &first);
+	json_kv_n(f, "data_bytes", (double)data, &first);
+	json_kv_n(f, "budget_bytes",
+		  x->engine == BE_DISK ? 0
+		  : x->oom	       ? (double)o->budget_bytes
+				       : (double)in_memory_budget(data),
+		  &first);
+	json_kv_n(f, "rounds", x->rounds, &first);
+	for (int k = 0; k < F_N; k++)
+		json_kv_n(f, fig_json_name[k], x->rounds ? x->med[k] : NAN, &first);
+	json_key(f, "ops_per_s_rounds", &first);
+	fprintf(f, "[");
+	for (unsigned i = 0; i < x->rounds; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_num(f, x->round[i][F_OPS_PER_S]);
+	}
+	fprintf(f, "]");
+	if (x->note)
+		json_kv_s(f, "note", x->note, &first);
+	fprintf(f, "}");
+}
+
+static void json_config(FILE *f, const struct bench_report *r)
+{
+	const struct bench_opts *o = r->opts;
+	bool first = true;
+	char eng[32] = "";
+	for (int e = BE_VM; e <= BE_MMAP; e++)
+		if (o->engines & (1u << e))
+			snprintf(eng + strlen(eng), sizeof eng - strlen(eng), "%s%s",
+				 *eng ? "," : "", engine_name((enum bench_engine)e));
+	fprintf(f, "  \"config\": {");
+	json_kv_s(f, "engines", eng, &first);
+	json_kv_s(f, "mode", o->modes == 3 ? "both" : ptbm_share_name(o->modes == 1 ? 0 : 1),
+		  &first);
+	json_kv_n(f, "workers", o->max_workers, &first);
+	json_kv_n(f, "data_bytes", (double)o->data_bytes, &first);
+	json_kv_n(f, "budget_bytes", (double)o->budget_bytes, &first);
+	json_kv_n(f, "page_size", o->page_size, &first);
+	json_kv_n(f, "zipf_theta", o->zipf_theta, &first);
+	json_kv_n(f, "writes", o->writes, &first);
+	json_kv_n(f, "seconds", o->seconds, &first);
+	json_kv_n(f, "rounds", o->rounds, &first);
+	json_kv_n(f, "qd", o->qd, &first);
+	json_kv_s(f, "access", o->independent ? "independent" : "dependent", &first);
+	json_kv_s(f, "data_path", r->data_path, &first);
+	json_kv_n(f, "data_file_seconds", r->data_file_s, &first);
+	fprintf(f, "},\n");
+}
+
+static void json_warmups(FILE *f, const struct bench_report *r)
+{
+	fprintf(f, "  \"warmup\": [");
+	bool any = false;
+	for (int e = BE_VM; e <= BE_MMAP; e++) {
+		if (!r->has_warmup[e])
+			continue;
+		const struct bench_warmup *w = &r->warmup[e];
+		const struct host_ready *rd = &r->ready[e][PTBM_SHARE_PROCESSES];
+		bool first = true;
+		fprintf(f, "%s\n    {", any ? "," : "");
+		any = true;
+		json_kv_s(f, "engine", engine_name((enum bench_engine)e), &first);
+		json_kv_n(f, "crew_first_pass_seconds", rd->warm_s, &first);
+		json_kv_n(f, "crew_first_pass_minor_faults", rd->warm_minflt, &first);
+		json_kv_n(f, "steady_ops_per_s", w->steady_ops_per_s, &first);
+		json_kv_n(f, "first_interval_ops_per_s", w->first_ops_s, &first);
+		json_kv_n(f, "seconds_to_90pct", w->t90_s >= 0 ? w->t90_s : NAN, &first);
+		json_kv_n(f, "minor_faults_to_90pct", w->minflt_t90, &first);
+		json_kv_n(f, "interval_seconds", w->interval_s, &first);
+		json_key(f, "ops_per_s", &first);
+		fprintf(f, "[");
+		for (unsigned i = 0; i < w->n; i++) {
+			fprintf(f, "%s", i ? ", " : "");
+			json_num(f, round(w->ops_per_s[i]));
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "%s],\n", any ? "\n  " : "");
+}
+
+int report_json(const char *path, const struct bench_report *r)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	char cpu[128];
+	const char *k = kernel();
+	cpu_model(cpu, sizeof cpu);
+	bool first = true;
+	fprintf(f, "{\n  ");
+	json_kv_s(f, "ptbm_version", PTBM_VERSION_STRING, &first);
+	fprintf(f, ",\n  ");
+	first = true;
+	json_kv_s(f, "command", r->command, &first);
+	fprintf(f, ",\n  \"machine\": {");
+	first = true;
+	json_kv_s(f, "cpu_model", cpu, &first);
+	json_kv_n(f, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN), &first);
+	json_kv_n(f, "memory_bytes", (double)mem_total(), &first);
+	json_kv_n(f, "ns_per_tsc_cycle", r->tsc_ns, &first);
+	fprintf(f, "},\n  ");
+	first = true;
+	json_kv_s(f, "kernel", k, &first);
+	fprintf(f, ",\n");
+	json_config(f, r);
+	fprintf(f, "  \"results\": [\n");
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		json_row(f, r, &r->rows[i]);
+		fprintf(f, "%s\n", i + 1 < r->n_rows ? "," : "");
+	}
+	fprintf(f, "  ],\n");
+	json_warmups(f, r);
+	fprintf(f, "  \"goals\": [");
+	for (unsigned i = 0; i < r->n_goals; i++) {
+		const struct bench_goal *g = &r->goals[i];
+		first = true;
+		fprintf(f, "%s\n    {", i ? "," : "");
+		json_kv_s(f, "goal", g->name, &first);
+		json_kv_s(f, "status",
+			  !g->measured ? "not measured"
+			  : g->met     ? "met"
+				       : "not met",
+			  &first);
+		json_kv_s(f, "figure", g->figure, &first);
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  ],\n  \"notes\": [");
+	for (unsigned i = 0; i < r->n_notes; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		json_str(f, r->notes[i]);
+	}
+	fprintf(f, "],\n  \"seconds\": ");
+	json_num(f, r->seconds);
+	fprintf(f, "\n}\n");
+	return fclose(f) == 0 ? 0 : -errno;
+}
