@@ -194,12 +194,13 @@ if ((tests)); then
     if grep -q -- "$pattern" <<<"$out"; then echo "ok - $desc"; else
       echo "not ok - $desc: no '$pattern' in: $out"; status=1; fi
   }
-  bad_start "pool_size below 64 pages" 'outside the valid range for parameter "ptbm.pool_size"' -c ptbm.pool_size=100kB
-  bad_start "pool_size not a size" 'invalid value for parameter "ptbm.pool_size"' -c ptbm.pool_size=lots
-  bad_start "max_pages zero" 'outside the valid range for parameter "ptbm.max_pages"' -c ptbm.max_pages=0
-  bad_start "empty data_file" 'invalid value for parameter "ptbm.data_file"' -c ptbm.data_file=
-  bad_start "data_file in a missing directory" 'could not open the pool over data file' -c ptbm.data_file=/nonexistent/dir/ptbm.data
-  bad_start "max_pages below the file's pages" 'could not open the pool' -c ptbm.max_pages=64
+  bad_start "pool_size below 64 pages" 'FATAL:  100 kB is outside the valid range for parameter "ptbm.pool_size"' -c ptbm.pool_size=100kB
+  bad_start "pool_size not a size" 'FATAL:  invalid value for parameter "ptbm.pool_size"' -c ptbm.pool_size=lots
+  bad_start "max_pages zero" 'FATAL:  0 is outside the valid range for parameter "ptbm.max_pages"' -c ptbm.max_pages=0
+  bad_start "empty data_file" 'FATAL:  invalid value for parameter "ptbm.data_file"' -c ptbm.data_file=
+  bad_start "populate not a boolean" 'FATAL:  parameter "ptbm.populate" requires a Boolean value' -c ptbm.populate=sometimes
+  bad_start "data_file in a missing directory" 'FATAL:  ptbm: could not open the pool over data file "/nonexistent/dir/ptbm.data"' -c ptbm.data_file=/nonexistent/dir/ptbm.data
+  bad_start "max_pages below the file's pages" 'FATAL:  ptbm: could not open the pool over data file "ptbm.data": invalid configuration' -c ptbm.max_pages=64
   start main # and the good settings still work
   check "server starts again with good settings" 1 "$(q "select value from ptbm_stats() where name = 'pool_opens'")"
   stop main fast
@@ -260,6 +261,14 @@ if ((bench)); then
     q "select format('ptbm  pages=%s minflt=%s majflt=%s cold=%s ns/page warm=%s ns/page', pages, minor_faults, major_faults, round(cold_ns_per_page::numeric), round(warm_ns_per_page::numeric)) from ptbm_bench_fill_ptbm()"
   done
   q "select string_agg(name || '=' || value, ' ') from ptbm_stats()"
+  stop bench fast
+  echo "-- the same for ptbm with ptbm.populate = off (hardware faults instead of MADV_POPULATE_WRITE)"
+  start bench "-c ptbm.populate=off"
+  q "select ptbm_bench_setup($pages)" >/dev/null
+  q "select * from ptbm_bench_fill_ptbm()" >/dev/null # resident again, loaded by another backend
+  for i in 1 2 3; do
+    q "select format('ptbm  populate=off pages=%s minflt=%s majflt=%s cold=%s ns/page warm=%s ns/page', pages, minor_faults, major_faults, round(cold_ns_per_page::numeric), round(warm_ns_per_page::numeric)) from ptbm_bench_fill_ptbm()"
+  done
   stop bench fast
 fi
 

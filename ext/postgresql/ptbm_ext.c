@@ -10,7 +10,8 @@
  * manager in the same server.
  *
  * Principal entry points:
- *   _PG_init              GUCs ptbm.pool_size, ptbm.max_pages, ptbm.data_file;
+ *   _PG_init              GUCs ptbm.pool_size, ptbm.max_pages, ptbm.data_file,
+ *                         ptbm.populate;
  *                         shmem hooks (postmaster, preload only)
  *   ptbm_shmem_startup    opens the pool (startup) or keeps / recreates it
  *                         (after a crash, when the postmaster resets memory)
@@ -65,6 +66,7 @@ PG_MODULE_MAGIC;
 static int pool_size_kb = 128 * 1024; /* ptbm.pool_size: resident budget */
 static int max_pages_guc = 16 * 1024 * 1024; /* ptbm.max_pages: virtual size */
 static char *data_file = NULL;		      /* ptbm.data_file */
+static bool populate = true; /* ptbm.populate: map others' pages with MADV_POPULATE_WRITE */
 
 /* ---- state ---- */
 
@@ -249,7 +251,7 @@ static void open_pool(void)
 	cfg.page_size = BLCKSZ;
 	cfg.max_pages = (uint64_t)max_pages_guc;
 	cfg.budget_bytes = (uint64_t)pool_size_kb * 1024;
-	cfg.flags = PTBM_CREATE;
+	cfg.flags = PTBM_CREATE | (populate ? 0 : PTBM_NO_POPULATE);
 	rc = ptbm_open(&cfg, &pool);
 	if (rc < 0) {
 		pool = NULL;
@@ -307,7 +309,7 @@ static void ptbm_shmem_startup(void)
 
 void _PG_init(void)
 {
-	const char *cfg_size, *cfg_max, *cfg_file;
+	const char *cfg_size, *cfg_max, *cfg_file, *cfg_pop;
 
 	if (!process_shared_preload_libraries_in_progress)
 		return; /* the SQL functions will say how to enable ptbm */
@@ -315,10 +317,12 @@ void _PG_init(void)
 	cfg_size = GetConfigOption("ptbm.pool_size", true, false);
 	cfg_max = GetConfigOption("ptbm.max_pages", true, false);
 	cfg_file = GetConfigOption("ptbm.data_file", true, false);
+	cfg_pop = GetConfigOption("ptbm.populate", true, false);
 	/* copy: defining the variables frees the placeholders' strings */
 	cfg_size = cfg_size ? pstrdup(cfg_size) : NULL;
 	cfg_max = cfg_max ? pstrdup(cfg_max) : NULL;
 	cfg_file = cfg_file ? pstrdup(cfg_file) : NULL;
+	cfg_pop = cfg_pop ? pstrdup(cfg_pop) : NULL;
 
 	DefineCustomIntVariable("ptbm.pool_size", "Memory budget of the ptbm pool (resident pages).",
 				"At least 64 pages of BLCKSZ bytes.", &pool_size_kb, 128 * 1024,
@@ -329,10 +333,15 @@ void _PG_init(void)
 	DefineCustomStringVariable("ptbm.data_file", "The ptbm pool's data file.",
 				   "A relative path is under the data directory.", &data_file, "ptbm.data",
 				   PGC_POSTMASTER, 0, check_data_file, NULL, NULL);
+	DefineCustomBoolVariable("ptbm.populate",
+				 "Map pages loaded by other processes with MADV_POPULATE_WRITE instead of page faults.",
+				 "Off only to measure what it saves.", &populate, true, PGC_POSTMASTER, 0, NULL, NULL,
+				 NULL);
 	MarkGUCPrefixReserved("ptbm");
 	revalidate("ptbm.pool_size", cfg_size);
 	revalidate("ptbm.max_pages", cfg_max);
 	revalidate("ptbm.data_file", cfg_file);
+	revalidate("ptbm.populate", cfg_pop);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ptbm_shmem_request;

@@ -3,6 +3,7 @@
 SHOW ptbm.pool_size;
 SHOW ptbm.max_pages;
 SHOW ptbm.data_file;
+SHOW ptbm.populate;
 SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
   FROM pg_settings WHERE name LIKE 'ptbm.%' ORDER BY name;
 
@@ -10,6 +11,7 @@ SELECT name, setting, unit, context, vartype, min_val, max_val, boot_val
 SET ptbm.pool_size = '32MB';
 SET ptbm.max_pages = 1000;
 SET ptbm.data_file = 'other.data';
+SET ptbm.populate = off;
 
 -- bad values are refused before they reach postgresql.auto.conf
 ALTER SYSTEM SET ptbm.pool_size = '100kB';
@@ -18,6 +20,7 @@ ALTER SYSTEM SET ptbm.pool_size = '-1';
 ALTER SYSTEM SET ptbm.max_pages = 0;
 ALTER SYSTEM SET ptbm.max_pages = 3000000000;
 ALTER SYSTEM SET ptbm.data_file = '';
+ALTER SYSTEM SET ptbm.populate = 'sometimes';
 ALTER SYSTEM SET ptbm.no_such_setting = 1;
 SET ptbm.no_such_setting = 1;
 
