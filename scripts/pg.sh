@@ -13,8 +13,9 @@
 #   --build DIR   the project's CMake build dir (default: build, or $PTBM_BUILD)
 #   --keep        keep the temporary directory (clusters, logs, diffs)
 # Environment for --bench: PTBM_BENCH_PAGES (default 131072 = 1 GiB),
-# PTBM_BENCH_SECONDS (per pgbench run, default 15), PTBM_BENCH_N (lookups per
-# call, default 100000), PTBM_BENCH_CLIENTS (default "1 2").
+# PTBM_BENCH_SECONDS (per pgbench run, default 5), PTBM_BENCH_ROUNDS (default
+# 3), PTBM_BENCH_N (lookups per call, default 100000), PTBM_BENCH_CLIENTS
+# (default "1 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -215,7 +216,8 @@ fi
 # ---- measurements --------------------------------------------------------
 if ((bench)); then
   pages=${PTBM_BENCH_PAGES:-131072}
-  secs=${PTBM_BENCH_SECONDS:-15}
+  secs=${PTBM_BENCH_SECONDS:-5}
+  rounds=${PTBM_BENCH_ROUNDS:-3}
   n=${PTBM_BENCH_N:-100000}
   clients=${PTBM_BENCH_CLIENTS:-"1 2"}
   mb=$((pages * 8 / 1024))
@@ -236,25 +238,35 @@ if ((bench)); then
   q "select * from ptbm_bench_fill_ptbm()" >/dev/null
   scripts=$root/ext/postgresql/bench
   pgb=("$bindir/pgbench" -h "$sock" -p "$port" -U postgres -n -M prepared -T "$secs" -D "n=$n")
-  run_one() { # KIND SCRIPT CLIENTS
-    local out lat tps
+  run_one() { # KIND SCRIPT CLIENTS: one pgbench run; appends "kind clients ns calls" to $tmp/runs
+    local out
     q "select ptbm_bench_results(true)" >/dev/null
     out=$("${pgb[@]}" -c "$3" -j "$3" -f "$scripts/$2" postgres 2>&1) || { echo "$out" >&2; die "pgbench failed"; }
-    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
-    tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
-    q "select format('%-16s clients=%s  ns/lookup=%s  calls=%s  Mlookups/s=%s  (pgbench: latency %s ms, tps %s)',
-             kind, $3, round(ns_per_lookup::numeric, 1), calls,
-             round(($3 * 1000 / ns_per_lookup)::numeric, 2), '$lat', '$tps')
-       from ptbm_bench_results(false) where kind = '$1'"
+    q "select format('%s %s %s %s', kind, $3, round(ns_per_lookup::numeric, 1), calls)
+       from ptbm_bench_results(false) where kind = '$1'" | tee -a "$tmp/runs"
   }
-  echo "-- lookups: pgbench ${pgb[*]:1} -c C -j C -f ext/postgresql/bench/SCRIPT postgres"
-  for c in $clients; do
-    run_one pg/pin pg_pin.sql "$c"
-    run_one ptbm/fix ptbm_fix.sql "$c"
-    run_one pg/touch pg_touch.sql "$c"
-    run_one ptbm/touch ptbm_touch.sql "$c"
-    run_one ptbm/optimistic ptbm_optimistic.sql "$c"
+  echo "-- lookups: ${pgb[*]##*/} -c C -j C -f ext/postgresql/bench/SCRIPT postgres"
+  echo "-- ($rounds rounds; each round runs every kind and client count once, side by side)"
+  echo "kind clients ns_per_lookup calls"
+  for ((r = 1; r <= rounds; r++)); do
+    for c in $clients; do
+      run_one pg/pin pg_pin.sql "$c"
+      run_one ptbm/fix ptbm_fix.sql "$c"
+      run_one pg/touch pg_touch.sql "$c"
+      run_one ptbm/touch ptbm_touch.sql "$c"
+      run_one ptbm/optimistic ptbm_optimistic.sql "$c"
+    done
   done
+  echo "-- summary: ns per lookup (median and best of $rounds runs), lookups/s over all clients at the median"
+  sort -k1,1 -k2,2n -k3,3n "$tmp/runs" | awk '
+    { key = $1 " " $2; v[key, ++n[key]] = $3; if (!(key in seen)) { seen[key] = 1; order[++k] = key } }
+    END {
+      for (i = 1; i <= k; i++) {
+        key = order[i]; split(key, kc, " "); m = n[key]
+        med = (m % 2) ? v[key, (m + 1) / 2] : (v[key, m / 2] + v[key, m / 2 + 1]) / 2
+        printf "%-16s clients=%s  median=%7.1f ns  best=%7.1f ns  %6.2f M lookups/s\n", kc[1], kc[2], med, v[key, 1], kc[2] * 1000 / med
+      }
+    }'
   echo "-- page-table fill of a fresh backend (3 backends each; psql -c per backend)"
   for i in 1 2 3; do
     q "select format('pg    pages=%s minflt=%s majflt=%s cold=%s ns/page warm=%s ns/page', pages, minor_faults, major_faults, round(cold_ns_per_page::numeric), round(warm_ns_per_page::numeric)) from ptbm_bench_fill_pg('ptbm_bench_t')"
