@@ -9,7 +9,9 @@
  * access path and stays evicted, while the other pages read fine. Reopen
  * keeps the data and the allocated count of the last flush; pages allocated
  * but never written read as zeros; PTBM_TRUNCATE empties the file; O_DIRECT
- * and buffered I/O both round-trip. Injected I/O faults: a failed read
+ * and buffered I/O both round-trip, and where the filesystem refuses
+ * O_DIRECT (a ramfs in a private mount namespace) PTBM_DIRECT_ON fails with
+ * -EINVAL while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed read
  * leaves the page evicted and a later fix succeeds; a failed write during
  * flush, or a failed header commit, is reported, leaves that page dirty
  * (or the header old) and a later flush succeeds, and the data survives
@@ -19,8 +21,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -443,6 +448,50 @@ static void test_direct_modes(void **state)
 	}
 }
 
+/* In a private mount namespace, on a ramfs (which refuses O_DIRECT). */
+static int direct_refused(void *arg)
+{
+	const char *dir = arg;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", dir, "ramfs", 0, NULL) < 0)
+		return 77; /* no privilege for a mount namespace here */
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/data", dir);
+	struct ptbm_config cfg;
+	tu_config(&cfg, "unused");
+	cfg.data_path = path;
+	cfg.direct = PTBM_DIRECT_ON;
+	ptbm_pool *pool;
+	int rc = ptbm_open(&cfg, &pool);
+	if (rc != -EINVAL) {
+		fprintf(stderr, "child: PTBM_DIRECT_ON on ramfs: %s\n", ptbm_strerror(rc));
+		return 1;
+	}
+	cfg.direct = PTBM_DIRECT_AUTO;
+	uint64_t first;
+	if (ptbm_open(&cfg, &pool) < 0 || ptbm_direct_io(pool) != 0 ||
+	    ptbm_alloc(pool, 2, &first) < 0 || tu_write(pool, 1, 8) != 0 || ptbm_flush(pool) < 0 ||
+	    ptbm_close(pool) < 0)
+		return 2;
+	cfg.flags = 0;
+	if (ptbm_open(&cfg, &pool) < 0 || ptbm_direct_io(pool) != 0 || tu_verify(pool, 1, 8) != 0)
+		return 3;
+	return ptbm_close(pool) < 0 ? 4 : 0;
+}
+
+/* Where the filesystem refuses O_DIRECT: PTBM_DIRECT_ON fails with
+ * -EINVAL, PTBM_DIRECT_AUTO falls back to buffered I/O and works. */
+static void test_direct_refused(void **state)
+{
+	(void)state;
+	const char *dir = tu_path(__func__);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	int rc = tu_fork_run(direct_refused, (void *)dir);
+	if (rc == 77)
+		skip();
+	assert_int_equal(rc, 0);
+}
+
 /* ---- injected faults -------------------------------------------------- */
 
 static void read_fault(enum ptbm_fault fault, int want)
@@ -602,6 +651,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_unwritten_pages_are_zero),
 	    cmocka_unit_test(test_truncate_flag),
 	    cmocka_unit_test(test_direct_modes),
+	    cmocka_unit_test(test_direct_refused),
 	    cmocka_unit_test(test_read_eio),
 	    cmocka_unit_test(test_read_short),
 	    cmocka_unit_test(test_open_read_fault),
