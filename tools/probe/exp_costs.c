@@ -195,8 +195,12 @@ static double release_cell(const struct probe_shm *shm, struct probe_peer *peer,
 			__atomic_store_n(&ctl->spin, s, __ATOMIC_RELEASE);
 			if ((rc = probe_peer_send(peer, &s, sizeof(s))) < 0)
 				return rc;
-			while (__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) != s)
+			uint64_t deadline = probe_now_ns() + PROBE_PEER_TIMEOUT_S * 1000000000ull;
+			while (__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) != s) {
+				if (probe_now_ns() > deadline)
+					return -ETIMEDOUT; /* the spinner is gone */
 				sched_yield();
+			}
 		}
 		v[rep] = release_once(shm, how, batch);
 		if (peer)
@@ -230,20 +234,23 @@ static int releases(struct probe_result *r, struct release_out *o)
 	struct spinner_ctx sc = {.shm = &shm, .ctl = ctl};
 	struct probe_peer peer;
 	rc = probe_peer_start(&peer, spinner, &sc);
+	bool peer_running = rc == 0;
 	int seq = 0;
 	long long tlb0 = probe_tlb_interrupts(), tlb_sum = 0;
 	for (int m = 0; m < N_METHODS && rc == 0; m++) {
-		for (int b = 0; b < 2; b++) {
+		for (int b = 0; b < 2 && rc == 0; b++) {
 			o->ns[m][b][0] =
 			    release_cell(&shm, NULL, ctl, &seq, methods[m], batches[b]);
 			long long t0 = probe_tlb_interrupts();
-			o->ns[m][b][1] =
-			    release_cell(&shm, &peer, ctl, &seq, methods[m], batches[b]);
+			double v = release_cell(&shm, &peer, ctl, &seq, methods[m], batches[b]);
 			tlb_sum += probe_tlb_interrupts() - t0;
+			o->ns[m][b][1] = v;
+			if (v == -ETIMEDOUT || v == -EPIPE)
+				rc = (int)v; /* the second mapper is gone: stop here */
 		}
 	}
 	o->tlb_irqs = tlb0 < 0 ? tlb0 : tlb_sum;
-	if (rc == 0) {
+	if (peer_running) {
 		int stop = 0;
 		probe_peer_send(&peer, &stop, sizeof(stop));
 		probe_peer_finish(&peer, 5);

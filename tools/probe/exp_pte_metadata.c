@@ -184,11 +184,12 @@ static int child(struct probe_peer *self, void *arg)
 	madvise(p, N_PAGES * probe_page_size(), MADV_POPULATE_READ);
 	rep.exclusive = pagemap_bits(p, PM_EXCLUSIVE);
 	/* B: accessed */
-	probe_clear_refs("1");
+	/* Without a working clear_refs the counts would be stale, not per process. */
+	int cleared = probe_clear_refs("1");
 	if (probe_peer_signal(self) || probe_peer_await(self))
 		return 1;
 	probe_touch_read(p, C_READS);
-	rep.referenced_kb = probe_smaps_kb(p, "Referenced");
+	rep.referenced_kb = cleared < 0 ? cleared : probe_smaps_kb(p, "Referenced");
 	/* C: soft-dirty */
 	if (c->soft_dirty)
 		probe_clear_refs("4");
@@ -233,9 +234,9 @@ static int run_parent(struct probe_peer *peer, char *p, struct meta *m)
 	if (rc)
 		return rc;
 	m->excl_p = popcount64(pagemap_bits(p, PM_EXCLUSIVE));
-	probe_clear_refs("1");
+	int cleared = probe_clear_refs("1");
 	probe_touch_read(p, P_READS);
-	long ref_kb = probe_smaps_kb(p, "Referenced");
+	long ref_kb = cleared < 0 ? cleared : probe_smaps_kb(p, "Referenced");
 	if (m->sd_supported)
 		probe_clear_refs("4");
 	if ((rc = probe_peer_signal(peer)) || (rc = probe_peer_await(peer)))
@@ -275,8 +276,13 @@ static void meta_evidence(struct probe_result *r, const struct meta *m)
 	probe_ev_int(r, "exclusive_bit_child_both_mapping", m->excl_c);
 	probe_ev_int(r, "accessed_parent_read_pages", P_READS);
 	probe_ev_int(r, "accessed_child_read_pages", C_READS);
-	probe_ev_int(r, "accessed_parent_referenced_pages", m->ref_p);
-	probe_ev_int(r, "accessed_child_referenced_pages", m->ref_c);
+	if (m->ref_p >= 0 && m->ref_c >= 0) {
+		probe_ev_int(r, "accessed_parent_referenced_pages", m->ref_p);
+		probe_ev_int(r, "accessed_child_referenced_pages", m->ref_c);
+	} else {
+		probe_ev_str(r, "accessed", "not measurable: clear_refs or smaps: %s",
+			     strerror((int)-(m->ref_p < 0 ? m->ref_p : m->ref_c)));
+	}
 	if (m->sd_supported) {
 		probe_ev_int(r, "soft_dirty_parent_page0", m->sd_p);
 		probe_ev_int(r, "soft_dirty_child_page0", m->sd_c);

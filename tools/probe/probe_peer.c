@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,33 +109,40 @@ int probe_peer_await(struct probe_peer *p)
 	return probe_peer_recv(p, &c, 1);
 }
 
-int probe_wait_pid(pid_t pid, double timeout_s, int *status)
+int probe_wait_pid(pid_t pid, double timeout_s, bool kill_group, int *status)
 {
 	uint64_t deadline = probe_now_ns() + (uint64_t)(timeout_s * 1e9);
 	long sleep_us = 100;
-	for (;;) {
-		pid_t w = waitpid(pid, status, WNOHANG);
-		if (w == pid)
-			return 0;
-		if (w < 0) {
+	int rc = -ETIMEDOUT;
+	/* WNOWAIT leaves the exited child a zombie, so its pid (and so its
+	 * process group id) cannot be reused before the group is killed. */
+	while (probe_now_ns() < deadline) {
+		siginfo_t info = {0};
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
 			int err = errno;
 			if (err == EINTR)
 				continue;
 			return -err;
 		}
-		if (probe_now_ns() >= deadline)
+		if (info.si_pid == pid) {
+			rc = 0;
 			break;
+		}
 		struct timespec ts = {0, sleep_us * 1000};
 		nanosleep(&ts, NULL);
 		if (sleep_us < 20000)
 			sleep_us *= 2;
 	}
-	if (getpgid(pid) == pid)
-		kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
-	return -ETIMEDOUT;
+	if (kill_group)
+		kill(-pid, SIGKILL); /* what it left behind, or all of it on timeout */
+	if (rc < 0)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0) {
+		int err = errno;
+		if (err != EINTR)
+			return -err;
+	}
+	return rc;
 }
 
 int probe_peer_finish(struct probe_peer *p, double timeout_s)
@@ -145,7 +153,7 @@ int probe_peer_finish(struct probe_peer *p, double timeout_s)
 	if (p->pid <= 0)
 		return -ECHILD;
 	int status = 0;
-	int rc = probe_wait_pid(p->pid, timeout_s, &status);
+	int rc = probe_wait_pid(p->pid, timeout_s, false, &status);
 	p->pid = 0;
 	if (rc < 0 && rc != -ETIMEDOUT)
 		return rc;

@@ -12,6 +12,7 @@
 #ifndef PTBM_PROBE_PEER_H
 #define PTBM_PROBE_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -44,9 +45,14 @@ int probe_peer_await(struct probe_peer *p);
  * Returns its exit status (0..255), 128+signal when killed, or -errno. */
 int probe_peer_finish(struct probe_peer *p, double timeout_s);
 
-/* Wait for pid at most timeout_s; kill it (and its process group when it
- * leads one) with SIGKILL after that.  *status is waitpid's status.
- * Returns 0, -ETIMEDOUT when it had to kill, or -errno. */
-int probe_wait_pid(pid_t pid, double timeout_s, int *status);
+/*
+ * Wait for the child pid at most timeout_s, then reap it.  On the deadline it
+ * is killed with SIGKILL.  With kill_group (pid leads its own process group),
+ * the whole group is killed before pid is reaped, whether pid exited or not,
+ * so no member outlives it and the group id cannot have been reused.
+ * *status is waitpid's status.  Returns 0, -ETIMEDOUT when it had to kill,
+ * or -errno.
+ */
+int probe_wait_pid(pid_t pid, double timeout_s, bool kill_group, int *status);
 
 #endif /* PTBM_PROBE_PEER_H */

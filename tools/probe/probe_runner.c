@@ -8,8 +8,9 @@
  *   1. Map a result box MAP_SHARED so the child's writes survive the child.
  *   2. fork(); the child leads its own process group (so its peers can be
  *      killed together), runs e->run(&box->result), sets box->done.
- *   3. The parent waits with probe_wait_pid(); on the deadline it kills the
- *      whole group.
+ *   3. The parent waits with probe_wait_pid(), which kills the whole group
+ *      (on the deadline, or after the child exited: leftover peers) before
+ *      it reaps the child.
  *   4. The parent copies the result out, turns a timeout, a signal or a
  *      missing verdict into "failed: ...", keeps the evidence gathered so far,
  *      and carries out the registered clean-ups.
@@ -19,7 +20,6 @@
 #include "probe_sys.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,9 +62,8 @@ int probe_run_isolated(const struct probe_experiment *e, double timeout_s, struc
 	setpgid(pid, pid); /* also here: whichever runs first wins the race */
 
 	int status = 0;
-	int rc = probe_wait_pid(pid, timeout_s, &status);
-	/* Peers the experiment failed to reap die with the group. */
-	kill(-pid, SIGKILL);
+	/* Peers the experiment failed to reap die with its group. */
+	int rc = probe_wait_pid(pid, timeout_s, true, &status);
 
 	memcpy(out, &box->result, sizeof(*out));
 	bool done = __atomic_load_n(&box->done, __ATOMIC_ACQUIRE);
