@@ -398,7 +398,9 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 		enum ptbm_share sh = (enum ptbm_share)m;
 		unsigned d = disk_done ? pools : with_disk; /* the disk rows once */
 		add_config(p, &s, sh, 1, W_READ, 1, d);
-		add_config(p, &s, sh, 1, W_READ_QD, o->qd, d);
+		add_config(p, &s, sh, 1, W_BATCH, o->qd, d);
+		if (!disk_done)
+			add_config(p, &s, sh, 1, W_READ_QD, o->qd, 1u << BE_DISK);
 		add_config(p, &s, sh, 1, W_MIXED, 1, pools);
 		add_config(p, &s, sh, 1, W_SCAN, o->qd, pools);
 		disk_done = true;
@@ -437,149 +439,6 @@ static int make_data_file(const struct bench_opts *o, uint64_t n_pages)
 		rc = ptbm_flush(pool);
 	ptbm_close(pool);
 	return rc;
-}
-
-/* ---- goals ------------------------------------------------------------------- */
-
-static struct bench_goal *goal(struct bench_report *rep, const char *name)
-{
-	struct bench_goal *g = &rep->goals[rep->n_goals++];
-	memset(g, 0, sizeof *g);
-	g->name = name;
-	return g;
-}
-
-static double ops(const struct bench_row *r)
-{
-	return r && r->rounds ? r->med[F_OPS_PER_S] : 0;
-}
-
-static void goal_in_memory(struct bench_report *rep)
-{
-	const struct bench_opts *o = rep->opts;
-	struct bench_goal *g2 = goal(rep, "in memory, uniform random reads: vm >= 2x hash");
-	struct bench_goal *g3 = goal(rep, "in memory, uniform random reads: vm within 1.5x of raw");
-	double worst_hash = INFINITY, worst_raw = 0;
-	char at_hash[80] = "", at_raw[80] = "";
-	for (unsigned i = 0; i < rep->n_rows; i++) {
-		const struct bench_row *v = &rep->rows[i];
-		if (v->engine != BE_VM || v->oom || v->work != W_READ || !v->rounds)
-			continue;
-		const struct bench_row *h =
-		    report_find(rep, BE_HASH, v->share, v->workers, W_READ, false);
-		const struct bench_row *r =
-		    report_find(rep, BE_RAW, v->share, v->workers, W_READ, false);
-		if (ops(h) > 0 && ops(v) / ops(h) < worst_hash) {
-			worst_hash = ops(v) / ops(h);
-			snprintf(at_hash, sizeof at_hash, "%s, %u worker%s",
-				 ptbm_share_name(v->share), v->workers, v->workers > 1 ? "s" : "");
-		}
-		if (ops(r) > 0 && ops(r) / ops(v) > worst_raw) {
-			worst_raw = ops(r) / ops(v);
-			snprintf(at_raw, sizeof at_raw, "%s, %u worker%s",
-				 ptbm_share_name(v->share), v->workers, v->workers > 1 ? "s" : "");
-		}
-	}
-	const char *dist = o->zipf_theta > 0 ? " (measured with Zipf, not uniform)" : "";
-	if (isfinite(worst_hash)) {
-		g2->measured = true;
-		g2->met = worst_hash >= 2 && o->zipf_theta == 0;
-		snprintf(g2->figure, sizeof g2->figure,
-			 "vm/hash = %.2fx at the worst configuration (%s)%s", worst_hash, at_hash,
-			 dist);
-	}
-	if (worst_raw > 0) {
-		g3->measured = true;
-		g3->met = worst_raw <= 1.5 && o->zipf_theta == 0;
-		snprintf(g3->figure, sizeof g3->figure,
-			 "raw/vm = %.2fx at the worst configuration (%s)%s", worst_raw, at_raw,
-			 dist);
-	}
-}
-
-static void goal_out_of_memory(struct bench_report *rep)
-{
-	const struct bench_opts *o = rep->opts;
-	struct bench_goal *g = goal(rep, "out of memory, random reads: vm >= 80% of the disk "
-					 "ceiling at the same queue depth, and not below hash");
-	const struct bench_row *d1 = report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ, true);
-	const struct bench_row *dq =
-	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ_QD, true);
-	if (!d1 || !dq || !d1->rounds || !dq->rounds)
-		return;
-	char *out = g->figure;
-	size_t left = sizeof g->figure;
-	bool met = true, any = false;
-	for (int m = 0; m < 2; m++) {
-		if (!(o->modes & (1u << m)))
-			continue;
-		for (int q = 0; q < 2; q++) {
-			enum bench_work w = q ? W_READ_QD : W_READ;
-			const struct bench_row *v =
-			    report_find(rep, BE_VM, (enum ptbm_share)m, 1, w, true);
-			const struct bench_row *h =
-			    report_find(rep, BE_HASH, (enum ptbm_share)m, 1, w, true);
-			const struct bench_row *d = q ? dq : d1;
-			if (!v || !v->rounds)
-				continue;
-			double frac = v->med[F_READS_S] / d->med[F_READS_S];
-			bool ok = frac >= 0.8 && (!h || !h->rounds || ops(v) >= ops(h));
-			met = met && ok;
-			int n = snprintf(out, left, "%s%s QD%u: %.0f%% of the disk",
-					 any ? "; " : "", ptbm_share_name((enum ptbm_share)m),
-					 q ? o->qd : 1, frac * 100);
-			if (n > 0 && (size_t)n < left)
-				out += n, left -= (size_t)n;
-			if (h && h->rounds) {
-				n = snprintf(out, left, ", vm/hash %.2fx", ops(v) / ops(h));
-				if (n > 0 && (size_t)n < left)
-					out += n, left -= (size_t)n;
-			}
-			any = true;
-		}
-	}
-	g->measured = any;
-	g->met = any && met;
-}
-
-static void goal_processes(struct bench_report *rep)
-{
-	struct bench_goal *g = goal(rep, "vm: processes within 10% of threads after warm-up");
-	double worst = 0;
-	unsigned at = 0;
-	for (unsigned i = 0; i < rep->n_rows; i++) {
-		const struct bench_row *t = &rep->rows[i];
-		if (t->engine != BE_VM || t->oom || t->work != W_READ ||
-		    t->share != PTBM_SHARE_THREADS || !t->rounds)
-			continue;
-		const struct bench_row *p =
-		    report_find(rep, BE_VM, PTBM_SHARE_PROCESSES, t->workers, W_READ, false);
-		if (!p || !p->rounds)
-			continue;
-		double d = fabs(ops(p) / ops(t) - 1);
-		if (!g->measured || d > worst)
-			worst = d, at = t->workers;
-		g->measured = true;
-	}
-	if (!g->measured)
-		return;
-	g->met = worst <= 0.10;
-	int n = snprintf(g->figure, sizeof g->figure,
-			 "largest difference %.1f%% (%u worker%s, in-memory random reads)",
-			 worst * 100, at, at > 1 ? "s" : "");
-	const struct bench_warmup *w = &rep->warmup[BE_VM];
-	if (rep->has_warmup[BE_VM] && n > 0 && (size_t)n < sizeof g->figure) {
-		if (w->t90_s >= 0)
-			snprintf(g->figure + n, sizeof g->figure - (size_t)n,
-				 "; a new process reaches 90%% of steady throughput after "
-				 "%.0f ms and %.0f minor faults",
-				 w->t90_s * 1e3, w->minflt_t90);
-		else
-			snprintf(g->figure + n, sizeof g->figure - (size_t)n,
-				 "; a new process did not reach 90%% of steady throughput "
-				 "in %.1f s",
-				 w->seconds);
-	}
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -997,9 +856,7 @@ int bench_main(int argc, char **argv)
 	progress_end(&o);
 	remove_data();
 
-	goal_in_memory(&rep);
-	goal_out_of_memory(&rep);
-	goal_processes(&rep);
+	bench_goals(&rep);
 	rep.seconds = now_s() - t0;
 	report_table(stdout, &rep);
 	fflush(stdout);

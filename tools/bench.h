@@ -50,8 +50,10 @@ enum bench_work {
 	W_OPTIMISTIC, /* optimistic read of 8 bytes, validated (restarted if needed) */
 	W_MIXED,      /* W_READ, or with probability `writes`: fix exclusive, add, dirty */
 	W_SCAN,	      /* the next page in order, one word per cache line */
-	W_READ_QD,    /* qd pages: one ptbm_prefetch, then W_READ on each (disk:
-			 io_uring with qd reads in flight) */
+	W_BATCH,      /* qd random pages: one ptbm_prefetch, then W_READ on each (disk:
+			 qd reads submitted at once, all waited for) */
+	W_READ_QD,    /* disk only: qd reads always in flight on an io_uring (the
+			 ceiling at depth qd, as fio measures it) */
 	W_N,
 };
 
@@ -84,7 +86,7 @@ struct bench_cmd {
 	unsigned workers;   /* active workers: 1..crew size */
 	double seconds;	    /* timed phase */
 	double writes;	    /* W_MIXED: share of exclusive fixes */
-	unsigned qd;	    /* W_READ_QD batch / queue depth; W_SCAN prefetch */
+	unsigned qd;	    /* W_BATCH size, W_READ_QD depth, W_SCAN read-ahead */
 	uint32_t time_mask; /* an op is timed when (op index & mask) == 0 */
 	bool series;	    /* record throughput per interval (fork warm-up) */
 };
@@ -230,7 +232,7 @@ struct bench_row {
 struct bench_goal {
 	const char *name;
 	bool measured, met;
-	char figure[240];
+	char figure[480];
 };
 
 /* Everything the report needs. */
@@ -279,6 +281,9 @@ static inline uint64_t in_memory_budget(uint64_t data_bytes)
 	uint64_t slack = data_bytes / 16 > (64ull << 20) ? data_bytes / 16 : (64ull << 20);
 	return data_bytes + slack;
 }
+
+/* Judge the goals of issue 4 (bench_goals.c). */
+void bench_goals(struct bench_report *rep);
 
 const char *engine_name(enum bench_engine e);
 const char *work_name(enum bench_work w);

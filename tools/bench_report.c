@@ -42,7 +42,8 @@ const char *engine_name(enum bench_engine e)
 
 const char *work_name(enum bench_work w)
 {
-	static const char *const n[W_N] = {"read", "optimistic", "mixed", "scan", "read_qd"};
+	static const char *const n[W_N] = {"read", "optimistic", "mixed",
+					   "scan", "batch",	 "read_qd"};
 	return (unsigned)w < W_N ? n[w] : "?";
 }
 
@@ -152,6 +153,9 @@ static const char *workload_label(const struct bench_report *r, const struct ben
 	switch (x->work) {
 	case W_MIXED:
 		snprintf(b, n, "mixed, %.0f%% writes", r->opts->writes * 100);
+		break;
+	case W_BATCH:
+		snprintf(b, n, "batches of %u", x->qd);
 		break;
 	case W_READ_QD:
 		snprintf(b, n, "read QD%u", x->qd);
@@ -267,8 +271,9 @@ static void ratios(FILE *f, const struct bench_report *r)
 		const struct bench_row *m =
 		    report_find(r, BE_MMAP, v->share, v->workers, v->work, v->oom);
 		enum bench_engine le = v->oom ? BE_DISK : BE_RAW;
+		enum bench_work lw = v->oom && v->work == W_BATCH ? W_READ_QD : v->work;
 		const struct bench_row *l = report_find(
-		    r, le, v->oom ? PTBM_SHARE_THREADS : v->share, v->workers, v->work, v->oom);
+		    r, le, v->oom ? PTBM_SHARE_THREADS : v->share, v->workers, lw, v->oom);
 		enum bench_fig lf = v->oom ? F_READS_S : F_OPS_PER_S;
 		char b1[16], b2[16], b3[16], w[64];
 		fprintf(f, "| %s | %s | %u | %s | %s | %s | %s | %s |\n",
@@ -316,6 +321,31 @@ static void warmups(FILE *f, const struct bench_report *r)
 	fprintf(f, "\n");
 }
 
+/* How long each host took to open its pool and fill or warm it. */
+static void setup_line(FILE *f, const struct bench_report *r, bool oom)
+{
+	const struct host_ready(*rd)[2] = oom ? r->oom_ready : r->ready;
+	bool any = false;
+	for (int e = BE_VM; e <= BE_DISK; e++)
+		for (int m = 0; m < 2; m++) {
+			const struct host_ready *x = &rd[e][m];
+			if (x->setup_s <= 0)
+				continue;
+			fprintf(f, "%s%s %s %.1f s",
+				any   ? ", "
+				: oom ? "- setup, out of memory (warming "
+					"the budget): "
+				      : "- setup, in memory: ",
+				engine_name((enum bench_engine)e),
+				ptbm_share_name((enum ptbm_share)m), x->setup_s);
+			if (x->warm_s > 0)
+				fprintf(f, " + %.1f s first pass of each worker", x->warm_s);
+			any = true;
+		}
+	if (any)
+		fprintf(f, "\n");
+}
+
 void report_table(FILE *f, const struct bench_report *r)
 {
 	const struct bench_opts *o = r->opts;
@@ -341,6 +371,8 @@ void report_table(FILE *f, const struct bench_report *r)
 			"and disk queue depth %u; the data file was written in %.1f s\n",
 			format_size(o->budget_bytes, c, sizeof c),
 			(double)o->data_bytes / (double)o->budget_bytes, o->qd, r->data_file_s);
+	setup_line(f, r, false);
+	setup_line(f, r, true);
 	fprintf(f, "\n");
 	if (o->in_memory) {
 		fprintf(f, "## In memory\n\n");

@@ -16,8 +16,10 @@
  *
  * The disk ceiling (BE_DISK) reads pages of the same data file with
  * O_DIRECT and no buffer manager: W_READ is one pread at a time (queue
- * depth 1), W_READ_QD keeps qd reads in flight on an io_uring, as fio does,
- * and records each read's latency from submission to completion.
+ * depth 1), W_BATCH submits qd reads at once and waits for all of them (what
+ * a batch of ptbm_prefetch can at best do), W_READ_QD keeps qd reads in
+ * flight on an io_uring, as fio does, and records each read's latency from
+ * submission to completion: the ceiling at that depth.
  */
 #include "bench.h"
 
@@ -184,7 +186,7 @@ static int op_scan(struct work_ctx *c, bool raw, unsigned qd)
 	return ptbm_unfix_shared(c->pool, pid);
 }
 
-static int op_read_qd(struct work_ctx *c, unsigned qd)
+static int op_batch(struct work_ctx *c, unsigned qd)
 {
 	uint64_t ids[BENCH_MAX_QD] = {0};
 	for (unsigned i = 0; i < qd; i++)
@@ -271,6 +273,32 @@ static void disk_submit(struct work_ctx *c, unsigned slot)
 	d->t_submit[slot] = tsc_now();
 }
 
+/* qd reads submitted together, all waited for: one op per page. */
+static int disk_batch(struct work_ctx *c, unsigned qd)
+{
+	struct disk_io *d = c->io;
+	if (!d->ring_ok)
+		return -ENOSYS;
+	for (unsigned s = 0; s < qd; s++)
+		disk_submit(c, s);
+	int rc = io_uring_submit_and_wait(&d->ring, qd);
+	if (rc < 0)
+		return rc;
+	int err = 0;
+	for (unsigned done = 0; done < qd; done++) {
+		struct io_uring_cqe *cqe;
+		if ((rc = io_uring_wait_cqe(&d->ring, &cqe)) < 0)
+			return rc;
+		if (cqe->res < 0)
+			err = cqe->res;
+		else if ((unsigned)cqe->res != c->page_size)
+			err = PTBM_EIO_SHORT;
+		c->sum += *(uint64_t *)(d->buf + (size_t)cqe->user_data * c->page_size);
+		io_uring_cqe_seen(&d->ring, cqe);
+	}
+	return err;
+}
+
 /* qd reads in flight until *go leaves 1; each completion is an op. */
 static int disk_qd_loop(struct work_ctx *c, _Atomic uint32_t *go, struct bench_worker_out *out)
 {
@@ -340,9 +368,9 @@ static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64
 	case W_SCAN:
 		*ops += 1;
 		return op_scan(c, cmd->raw, cmd->qd);
-	case W_READ_QD:
+	case W_BATCH:
 		*ops += cmd->qd;
-		return op_read_qd(c, cmd->qd);
+		return c->pool ? op_batch(c, cmd->qd) : disk_batch(c, cmd->qd);
 	default:
 		return -EINVAL;
 	}
@@ -370,12 +398,17 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 				uint64_t t1 = tsc_now();
 				hist_add(&out->hist, t1 - t);
 				if (cmd->series && t1 >= next_tick) {
+					/* every interval that ended, even if an op spanned several
+					 */
+					long flt = my_minflt();
+					for (; t1 >= next_tick && out->n_series < BENCH_SERIES;
+					     next_tick += c->series_tick) {
+						out->series_ops[out->n_series] = ops;
+						out->series_flt[out->n_series] = flt;
+						out->n_series++;
+					}
 					if (out->n_series == BENCH_SERIES)
 						break;
-					out->series_ops[out->n_series] = ops;
-					out->series_flt[out->n_series] = my_minflt();
-					out->n_series++;
-					next_tick += c->series_tick;
 				}
 			} else {
 				rc = one_op(c, cmd, &ops);

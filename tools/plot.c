@@ -85,13 +85,13 @@ static int run_gnuplot(const char *dir, const char *name)
 static void label(const struct bench_report *r, const struct bench_row *x, char *b, size_t n)
 {
 	const char *w = work_name(x->work);
-	if (x->work == W_READ_QD)
-		w = "read batch";
-	else if (x->work == W_MIXED)
+	if (x->work == W_MIXED)
 		w = "mixed";
 	char extra[32] = "";
 	if (x->work == W_READ_QD || (x->work == W_READ && x->oom))
 		snprintf(extra, sizeof extra, " QD%u", x->work == W_READ_QD ? x->qd : 1);
+	else if (x->work == W_BATCH)
+		snprintf(extra, sizeof extra, " of %u", x->qd);
 	if (x->oom)
 		snprintf(b, n, "%s%s, %s", w, extra, ptbm_share_name(x->share));
 	else
@@ -125,11 +125,11 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 	unsigned clusters = 0;
 	for (unsigned i = 0; i < r->n_rows; i++) {
 		const struct bench_row *x = &r->rows[i];
-		if (x->oom != oom || x->engine == BE_DISK)
+		if (x->oom != oom)
 			continue;
 		bool seen = false; /* a cluster per configuration, at its first row */
 		for (unsigned j = 0; j < i && !seen; j++)
-			seen = r->rows[j].engine != BE_DISK && same_config(&r->rows[j], x);
+			seen = same_config(&r->rows[j], x);
 		if (seen)
 			continue;
 		char l[80];

@@ -1,0 +1,98 @@
+#!/bin/sh
+# bench_check.sh - the checks behind tests/bench.cmake.
+#   bench_check.sh smoke PTBM WORKDIR          a tiny run; its JSON must parse
+#                                              and hold every key of issue 4
+#   bench_check.sh bad-arguments PTBM WORKDIR  each bad argument: exit 2, a message
+set -u
+what=$1 ptbm=$2 work=$3
+rm -rf "$work" && mkdir -p "$work" || exit 1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+smoke() {
+	"$ptbm" bench --data 16MiB --budget 4MiB --seconds 0.05 --rounds 1 \
+		--fork-seconds 0.1 --dir "$work" --json "$work/out.json" \
+		>"$work/out.md" 2>"$work/err.txt" || {
+		cat "$work/err.txt" >&2
+		fail "ptbm bench exited with $?"
+	}
+	grep -q '^## In memory' "$work/out.md" || fail "no in-memory table"
+	grep -q '^## Out of memory' "$work/out.md" || fail "no out-of-memory table"
+	grep -q '^## Goals' "$work/out.md" || fail "no goals"
+	ls "$work"/ptbm-bench-* >/dev/null 2>&1 && fail "data file left behind"
+	keys="engine mode workers workload data_bytes budget_bytes ops_per_s p50_ns p99_ns
+	      p999_ns minor_faults_per_op major_faults_per_op read_bytes written_bytes
+	      evictions peak_rss_bytes"
+	if command -v python3 >/dev/null 2>&1; then
+		python3 - "$work/out.json" $keys <<'PY' || fail "JSON check"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("machine", "kernel", "results"):
+    assert k in d, "missing top-level key " + k
+assert isinstance(d["kernel"], str) and d["kernel"], "kernel"
+for k in ("cpu_model", "cores", "memory_bytes"):
+    assert k in d["machine"], "machine." + k
+res = d["results"]
+assert res, "no results"
+for r in res:
+    for k in sys.argv[2:]:
+        assert k in r, "result without " + k + ": " + json.dumps(r)[:200]
+measured = [r for r in res if r["rounds"] > 0]
+assert measured, "nothing measured"
+for r in measured:
+    assert r["ops_per_s"] > 0, "ops_per_s of " + r["engine"] + " " + r["workload"]
+engines = {r["engine"] for r in measured}
+for e in ("vm", "raw", "disk"):
+    assert e in engines, "no measured row for " + e
+print("bench_smoke: %d results, engines %s" % (len(res), sorted(engines)))
+PY
+	else
+		for k in machine kernel results $keys; do
+			grep -q "\"$k\"" "$work/out.json" || fail "JSON has no key $k"
+		done
+	fi
+}
+
+bad_arguments() {
+	n=0
+	while IFS='|' read -r args; do
+		[ -z "$args" ] && continue
+		n=$((n + 1))
+		# shellcheck disable=SC2086
+		"$ptbm" bench $args --dir "$work" >"$work/out.txt" 2>"$work/err.txt"
+		rc=$?
+		[ $rc -eq 2 ] || fail "ptbm bench $args: exit $rc, expected 2"
+		[ -s "$work/err.txt" ] || fail "ptbm bench $args: no message"
+		[ -s "$work/out.txt" ] && fail "ptbm bench $args: wrote to stdout"
+		head -1 "$work/err.txt"
+	done <<'ARGS'
+--workers 0
+--workers lots
+--data 12parsecs
+--data 1MiB
+--page-size 1000
+--dist zipf:1.5
+--dist pareto
+--writes 1.5
+--seconds -1
+--rounds 0
+--engines vm,postgres
+--mode fibers
+--budget 2GiB --data 1GiB
+--no-oom --oom-only
+--frobnicate
+--data 4PiB
+ARGS
+	"$ptbm" bench --dir /nonexistent/dir >/dev/null 2>&1
+	[ $? -eq 2 ] || fail "a missing data directory must exit 2"
+	"$ptbm" bench --data 64TiB --oom-only --engines vm --dir "$work" >/dev/null 2>"$work/err.txt"
+	[ $? -eq 2 ] || fail "a data directory without room must exit 2"
+	grep -q free "$work/err.txt" || fail "no room: the message should say how much is free"
+	echo "bench_bad_arguments: $((n + 2)) bad invocations exit 2"
+}
+
+case $what in
+smoke) smoke ;;
+bad-arguments) bad_arguments ;;
+*) fail "unknown check $what" ;;
+esac
+rm -rf "$work"

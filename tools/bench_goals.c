@@ -1,0 +1,159 @@
+/*
+ * bench_goals.c - the goals of issue 4, judged on the medians of a run:
+ *   in memory, uniform random reads: vm >= 2x hash, and within 1.5x of a
+ *   raw memory read, at every mode and worker count measured;
+ *   out of memory: vm reads at least 80% of the disk's random-read ceiling
+ *   at the same queue depth (depth 1: one pread at a time; depth qd: qd
+ *   reads always in flight), and vm's ops/s not below hash's;
+ *   processes within 10% of threads (vm), with the warm-up of a new process.
+ * Each goal gets its figures as text, for the table and the JSON.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct bench_goal *goal(struct bench_report *rep, const char *name)
+{
+	struct bench_goal *g = &rep->goals[rep->n_goals++];
+	memset(g, 0, sizeof *g);
+	g->name = name;
+	return g;
+}
+
+static double ops(const struct bench_row *r)
+{
+	return r && r->rounds ? r->med[F_OPS_PER_S] : 0;
+}
+
+/* Append to a goal's figure. */
+static void appendf(struct bench_goal *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void appendf(struct bench_goal *g, const char *fmt, ...)
+{
+	size_t len = strlen(g->figure);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->figure + len, sizeof g->figure - len, fmt, ap);
+	va_end(ap);
+}
+
+static void goal_in_memory(struct bench_report *rep)
+{
+	const struct bench_opts *o = rep->opts;
+	struct bench_goal *gh = goal(rep, "in memory, uniform random reads: vm >= 2x hash");
+	struct bench_goal *gr = goal(rep, "in memory, uniform random reads: vm within 1.5x of raw");
+	bool hash_ok = o->zipf_theta == 0, raw_ok = o->zipf_theta == 0;
+	for (unsigned i = 0; i < rep->n_rows; i++) {
+		const struct bench_row *v = &rep->rows[i];
+		if (v->engine != BE_VM || v->oom || v->work != W_READ || !v->rounds)
+			continue;
+		const struct bench_row *h =
+		    report_find(rep, BE_HASH, v->share, v->workers, W_READ, false);
+		const struct bench_row *r =
+		    report_find(rep, BE_RAW, v->share, v->workers, W_READ, false);
+		if (ops(h) > 0) {
+			appendf(gh, "%s%s %u: %.2fx", gh->measured ? ", " : "vm/hash ",
+				ptbm_share_name(v->share), v->workers, ops(v) / ops(h));
+			hash_ok = hash_ok && ops(v) >= 2 * ops(h);
+			gh->measured = true;
+		}
+		if (ops(r) > 0) {
+			appendf(gr, "%s%s %u: %.2fx", gr->measured ? ", " : "raw/vm ",
+				ptbm_share_name(v->share), v->workers, ops(r) / ops(v));
+			raw_ok = raw_ok && ops(r) <= 1.5 * ops(v);
+			gr->measured = true;
+		}
+	}
+	const char *dist = o->zipf_theta > 0 ? " (measured with Zipf, not uniform)" : "";
+	gh->met = gh->measured && hash_ok;
+	gr->met = gr->measured && raw_ok;
+	appendf(gh, " (mode workers: ratio)%s", dist);
+	appendf(gr, " (mode workers: ratio)%s", dist);
+}
+
+static void goal_out_of_memory(struct bench_report *rep)
+{
+	const struct bench_opts *o = rep->opts;
+	struct bench_goal *g = goal(rep, "out of memory, random reads: vm >= 80% of the disk "
+					 "ceiling at the same queue depth, and not below hash");
+	const struct bench_row *d1 = report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ, true);
+	const struct bench_row *dq =
+	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ_QD, true);
+	const struct bench_row *db =
+	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_BATCH, true);
+	if (!d1 || !dq || !d1->rounds || !dq->rounds)
+		return;
+	bool met = true;
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		for (int q = 0; q < 2; q++) {
+			enum ptbm_share sh = (enum ptbm_share)m;
+			enum bench_work w = q ? W_BATCH : W_READ;
+			const struct bench_row *v = report_find(rep, BE_VM, sh, 1, w, true);
+			const struct bench_row *h = report_find(rep, BE_HASH, sh, 1, w, true);
+			const struct bench_row *d = q ? dq : d1;
+			if (!v || !v->rounds)
+				continue;
+			double frac = v->med[F_READS_S] / d->med[F_READS_S];
+			met = met && frac >= 0.8 && (!ops(h) || ops(v) >= ops(h));
+			appendf(g, "%s%s QD%u: %.0f%% of the disk", g->measured ? "; " : "",
+				ptbm_share_name(sh), q ? o->qd : 1, frac * 100);
+			if (q && db && db->rounds)
+				appendf(g, " (%.0f%% of its batches of %u)",
+					v->med[F_READS_S] / db->med[F_READS_S] * 100, o->qd);
+			if (ops(h))
+				appendf(g, ", vm/hash %.2fx", ops(v) / ops(h));
+			g->measured = true;
+		}
+	}
+	g->met = g->measured && met;
+}
+
+static void goal_processes(struct bench_report *rep)
+{
+	struct bench_goal *g = goal(rep, "vm: processes within 10% of threads after warm-up");
+	double worst = 0;
+	unsigned at = 0;
+	for (unsigned i = 0; i < rep->n_rows; i++) {
+		const struct bench_row *t = &rep->rows[i];
+		if (t->engine != BE_VM || t->oom || t->work != W_READ ||
+		    t->share != PTBM_SHARE_THREADS || !t->rounds)
+			continue;
+		const struct bench_row *p =
+		    report_find(rep, BE_VM, PTBM_SHARE_PROCESSES, t->workers, W_READ, false);
+		if (!p || !p->rounds)
+			continue;
+		double d = fabs(ops(p) / ops(t) - 1);
+		if (!g->measured || d > worst)
+			worst = d, at = t->workers;
+		g->measured = true;
+	}
+	if (!g->measured)
+		return;
+	g->met = worst <= 0.10;
+	appendf(g, "largest difference %.1f%% (%u worker%s, in-memory random reads)", worst * 100,
+		at, at > 1 ? "s" : "");
+	const struct bench_warmup *w = &rep->warmup[BE_VM];
+	if (!rep->has_warmup[BE_VM])
+		return;
+	if (w->t90_s >= 0)
+		appendf(g,
+			"; a new process reaches 90%% of steady throughput after %.0f ms and "
+			"%.0f minor faults",
+			w->t90_s * 1e3, w->minflt_t90);
+	else
+		appendf(g, "; a new process did not reach 90%% of steady throughput in %.1f s",
+			w->seconds);
+}
+
+void bench_goals(struct bench_report *rep)
+{
+	rep->n_goals = 0;
+	goal_in_memory(rep);
+	goal_out_of_memory(rep);
+	goal_processes(rep);
+}
