@@ -199,7 +199,7 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
  * that returns PTBM_ERESTART a writer or an eviction intervened and what was
  * read must be discarded. Data read before validation may be inconsistent:
  * never follow pointers or trust lengths from it unchecked.
- * Errors (begin): as ptbm_fix_shared. PTBM_ENOSUPPORT on the mmap engine.
+ * Errors (begin): as ptbm_fix_shared. All three engines support it.
  */
 int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
