@@ -67,22 +67,69 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * In a shared mapping each hole punch costs microseconds whatever its
+ * length, so victims a few pages apart are released as one run: the evicted
+ * pages between them are latched (CAS from evicted, so no one loads them
+ * meanwhile) and punched along, which frees nothing of theirs but a stray
+ * zero page an optimistic reader may have left.
+ */
+#define MAX_GAP 16
+
+struct gap_latch {
+	uint64_t pid, state;
+};
+
+/* Latch the evicted pages in [from, to); false (none kept) if one is not. */
+static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_latch *out,
+		      size_t *n_out)
+{
+	size_t n0 = *n_out;
+	for (uint64_t q = from; q < to; q++) {
+		uint64_t s = atomic_load_explicit(&pool->desc[q], memory_order_relaxed);
+		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
+		    !atomic_compare_exchange_strong(&pool->desc[q], &s,
+						    ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
+			while (*n_out > n0) {
+				(*n_out)--;
+				atomic_store(&pool->desc[out[*n_out].pid], out[*n_out].state);
+			}
+			return false;
+		}
+		out[*n_out].pid = q;
+		out[(*n_out)++].state = s;
+	}
+	return true;
+}
+
 /* Release the frames of n exclusively latched pages, sorted by id. */
 static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
+	bool shared = pool->share == PTBM_SHARE_PROCESSES;
 	struct ptbm_run runs[n ? n : 1];
-	size_t k = 0;
+	struct gap_latch gaps[shared && n ? (n - 1) * MAX_GAP + 1 : 1];
+	size_t k = 0, n_gaps = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *a = ptbm_page_addr(pool, pids[i]);
-		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == a) {
-			runs[k - 1].bytes += pool->page_size;
-			continue;
+		if (k) {
+			struct ptbm_run *last = &runs[k - 1];
+			uint64_t gap = pids[i] - pids[i - 1] - 1;
+			if (gap == 0 ||
+			    (shared && gap <= MAX_GAP &&
+			     latch_gap(pool, pids[i - 1] + 1, pids[i], gaps, &n_gaps))) {
+				last->bytes = (uint64_t)(a - (char *)last->addr) + pool->page_size;
+				continue;
+			}
 		}
 		runs[k].addr = a;
 		runs[k].bytes = pool->page_size;
 		k++;
 	}
-	return ptbm_region_release(runs, k, pool->share == PTBM_SHARE_PROCESSES);
+	int rc = ptbm_region_release(runs, k, shared);
+	for (size_t i = 0; i < n_gaps; i++)
+		atomic_store_explicit(&pool->desc[gaps[i].pid], gaps[i].state,
+				      memory_order_release);
+	return rc;
 }
 
 /* Publish a latched page as unlocked again, unchanged (an aborted victim). */
@@ -107,15 +154,22 @@ static int evict_batch_held(ptbm_pool *pool)
 	void *dirty_addr[want];
 	uint64_t dirty[want];
 	size_t n = 0, n_dirty = 0;
-	const uint64_t step = 64, limit = 2 * (rs->mask + 1) + step;
+	/*
+	 * The hand moves over allocated page ids 64 at a time; two turns
+	 * (mark, then take) without a victim means everything is latched.
+	 */
+	uint64_t span = (atomic_load(&pool->sh->n_alloc) + 63) / 64 * 64;
+	if (span == 0)
+		return 0;
+	const uint64_t step = 64, limit = 2 * span + step;
 
 	for (uint64_t scanned = 0; n < want && scanned < limit; scanned += step) {
 		uint64_t pos =
-		    atomic_fetch_add_explicit(&pool->sh->clock_hand, step, memory_order_relaxed);
-		for (uint64_t i = pos; i < pos + step && n < want; i++) {
-			uint64_t pid = ptbm_resident_at(rs, i);
-			if (pid == UINT64_MAX)
-				continue;
+		    atomic_fetch_add_explicit(&pool->sh->clock_hand, step, memory_order_relaxed) %
+		    span;
+		for (uint64_t pid = ptbm_resident_next(rs, pos, pos + step);
+		     pid != UINT64_MAX && n < want;
+		     pid = ptbm_resident_next(rs, pid + 1, pos + step)) {
 			_Atomic uint64_t *w = &pool->desc[pid];
 			uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 			if (ptbm_tag(s) == PTBM_TAG_UNLOCKED)
@@ -673,10 +727,10 @@ static int vm_flush(ptbm_pool *pool)
 	uint64_t batch[FLUSH_BATCH];
 	size_t n = 0;
 	int rc = 0;
-	for (uint64_t i = 0; i <= rs->mask && rc == 0; i++) {
-		uint64_t pid = ptbm_resident_at(rs, i);
-		if (pid == UINT64_MAX ||
-		    !(atomic_load_explicit(&pool->desc[pid], memory_order_relaxed) &
+	uint64_t end = atomic_load(&pool->sh->n_alloc);
+	for (uint64_t pid = ptbm_resident_next(rs, 0, end); pid != UINT64_MAX && rc == 0;
+	     pid = ptbm_resident_next(rs, pid + 1, end)) {
+		if (!(atomic_load_explicit(&pool->desc[pid], memory_order_relaxed) &
 		      PTBM_DIRTY_BIT))
 			continue;
 		enum latch_try got = latch_shared_resident(pool, pid, n == 0);
@@ -716,13 +770,13 @@ static int vm_flush(ptbm_pool *pool)
 
 static uint64_t vm_area_bytes(const struct ptbm_shared *sh)
 {
-	return ptbm_resident_bytes(sh->budget_pages);
+	return ptbm_resident_bytes(sh->max_pages);
 }
 
 static int vm_init(ptbm_pool *pool, bool creator)
 {
 	if (creator)
-		ptbm_resident_init(resident_set(pool), pool->sh->budget_pages);
+		ptbm_resident_init(resident_set(pool), pool->sh->max_pages);
 	return 0;
 }
 

@@ -133,9 +133,9 @@ struct ptbm_shared {
 	_Atomic uint32_t n_procs; /* processes attached (informational) */
 	_Atomic int32_t broken;
 	_Atomic uint64_t file_pages;
-	    /* pages the data file is known to hold */ /* tid of a thread that died holding latches
-							*/
-	_Atomic uint32_t flush_lock;		       /* serializes header writes */
+	/* pages the data file is known to hold */ /* tid of a thread that died holding latches
+						    */
+	_Atomic uint32_t flush_lock;		   /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
@@ -171,6 +171,12 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 void ptbm_io_after_fork(void);
 /* Extend the file to n_pages, record n_pages in the header, fdatasync. */
 int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages);
+/*
+ * Cut the file to n_pages, its header's count: pages past it were written
+ * back by a pool that closed or died before a flush committed them, and a
+ * page allocated again must read as zeros. The creator calls it at open.
+ */
+int ptbm_file_trim(struct ptbm_file *f, uint64_t n_pages);
 /* Checksum trailer (checksum.c). */
 void ptbm_page_seal(void *page, uint32_t page_size, uint64_t pid);
 int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid);
@@ -307,21 +313,17 @@ int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared);
 /* Map (and allocate if needed) [addr, addr + bytes) writable in this process. */
 int ptbm_region_populate(void *addr, uint64_t bytes);
 
-/* resident.c: the set of resident page ids that the clock walks. */
+/* resident.c: the set of resident pages, walked in page id order. */
 struct ptbm_resident {
-	uint64_t mask;		 /* capacity - 1 (a power of two) */
-	_Atomic uint64_t slot[]; /* 0 empty, 1 deleted, else pid + 2 */
+	uint64_t n_words;	 /* words of the bitmap */
+	_Atomic uint64_t bits[]; /* n_words of bitmap, then its summary */
 };
-uint64_t ptbm_resident_bytes(uint64_t budget_pages);
-void ptbm_resident_init(struct ptbm_resident *r, uint64_t budget_pages);
+uint64_t ptbm_resident_bytes(uint64_t max_pages);
+void ptbm_resident_init(struct ptbm_resident *r, uint64_t max_pages);
 void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid);
 void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid);
-/* The page id in slot i, or UINT64_MAX if the slot holds none. */
-static inline uint64_t ptbm_resident_at(struct ptbm_resident *r, uint64_t i)
-{
-	uint64_t v = atomic_load_explicit(&r->slot[i & r->mask], memory_order_relaxed);
-	return v >= 2 ? v - 2 : UINT64_MAX;
-}
+/* The first resident page in [from, limit), or UINT64_MAX. */
+uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit);
 
 /* Waiting for a latch: spin briefly, then yield, then sleep a little. */
 void ptbm_backoff(unsigned *spins);

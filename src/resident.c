@@ -1,69 +1,99 @@
 /*
- * resident.c - the resident set: which pages are in memory.
+ * resident.c - the resident set: which pages are in memory, in page order.
  *
  * The page table answers "where is page p" but not "which pages are
- * resident", and the descriptor array is as long as the virtual database
- * (a dense scan of a 1 TiB pool is out of the question). The clock therefore
- * walks this set: an open-addressing hash table of page ids sized to twice
- * the budget, lock-free. Only the holder of a page's exclusive latch inserts
- * or removes that page, so an id is never in the set twice and a remove
- * always finds its entry. Deleted entries become tombstones that inserts
- * reuse, so probe chains stay as short as the live load factor (<= 1/2)
- * makes them. A zero-filled table is empty: no initialization pass.
+ * resident", and the clock needs the latter. The set is a bitmap with one
+ * bit per page id and a summary with one bit per bitmap word, both in the
+ * shared region (zero-filled: empty, no initialization pass; a 1 TiB pool of
+ * 8 KiB pages reserves 16 MiB + 256 KiB and touches only the words of pages
+ * that were ever resident):
+ *
+ *   summary:  [ 1 bit per 64 pages ] ...
+ *   bits:     [ 1 bit per page     ] ...
+ *
+ * Walking it yields resident pages in ascending id order, so the victims one
+ * clock step collects are neighbours in the address space, and the frames of
+ * neighbours can be released with one call per run (engine_vm.c), which is
+ * what makes eviction affordable in a shared mapping (a hole punch costs a
+ * few microseconds per call, whatever its length).
+ *
+ * Only the holder of a page's exclusive latch sets or clears its bit, so a
+ * page is never in the set twice. A summary bit is set after its word gets
+ * a bit and cleared only by a walker that then re-reads the word and sets it
+ * again if a bit appeared meanwhile, so a word with a bit always ends with
+ * its summary bit set.
  */
 #include "internal.h"
 
-#include <assert.h>
+#define WORD_BITS 64
 
-#define SLOT_EMPTY   0ull
-#define SLOT_DELETED 1ull
-
-static uint64_t capacity_for(uint64_t budget_pages)
+static inline _Atomic uint64_t *summary(struct ptbm_resident *r)
 {
-	uint64_t cap = 1024;
-	while (cap < 2 * budget_pages)
-		cap <<= 1;
-	return cap;
+	return r->bits + r->n_words;
 }
 
-uint64_t ptbm_resident_bytes(uint64_t budget_pages)
+static uint64_t words_for(uint64_t max_pages)
 {
-	return sizeof(struct ptbm_resident) + capacity_for(budget_pages) * sizeof(uint64_t);
+	return (max_pages + WORD_BITS - 1) / WORD_BITS;
 }
 
-void ptbm_resident_init(struct ptbm_resident *r, uint64_t budget_pages)
+uint64_t ptbm_resident_bytes(uint64_t max_pages)
 {
-	r->mask = capacity_for(budget_pages) - 1;
+	uint64_t w = words_for(max_pages);
+	return sizeof(struct ptbm_resident) + (w + words_for(w)) * sizeof(uint64_t);
 }
 
-static inline uint64_t slot_hash(uint64_t pid)
+void ptbm_resident_init(struct ptbm_resident *r, uint64_t max_pages)
 {
-	pid ^= pid >> 33;
-	pid *= 0xff51afd7ed558ccdull;
-	pid ^= pid >> 33;
-	return pid;
+	r->n_words = words_for(max_pages);
 }
 
 void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid)
 {
-	for (uint64_t i = slot_hash(pid);; i++) {
-		_Atomic uint64_t *s = &r->slot[i & r->mask];
-		uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
-		if (v <= SLOT_DELETED && atomic_compare_exchange_strong(s, &v, pid + 2))
-			return;
-	}
+	uint64_t w = pid / WORD_BITS;
+	atomic_fetch_or(&r->bits[w], 1ull << (pid % WORD_BITS));
+	_Atomic uint64_t *s = &summary(r)[w / WORD_BITS];
+	uint64_t sbit = 1ull << (w % WORD_BITS);
+	if (!(atomic_load_explicit(s, memory_order_relaxed) & sbit))
+		atomic_fetch_or(s, sbit);
 }
 
 void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid)
 {
-	for (uint64_t i = slot_hash(pid), n = 0; n <= r->mask; i++, n++) {
-		_Atomic uint64_t *s = &r->slot[i & r->mask];
-		uint64_t v = atomic_load_explicit(s, memory_order_relaxed);
-		if (v == pid + 2) {
-			atomic_store_explicit(s, SLOT_DELETED, memory_order_release);
-			return;
+	atomic_fetch_and(&r->bits[pid / WORD_BITS], ~(1ull << (pid % WORD_BITS)));
+}
+
+uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit)
+{
+	uint64_t end = r->n_words * WORD_BITS;
+	if (limit > end)
+		limit = end;
+	while (from < limit) {
+		uint64_t w = from / WORD_BITS;
+		_Atomic uint64_t *s = &summary(r)[w / WORD_BITS];
+		uint64_t sum = atomic_load_explicit(s, memory_order_relaxed) >> (w % WORD_BITS);
+		if (!sum) { /* no page in the rest of this group of 64 words */
+			from = (w / WORD_BITS + 1) * WORD_BITS * WORD_BITS;
+			continue;
 		}
-		assert(v != SLOT_EMPTY && "resident set: removing a page not in it");
+		if (!(sum & 1)) { /* jump to the next word that has pages */
+			from = (w + (uint64_t)__builtin_ctzll(sum)) * WORD_BITS;
+			continue;
+		}
+		uint64_t bits = atomic_load_explicit(&r->bits[w], memory_order_acquire);
+		bits &= ~0ull << (from % WORD_BITS);
+		if (bits) {
+			uint64_t pid = w * WORD_BITS + (uint64_t)__builtin_ctzll(bits);
+			return pid < limit ? pid : UINT64_MAX;
+		}
+		if (from % WORD_BITS == 0) {
+			/* an empty word: clear its summary bit, unless it filled again */
+			uint64_t sbit = 1ull << (w % WORD_BITS);
+			atomic_fetch_and(s, ~sbit);
+			if (atomic_load(&r->bits[w]))
+				atomic_fetch_or(s, sbit);
+		}
+		from = (w + 1) * WORD_BITS;
 	}
-	assert(!"resident set: removing a page not in it");
+	return UINT64_MAX;
 }
