@@ -183,16 +183,18 @@ static void touch(ptbm_pool *pool, uint64_t pid)
 	assert_rc(ptbm_unfix_shared(pool, pid), 0);
 }
 
-/* The first marked page after the clock hand, after `after` (or any). */
+/* The first marked page after the clock hand (which walks allocated page ids
+ * in order, wrapping), after `after` (or any). */
 static uint64_t next_marked(ptbm_pool *pool, uint64_t after)
 {
 	struct ptbm_resident *rs = pool->engine_area;
-	uint64_t hand = atomic_load(&pool->sh->clock_hand);
+	uint64_t span = (atomic_load(&pool->sh->n_alloc) + 63) / 64 * 64;
+	uint64_t hand = atomic_load(&pool->sh->clock_hand) % span;
 	bool seen = after == UINT64_MAX;
-	for (uint64_t i = hand; i <= hand + rs->mask; i++) {
-		uint64_t pid = ptbm_resident_at(rs, i);
-		if (pid == UINT64_MAX)
-			continue;
+	for (uint64_t i = 0; i < span; i++) {
+		uint64_t pid = (hand + i) % span;
+		if (ptbm_resident_next(rs, pid, pid + 1) != pid)
+			continue; /* not resident */
 		if (!seen) {
 			seen = pid == after;
 			continue;
