@@ -148,7 +148,8 @@ void ptbm_config_init(struct ptbm_config *cfg);
  * name. Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no
  * file and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
  * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
- * -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON), -ENOMEM, other -errno.
+ * -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is NULL), -ENOMEM,
+ * other -errno.
  */
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 
@@ -239,7 +240,7 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
  */
 int ptbm_flush(ptbm_pool *pool);
 
-/* Fill *st. Returns 0. */
+/* Fill *st. Returns 0, or -EINVAL if pool or st is NULL. */
 int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 
 /* Bytes of each page the caller owns: page_size - PTBM_PAGE_TRAILER. */

@@ -28,7 +28,7 @@
  * not available the batch falls back to one pread/pwrite at a time.
  *
  * Entry points: ptbm_file_open, ptbm_file_read_page, ptbm_file_read_batch,
- * ptbm_file_write_batch, ptbm_file_write_pages, ptbm_file_commit,
+ * ptbm_file_write_batch, ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim,
  * ptbm_file_close;
  * ptbm_fault_inject_* for tests.
  */
@@ -219,7 +219,8 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 		rc = PTBM_ELAYOUT;
 		goto fail;
 	}
-	if ((uint64_t)st.st_size < (h.n_pages + 1) * (uint64_t)page_size) {
+	if (h.n_pages >= UINT64_MAX / page_size || /* its size in bytes would overflow */
+	    (uint64_t)st.st_size < (h.n_pages + 1) * (uint64_t)page_size) {
 		rc = PTBM_ETRUNCATED;
 		goto fail;
 	}
@@ -452,6 +453,17 @@ int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const
 		if (rc < 0)
 			return rc;
 	}
+	return 0;
+}
+
+int ptbm_file_trim(struct ptbm_file *f, uint64_t n_pages)
+{
+	struct stat st;
+	uint64_t need = (n_pages + 1) * (uint64_t)f->page_size;
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > need && ftruncate(f->fd, (off_t)need) < 0)
+		return -errno;
 	return 0;
 }
 

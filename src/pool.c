@@ -225,6 +225,8 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	int rc = check_config(cfg);
 	if (rc < 0)
 		return rc;
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
@@ -244,6 +246,9 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 		rc = PTBM_EINVAL_CONFIG; /* the file holds more than max_pages */
 		goto fail;
 	}
+	rc = ptbm_file_trim(&pool->file, n_pages); /* uncommitted pages: new ones read as zeros */
+	if (rc < 0)
+		goto fail;
 
 	/* lay the region out */
 	struct ptbm_shared proto = {
@@ -405,6 +410,8 @@ int ptbm_unlink(const char *name)
 
 int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st)
 {
+	if (!pool || !st)
+		return -EINVAL;
 	uint64_t c[PTBM_N_COUNTERS];
 	ptbm_stats_sum(pool, c);
 	memset(st, 0, sizeof *st);
