@@ -26,3 +26,6 @@ endif()
 
 ptbm_test(badinput SOURCES badinput.c testutil.c LABELS reliability TIMEOUT 60)
 target_link_libraries(badinput PRIVATE PkgConfig::XXHASH)
+
+ptbm_test(enospc SOURCES enospc.c pagefmt.c LABELS reliability TIMEOUT 120)
+target_link_libraries(enospc PRIVATE PkgConfig::XXHASH)
