@@ -13,8 +13,8 @@
 #   --build DIR   the project's CMake build dir (default: build, or $PTBM_BUILD)
 #   --keep        keep the temporary directory (clusters, logs, diffs)
 # Environment for --bench: PTBM_BENCH_PAGES (default 131072 = 1 GiB),
-# PTBM_BENCH_SECONDS (per pgbench run, default 5), PTBM_BENCH_ROUNDS (default
-# 3), PTBM_BENCH_N (lookups per call, default 100000), PTBM_BENCH_CLIENTS
+# PTBM_BENCH_CALLS (calls per client per pgbench run, default 20),
+# PTBM_BENCH_ROUNDS (default 3), PTBM_BENCH_N (lookups per call, default 100000), PTBM_BENCH_CLIENTS
 # (default "1 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -216,7 +216,7 @@ fi
 # ---- measurements --------------------------------------------------------
 if ((bench)); then
   pages=${PTBM_BENCH_PAGES:-131072}
-  secs=${PTBM_BENCH_SECONDS:-5}
+  calls=${PTBM_BENCH_CALLS:-20}
   rounds=${PTBM_BENCH_ROUNDS:-3}
   n=${PTBM_BENCH_N:-100000}
   clients=${PTBM_BENCH_CLIENTS:-"1 2"}
@@ -225,7 +225,8 @@ if ((bench)); then
     "ptbm.pool_size = '$((mb + mb / 8 + 16))MB'" "ptbm.max_pages = $((pages * 2))" \
     "max_wal_size = '4GB'" "autovacuum = off"
   start bench
-  echo "== bench: $pages pages of 8 KiB ($mb MiB) in both pools; n = $n lookups per call, $secs s per run"
+  echo "== bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+  echo "== bench: $pages pages of 8 KiB ($mb MiB) in both pools; n = $n lookups per call, $calls calls per client per run"
   # one 7000-byte row per block, stored inline: the table has exactly $pages blocks
   q "create extension ptbm;
      create unlogged table ptbm_bench_t (id int, pad text);
@@ -237,7 +238,7 @@ if ((bench)); then
   q "select * from ptbm_bench_fill_pg('ptbm_bench_t')" >/dev/null # load it into shared_buffers
   q "select * from ptbm_bench_fill_ptbm()" >/dev/null
   scripts=$root/ext/postgresql/bench
-  pgb=("$bindir/pgbench" -h "$sock" -p "$port" -U postgres -n -M prepared -T "$secs" -D "n=$n")
+  pgb=("$bindir/pgbench" -h "$sock" -p "$port" -U postgres -n -M prepared -t "$calls" -D "n=$n")
   run_one() { # KIND SCRIPT CLIENTS: one pgbench run; appends "kind clients ns calls" to $tmp/runs
     local out
     q "select ptbm_bench_results(true)" >/dev/null
@@ -265,6 +266,11 @@ if ((bench)); then
         key = order[i]; split(key, kc, " "); m = n[key]
         med = (m % 2) ? v[key, (m + 1) / 2] : (v[key, m / 2] + v[key, m / 2 + 1]) / 2
         printf "%-16s clients=%s  median=%7.1f ns  best=%7.1f ns  %6.2f M lookups/s\n", kc[1], kc[2], med, v[key, 1], kc[2] * 1000 / med
+        M[key] = med; C[kc[2]] = 1
+      }
+      for (c = 1; c <= 64; c++) if (c in C) {
+        printf "ratios, clients=%s (medians): pg/pin : ptbm/fix = %.1f   pg/touch : ptbm/touch = %.1f   pg/touch : ptbm/optimistic = %.1f\n", c,
+          M["pg/pin " c] / M["ptbm/fix " c], M["pg/touch " c] / M["ptbm/touch " c], M["pg/touch " c] / M["ptbm/optimistic " c]
       }
     }'
   echo "-- page-table fill of a fresh backend (3 backends each; psql -c per backend)"
@@ -273,6 +279,7 @@ if ((bench)); then
     q "select format('ptbm  pages=%s minflt=%s majflt=%s cold=%s ns/page warm=%s ns/page', pages, minor_faults, major_faults, round(cold_ns_per_page::numeric), round(warm_ns_per_page::numeric)) from ptbm_bench_fill_ptbm()"
   done
   q "select string_agg(name || '=' || value, ' ') from ptbm_stats()"
+  echo "== load average $(cut -d' ' -f1-3 /proc/loadavg) at the end of the lookups and fills"
   stop bench fast
   echo "-- the same for ptbm with ptbm.populate = off (hardware faults instead of MADV_POPULATE_WRITE)"
   start bench "-c ptbm.populate=off"
