@@ -84,6 +84,16 @@ void pt_check(bool ok, const char *expr, const char *file, int line, const char 
 	fputc('\n', stderr);
 }
 
+int pt_failures(void)
+{
+	return failures;
+}
+
+void pt_reset(void)
+{
+	failures = 0;
+}
+
 int pt_finish(const struct probe_result *r)
 {
 	if (failures == 0 && r->status != PROBE_FAILED) {

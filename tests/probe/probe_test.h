@@ -33,6 +33,10 @@ bool pt_has_int(const struct probe_result *r, const char *key, long long *v);
 void pt_check(bool ok, const char *expr, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* Failed checks so far, and forgetting them (for a test that measures again). */
+int pt_failures(void);
+void pt_reset(void);
+
 /* 0 when every check passed; otherwise print the whole result and return 1. */
 int pt_finish(const struct probe_result *r);
 
