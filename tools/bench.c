@@ -247,41 +247,95 @@ static void run_rounds(struct plan *p, struct section *s, unsigned first_row)
 
 /* ---- hosts ----------------------------------------------------------------- */
 
+/* Wait until host [e][m] is set up; a note if it could not be. */
+static void wait_host(struct plan *p, struct section *s, int e, int m)
+{
+	char what[64];
+	snprintf(what, sizeof what, "%s %s", engine_name((enum bench_engine)e),
+		 ptbm_share_name((enum ptbm_share)m));
+	progress_msg(p->o, "setting up", what);
+	struct host_ready *rd = &s->ready[e * 2 + m];
+	s->host[e][m] = host_wait_ready(s->host[e][m], rd);
+	if (s->host[e][m])
+		return;
+	if (rd->err == PTBM_ENOSUPPORT)
+		note(p->rep, "%s: skipped, this engine is not built (%s)",
+		     engine_name((enum bench_engine)e), rd->msg);
+	else
+		note(p->rep, "%s: could not start: %s", what, rd->msg);
+}
+
+/* The data file: --data of checksummed pages, written once, O_DIRECT. */
+static int ensure_data_file(struct plan *p)
+{
+	struct bench_report *rep = p->rep;
+	if (rep->data_file_ready)
+		return 0;
+	char sz[32];
+	progress_msg(p->o, "writing the data file:", format_size(p->o->data_bytes, sz, sizeof sz));
+	double t0 = now_s();
+	int rc =
+	    bench_make_data_file(data_path, p->o->data_bytes / p->o->page_size, p->o->page_size);
+	progress_end(p->o);
+	if (rc < 0) {
+		fprintf(stderr, "ptbm bench: cannot write the data file %s: %s\n", data_path,
+			ptbm_strerror(rc));
+		note(rep, "the data file could not be written: %s%s", ptbm_strerror(rc), "");
+		return rc;
+	}
+	rep->data_file_s = now_s() - t0;
+	rep->data_file_ready = true;
+	return 0;
+}
+
+/*
+ * Start the section's hosts, setting them up at once (filling a gigabyte
+ * costs seconds of page faults, and the machine has more than one core);
+ * those that read the data file wait for whoever writes it.
+ */
 static void start_hosts(struct plan *p, struct section *s, const struct host_spec *base)
 {
 	const struct bench_opts *o = p->o;
-	for (int m = 0; m < 2; m++) {
-		if (!(o->modes & (1u << m)))
-			continue;
-		for (int e = BE_VM; e <= BE_MMAP; e++) {
-			if (!(o->engines & (1u << e)))
-				continue;
-			struct host_spec sp = *base;
-			sp.engine = (enum bench_engine)e;
-			sp.share = (enum ptbm_share)m;
-			char scratch[4200];
-			if (sp.fresh && e != BE_MMAP) {
-				snprintf(scratch, sizeof scratch, "%s.%s-%s", data_path,
-					 engine_name(sp.engine), ptbm_share_name(sp.share));
-				sp.path = scratch;
-			} else {
-				sp.fresh = false;
-				sp.path = data_path;
-			}
-			char what[64];
-			snprintf(what, sizeof what, "%s %s", engine_name(sp.engine),
-				 ptbm_share_name(sp.share));
-			progress_msg(o, "setting up", what);
-			struct host_ready *rd = &s->ready[e * 2 + m];
-			s->host[e][m] = host_start(&sp, rd);
-			if (!s->host[e][m]) {
-				if (rd->err == PTBM_ENOSUPPORT)
-					note(p->rep, "%s: skipped, this engine is not built (%s)",
-					     engine_name(sp.engine), rd->msg);
-				else
-					note(p->rep, "%s: could not start: %s", what, rd->msg);
+	bool reads_file[BE_N][2] = {{false}};
+	for (int pass = 0; pass < 2; pass++) {
+		for (int m = 0; m < 2; m++) {
+			for (int e = BE_VM; e <= BE_MMAP; e++) {
+				if (!(o->engines & (1u << e)) || !(o->modes & (1u << m)))
+					continue;
+				struct host_spec sp = *base;
+				sp.engine = (enum bench_engine)e;
+				sp.share = (enum ptbm_share)m;
+				char scratch[4200];
+				if (sp.fresh && e == BE_VM && m == PTBM_SHARE_THREADS &&
+				    !p->rep->data_file_ready) {
+					sp.path = data_path; /* it writes the data file too */
+					sp.keep = true;
+				} else if (sp.fresh && e != BE_MMAP) {
+					snprintf(scratch, sizeof scratch, "%s.%s-%s", data_path,
+						 engine_name(sp.engine), ptbm_share_name(sp.share));
+					sp.path = scratch;
+				} else {
+					sp.fresh = false;
+					sp.path = data_path;
+				}
+				reads_file[e][m] = !sp.fresh;
+				if (reads_file[e][m] != (pass == 1))
+					continue;
+				if (reads_file[e][m] && ensure_data_file(p) < 0)
+					continue;
+				s->host[e][m] = host_spawn(&sp);
+				if (sp.keep) { /* the others wait for the data file */
+					wait_host(p, s, e, m);
+					p->rep->data_file_ready = s->host[e][m] != NULL;
+					p->rep->data_file_s = s->ready[e * 2 + m].flush_s;
+				}
 			}
 		}
+		for (int m = 0; m < 2; m++)
+			for (int e = BE_VM; e <= BE_MMAP; e++)
+				if (reads_file[e][m] == (pass == 1) && s->host[e][m] &&
+				    !s->ready[e * 2 + m].setup_s)
+					wait_host(p, s, e, m);
 	}
 	progress_end(o);
 }
@@ -327,10 +381,9 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 		if (!(o->modes & (1u << m)))
 			continue;
 		enum ptbm_share sh = (enum ptbm_share)m;
-		for (unsigned i = 0; i < nw; i++) {
+		for (unsigned i = 0; i < nw; i++)
 			add_config(p, &s, sh, ws[i], W_READ, 1, all);
-			add_config(p, &s, sh, ws[i], W_OPTIMISTIC, 1, pools);
-		}
+		add_config(p, &s, sh, o->max_workers, W_OPTIMISTIC, 1, pools);
 		add_config(p, &s, sh, o->max_workers, W_MIXED, 1, pools);
 		add_config(p, &s, sh, o->max_workers, W_SCAN, 1, all);
 	}
@@ -372,6 +425,8 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 	const struct bench_opts *o = p->o;
 	struct bench_report *rep = p->rep;
 	struct section s = {.oom = true, .ready = &rep->oom_ready[0][0]};
+	if (ensure_data_file(p) < 0)
+		return;
 	drop_file_cache(data_path);
 	struct host_spec sp = *base;
 	sp.path = data_path;
@@ -401,44 +456,16 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 		add_config(p, &s, sh, 1, W_BATCH, o->qd, d);
 		if (!disk_done)
 			add_config(p, &s, sh, 1, W_READ_QD, o->qd, 1u << BE_DISK);
-		add_config(p, &s, sh, 1, W_MIXED, 1, pools);
-		add_config(p, &s, sh, 1, W_SCAN, o->qd, pools);
+		if (!disk_done || o->modes != 3) {
+			/* writes and scans: in the first mode only, unless asked for one */
+			add_config(p, &s, sh, 1, W_MIXED, 1, pools);
+			add_config(p, &s, sh, 1, W_SCAN, o->qd, pools);
+		}
 		disk_done = true;
 	}
 	p->total = p->done + count_phases(p, first);
 	run_rounds(p, &s, first);
 	stop_hosts(&s);
-}
-
-/* The data file: --data of checksummed pages, written once, O_DIRECT. */
-static int make_data_file(const struct bench_opts *o, uint64_t n_pages)
-{
-	struct ptbm_config cfg;
-	ptbm_config_init(&cfg);
-	cfg.data_path = data_path;
-	cfg.page_size = o->page_size;
-	cfg.budget_bytes = 64ull << 20;
-	cfg.max_pages = n_pages + 64;
-	cfg.flags = PTBM_CREATE | PTBM_TRUNCATE;
-	ptbm_pool *pool;
-	int rc = ptbm_open(&cfg, &pool);
-	if (rc < 0)
-		return rc;
-	uint64_t first;
-	rc = ptbm_alloc(pool, n_pages, &first);
-	for (uint64_t pid = 0; rc == 0 && pid < n_pages; pid++) {
-		void *pg;
-		if ((rc = ptbm_fix_exclusive(pool, pid, &pg)) < 0)
-			break;
-		for (unsigned i = 0; i < 64; i++)
-			((uint64_t *)pg)[i] = pid * 64 + i;
-		ptbm_mark_dirty(pool, pid);
-		rc = ptbm_unfix_exclusive(pool, pid);
-	}
-	if (rc == 0)
-		rc = ptbm_flush(pool);
-	ptbm_close(pool);
-	return rc;
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -824,20 +851,6 @@ int bench_main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (o.out_of_memory || (o.engines & (1u << BE_MMAP))) {
-		char sz[32];
-		progress_msg(&o,
-			     "writing the data file:", format_size(o.data_bytes, sz, sizeof sz));
-		double tf = now_s();
-		rc = make_data_file(&o, n_pages);
-		progress_end(&o);
-		if (rc < 0) {
-			fprintf(stderr, "ptbm bench: cannot write the data file %s: %s\n",
-				data_path, ptbm_strerror(rc));
-			return 1;
-		}
-		rep.data_file_s = now_s() - tf;
-	}
 	struct host_spec base = {
 	    .n_pages = n_pages,
 	    .page_size = o.page_size,

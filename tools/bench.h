@@ -89,6 +89,7 @@ struct bench_cmd {
 	unsigned qd;	    /* W_BATCH size, W_READ_QD depth, W_SCAN read-ahead */
 	uint32_t time_mask; /* an op is timed when (op index & mask) == 0 */
 	bool series;	    /* record throughput per interval (fork warm-up) */
+	double steady;	    /* series: stop once 100 ms in a row reach 90% of this ops/s */
 };
 
 /* The page choice every worker shares (built once, read-only). */
@@ -124,6 +125,7 @@ struct host_spec {
 	unsigned workers;      /* crew size */
 	const char *path;      /* data file */
 	bool fresh;	       /* create path and fill it in memory (in-memory pools) */
+	bool keep;	       /* fresh: then flush it and keep it: the data file */
 	bool warm_budget;      /* out of memory: load pages until the budget is full */
 	uint64_t n_pages;      /* pages of data */
 	uint64_t budget_bytes; /* pool budget */
@@ -138,6 +140,7 @@ struct host_ready {
 	int err;	    /* 0, or why the host could not start */
 	char msg[200];	    /* the error, readable */
 	double setup_s;	    /* opening and filling (or warming) the pool */
+	double flush_s;	    /* keep: writing the data file */
 	double warm_s;	    /* processes mode: a worker's first pass over every page */
 	double warm_minflt; /* ... its minor faults */
 	bool direct;	    /* O_DIRECT data file */
@@ -159,8 +162,12 @@ struct bench_warmup {
 
 struct bench_host;
 
-/* Fork a host and wait for it to be set up (r->err < 0 if it failed). */
+/* Fork a host and wait for it to be set up (NULL and r->err < 0 if it
+ * failed); or fork it now (NULL if that failed) and wait later, so that
+ * several hosts set up at once. */
 struct bench_host *host_start(const struct host_spec *spec, struct host_ready *r);
+struct bench_host *host_spawn(const struct host_spec *spec);
+struct bench_host *host_wait_ready(struct bench_host *h, struct host_ready *r);
 /* Run one phase; fig gets its figures. Returns 0 or the error. */
 int host_run(struct bench_host *h, const struct bench_cmd *cmd, double fig[F_N]);
 /* Fork a new worker into a warm processes-mode pool and record its start. */
@@ -169,6 +176,8 @@ int host_fork_warmup(struct bench_host *h, const struct bench_cmd *cmd, struct b
 int host_drop_cache(struct bench_host *h);
 /* Tell the host to close its pool and exit; wait for it. */
 void host_stop(struct bench_host *h);
+/* Write the data file: n_pages checksummed pages, through a vm pool. */
+int bench_make_data_file(const char *path, uint64_t n_pages, uint32_t page_size);
 
 /* ---- bench_work.c ---------------------------------------------------- */
 
@@ -186,6 +195,7 @@ struct work_ctx {
 	uint64_t scan; /* next page of a scan */
 	uint64_t sum;
 	uint64_t series_tick; /* TSC cycles per series interval */
+	double tsc_ns;	      /* ns per TSC cycle */
 };
 
 void work_init(struct work_ctx *c, unsigned id);
@@ -197,6 +207,8 @@ uint64_t work_random_page(struct work_ctx *c);
 /* Build a table of 2^bits page ids drawn from Zipf(theta) over n pages
  * (hot pages scattered); NULL if out of memory. */
 uint32_t *keys_zipf(uint64_t n_pages, double theta, unsigned bits);
+/* Allocate n_pages and write each (in memory; dirty). */
+int work_fill(ptbm_pool *pool, uint64_t n_pages);
 /* Read one word of every page once (a new process's first pass). */
 uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages);
 /* Disk host helpers: open the data file O_DIRECT; set up a worker's ring. */
@@ -208,6 +220,16 @@ void disk_worker_fini(struct work_ctx *c);
 static inline uint64_t tsc_now(void)
 {
 	return __builtin_ia32_rdtsc();
+}
+/* The same, after every earlier instruction (loads too) has completed:
+ * what latency samples use, so that an op's interval does not start
+ * while the previous op's miss is still in flight. */
+static inline uint64_t tsc_fenced(void)
+{
+	__builtin_ia32_lfence();
+	uint64_t t = __builtin_ia32_rdtsc();
+	__builtin_ia32_lfence();
+	return t;
 }
 double tsc_calibrate(void);
 double now_s(void);
@@ -250,6 +272,7 @@ struct bench_report {
 	unsigned n_notes;
 	double seconds;	    /* the whole run */
 	double data_file_s; /* writing the data file */
+	bool data_file_ready;
 	double tsc_ns;
 	char command[1024]; /* the command line */
 	char data_path[4096];

@@ -73,6 +73,7 @@ struct bench_host {
 	struct host_ctl *ctl;
 	size_t bytes;
 	struct host_spec spec;
+	char path[4200]; /* spec.path points here */
 };
 
 /* The host process's own state. */
@@ -117,41 +118,46 @@ static void faults(int who, long *minflt, long *majflt)
 	*majflt = ru.ru_majflt;
 }
 
+/*
+ * Values of "key: value" lines of a /proc file (each times its unit), summed
+ * into out[i] for every key that starts with keys[i].
+ */
+static void proc_fields(const char *path, const char *const *keys, unsigned n, uint64_t *out,
+			uint64_t unit)
+{
+	memset(out, 0, n * sizeof *out);
+	FILE *f = fopen(path, "r");
+	char line[128];
+	while (f && fgets(line, sizeof line, f)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		for (unsigned i = 0; i < n; i++)
+			if (!strncmp(line, keys[i], strlen(keys[i])))
+				out[i] += strtoull(colon + 1, NULL, 10) * unit;
+	}
+	if (f)
+		fclose(f);
+}
+
 /* read_bytes and write_bytes of /proc/self/io. */
 static void proc_io(uint64_t *rd, uint64_t *wr)
 {
-	*rd = *wr = 0;
-	FILE *f = fopen("/proc/self/io", "r");
-	if (!f)
-		return;
-	char line[128];
-	unsigned long long v;
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "read_bytes: %llu", &v) == 1)
-			*rd = v;
-		else if (sscanf(line, "write_bytes: %llu", &v) == 1)
-			*wr = v;
-	}
-	fclose(f);
+	static const char *const keys[] = {"read_bytes", "write_bytes"};
+	uint64_t v[2];
+	proc_fields("/proc/self/io", keys, 2, v, 1);
+	*rd = v[0];
+	*wr = v[1];
 }
 
 /* VmHWM and RssShmem + RssFile of this process, in bytes. */
 static void proc_mem(uint64_t *hwm, uint64_t *shm)
 {
-	*hwm = *shm = 0;
-	FILE *f = fopen("/proc/self/status", "r");
-	if (!f)
-		return;
-	char line[128];
-	unsigned long long v;
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "VmHWM: %llu kB", &v) == 1)
-			*hwm = v * 1024;
-		else if (sscanf(line, "RssShmem: %llu kB", &v) == 1 ||
-			 sscanf(line, "RssFile: %llu kB", &v) == 1)
-			*shm += v * 1024;
-	}
-	fclose(f);
+	static const char *const keys[] = {"VmHWM", "RssShmem", "RssFile"};
+	uint64_t v[3];
+	proc_fields("/proc/self/status", keys, 3, v, 1024);
+	*hwm = v[0];
+	*shm = v[1] + v[2];
 }
 
 /* Reset this process's peak RSS to its current RSS. */
@@ -317,22 +323,6 @@ static void crew_signal(struct host_ctl *ctl, int kind)
 
 /* ---- setup ---------------------------------------------------------------- */
 
-static int fill_in_memory(ptbm_pool *pool, uint64_t n)
-{
-	uint64_t first;
-	int rc = ptbm_alloc(pool, n, &first);
-	for (uint64_t pid = 0; rc == 0 && pid < n; pid++) {
-		void *p;
-		if ((rc = ptbm_fix_exclusive(pool, pid, &p)) < 0)
-			break;
-		for (unsigned i = 0; i < 64; i++)
-			((uint64_t *)p)[i] = pid * 64 + i;
-		ptbm_mark_dirty(pool, pid);
-		rc = ptbm_unfix_exclusive(pool, pid);
-	}
-	return rc;
-}
-
 /* Out of memory: load random pages until the budget is (nearly) full. */
 static int warm_budget(struct host_state *hs)
 {
@@ -353,9 +343,8 @@ static int warm_budget(struct host_state *hs)
 	}
 }
 
-static int open_pool(struct host_state *hs)
+static int pool_open(const struct host_spec *sp, ptbm_pool **pool)
 {
-	const struct host_spec *sp = hs->spec;
 	struct ptbm_config cfg;
 	ptbm_config_init(&cfg);
 	cfg.engine = sp->engine == BE_HASH   ? PTBM_ENGINE_HASH
@@ -367,13 +356,45 @@ static int open_pool(struct host_state *hs)
 	cfg.budget_bytes = sp->budget_bytes;
 	cfg.max_pages = sp->n_pages + 64;
 	cfg.flags = sp->fresh ? PTBM_CREATE | PTBM_TRUNCATE : 0;
-	int rc = ptbm_open(&cfg, &hs->pool);
+	return ptbm_open(&cfg, pool);
+}
+
+int bench_make_data_file(const char *path, uint64_t n_pages, uint32_t page_size)
+{
+	struct host_spec sp = {
+	    .engine = BE_VM,
+	    .path = path,
+	    .fresh = true,
+	    .n_pages = n_pages,
+	    .budget_bytes = 256ull << 20,
+	    .page_size = page_size,
+	};
+	ptbm_pool *pool;
+	int rc = pool_open(&sp, &pool);
+	if (rc < 0)
+		return rc;
+	rc = work_fill(pool, n_pages);
+	if (rc == 0)
+		rc = ptbm_flush(pool);
+	ptbm_close(pool);
+	return rc;
+}
+
+static int open_pool(struct host_state *hs)
+{
+	const struct host_spec *sp = hs->spec;
+	int rc = pool_open(sp, &hs->pool);
 	if (rc < 0)
 		return rc;
 	if (sp->fresh) {
-		unlink(sp->path); /* the pool keeps it open; nothing to clean up */
-		if ((rc = fill_in_memory(hs->pool, sp->n_pages)) < 0)
+		if (!sp->keep)
+			unlink(sp->path); /* the pool keeps it open; nothing to clean up */
+		if ((rc = work_fill(hs->pool, sp->n_pages)) < 0)
 			return rc;
+		double t0 = now_s();
+		if (sp->keep && (rc = ptbm_flush(hs->pool)) < 0)
+			return rc;
+		hs->ctl->info.flush_s = now_s() - t0;
 	}
 	struct ptbm_stats st;
 	ptbm_get_stats(hs->pool, &st);
@@ -408,6 +429,7 @@ static int host_setup(struct host_state *hs)
 	hs->proto.page_size = sp->page_size;
 	hs->proto.keys = sp->keys;
 	hs->proto.series_tick = (uint64_t)(5e6 / sp->tsc_ns);
+	hs->proto.tsc_ns = sp->tsc_ns;
 	hs->fd = -1;
 	double t0 = now_s();
 	int rc;
@@ -581,6 +603,7 @@ static int host_fork(struct host_state *hs)
 	memset(o, 0, sizeof *o);
 	struct bench_cmd cmd = ctl->cmd;
 	cmd.series = true;
+	cmd.steady = ctl->warm.steady_ops_per_s;
 	cmd.workers = 1;
 	atomic_store(&ctl->go, 1);
 	pid_t pid = fork();
@@ -597,10 +620,18 @@ static int host_fork(struct host_state *hs)
 		o->minflt = f;
 		_exit(0);
 	}
-	sleep_s(cmd.seconds);
-	atomic_store(&ctl->go, 2);
+	/* until it has been steady for 100 ms (it then exits), or time is up */
 	int st;
-	waitpid(pid, &st, 0);
+	double end = now_s() + cmd.seconds;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (now_s() >= end) {
+			atomic_store(&ctl->go, 2);
+			waitpid(pid, &st, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	atomic_store(&ctl->go, 2);
 	warmup_figures(&ctl->warm, o, (double)hs->proto.series_tick * hs->spec->tsc_ns * 1e-9);
 	return o->err;
 }
@@ -703,26 +734,23 @@ static int wait_done(struct bench_host *h, uint32_t want)
 	}
 }
 
-struct bench_host *host_start(const struct host_spec *spec, struct host_ready *r)
+struct bench_host *host_spawn(const struct host_spec *spec)
 {
-	memset(r, 0, sizeof *r);
 	struct bench_host *h = calloc(1, sizeof *h);
-	if (!h) {
-		r->err = -ENOMEM;
+	if (!h)
 		return NULL;
-	}
 	h->spec = *spec;
+	snprintf(h->path, sizeof h->path, "%s", spec->path ? spec->path : "");
+	h->spec.path = h->path;
 	h->bytes = sizeof *h->ctl + (spec->workers + 1) * sizeof h->ctl->out[0];
 	h->ctl = mmap(NULL, h->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (h->ctl == MAP_FAILED) {
-		r->err = -errno;
 		free(h);
 		return NULL;
 	}
 	fflush(NULL);
 	h->pid = fork();
 	if (h->pid < 0) {
-		r->err = -errno;
 		munmap(h->ctl, h->bytes);
 		free(h);
 		return NULL;
@@ -731,6 +759,17 @@ struct bench_host *host_start(const struct host_spec *spec, struct host_ready *r
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		host_main(&h->spec, h->ctl);
 		_exit(0);
+	}
+	return h;
+}
+
+struct bench_host *host_wait_ready(struct bench_host *h, struct host_ready *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!h) {
+		r->err = -ENOMEM;
+		snprintf(r->msg, sizeof r->msg, "cannot start a host process");
+		return NULL;
 	}
 	int rc = wait_done(h, 1);
 	*r = h->ctl->info;
@@ -746,6 +785,11 @@ struct bench_host *host_start(const struct host_spec *spec, struct host_ready *r
 		return NULL;
 	}
 	return h;
+}
+
+struct bench_host *host_start(const struct host_spec *spec, struct host_ready *r)
+{
+	return host_wait_ready(host_spawn(spec), r);
 }
 
 static int command(struct bench_host *h, int kind)

@@ -347,6 +347,34 @@ static long my_minflt(void)
 	return ru.ru_minflt;
 }
 
+/*
+ * Fork warm-up: record every interval that ended by TSC t (an op may span
+ * several). True when the series is full, or when the last 20 intervals
+ * (100 ms) each closed a 5-interval window at 90% of the steady rate.
+ */
+static bool series_add(struct work_ctx *c, const struct bench_cmd *cmd,
+		       struct bench_worker_out *out, uint64_t ops, uint64_t t, uint64_t *next_tick)
+{
+	long flt = my_minflt();
+	unsigned streak = 0;
+	for (; t >= *next_tick && out->n_series < BENCH_SERIES; *next_tick += c->series_tick) {
+		out->series_ops[out->n_series] = ops;
+		out->series_flt[out->n_series] = flt;
+		out->n_series++;
+	}
+	unsigned n = out->n_series;
+	if (n == BENCH_SERIES)
+		return true;
+	if (cmd->steady <= 0 || n < 25)
+		return false;
+	double want = 0.9 * cmd->steady * 5 * (double)c->series_tick;
+	for (unsigned i = n - 20; i < n; i++)
+		if ((double)(out->series_ops[i] - out->series_ops[i - 5]) >=
+		    want * c->tsc_ns * 1e-9)
+			streak++;
+	return streak == 20;
+}
+
 static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64_t *ops)
 {
 	switch (cmd->work) {
@@ -393,23 +421,13 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 	} else {
 		while (atomic_load_explicit(go, memory_order_relaxed) == 1) {
 			if ((i++ & cmd->time_mask) == 0) {
-				uint64_t t = tsc_now();
+				uint64_t t = tsc_fenced();
 				rc = one_op(c, cmd, &ops);
-				uint64_t t1 = tsc_now();
+				uint64_t t1 = tsc_fenced();
 				hist_add(&out->hist, t1 - t);
-				if (cmd->series && t1 >= next_tick) {
-					/* every interval that ended, even if an op spanned several
-					 */
-					long flt = my_minflt();
-					for (; t1 >= next_tick && out->n_series < BENCH_SERIES;
-					     next_tick += c->series_tick) {
-						out->series_ops[out->n_series] = ops;
-						out->series_flt[out->n_series] = flt;
-						out->n_series++;
-					}
-					if (out->n_series == BENCH_SERIES)
-						break;
-				}
+				if (cmd->series && t1 >= next_tick &&
+				    series_add(c, cmd, out, ops, t1, &next_tick))
+					break;
 			} else {
 				rc = one_op(c, cmd, &ops);
 			}
@@ -424,6 +442,22 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 		out->err = rc;
 		atomic_store(go, 2); /* stop the others too */
 	}
+}
+
+int work_fill(ptbm_pool *pool, uint64_t n_pages)
+{
+	uint64_t first;
+	int rc = ptbm_alloc(pool, n_pages, &first);
+	for (uint64_t pid = 0; rc == 0 && pid < n_pages; pid++) {
+		void *p;
+		if ((rc = ptbm_fix_exclusive(pool, pid, &p)) < 0)
+			break;
+		for (unsigned i = 0; i < 64; i++) /* word i of page p: p * 64 + i */
+			((uint64_t *)p)[i] = pid * 64 + i;
+		ptbm_mark_dirty(pool, pid);
+		rc = ptbm_unfix_exclusive(pool, pid);
+	}
+	return rc;
 }
 
 uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages)

@@ -37,9 +37,13 @@ static FILE *open_in(const char *dir, const char *name, const char *ext)
 	return f;
 }
 
-/* Write the terminal lines that both outputs share, then the first output. */
-static void script_head(FILE *g, const char *name, const char *title, int width, int height)
+/* The script NAME.gp, with what every chart shares; the PNG comes first. */
+static FILE *script_open(const char *dir, const char *name, const char *title, int width,
+			 int height)
 {
+	FILE *g = open_in(dir, name, "gp");
+	if (!g)
+		return NULL;
 	fprintf(g,
 		"# %s: drawn by `gnuplot %s.gp` (ptbm bench --plot)\n"
 		"set terminal pngcairo size %d,%d font 'sans,10' noenhanced\n"
@@ -50,18 +54,24 @@ static void script_head(FILE *g, const char *name, const char *title, int width,
 		"set grid ytics lc rgb '#dddddd'\n"
 		"set border 3\nset tics nomirror\n",
 		name, name, width, height, name, title);
+	return g;
 }
 
-static void script_tail(FILE *g, const char *name, int width, int height)
+/* Bars clustered by the first column, one bar per further column. */
+static const char bar_style[] = "set style data histogram\nset style histogram clustered gap 1\n"
+				"set style fill solid 0.9 border -1\nset boxwidth 0.9\n"
+				"set xtics rotate by -30 left\nset bmargin 7\n"
+				"set key autotitle columnhead\n";
+
+/* The SVG after the PNG, then run gnuplot in dir. */
+static int script_finish(const char *dir, const char *name, FILE *g, int width, int height)
 {
 	fprintf(g,
 		"set terminal svg size %d,%d font 'sans,10' noenhanced background '#ffffff'\n"
 		"set output '%s.svg'\nreplot\n",
 		width, height, name);
-}
-
-static int run_gnuplot(const char *dir, const char *name)
-{
+	if (fclose(g) != 0)
+		return -1;
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -153,20 +163,13 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 	fclose(d);
 	if (!clusters)
 		return 0;
-	FILE *g = open_in(dir, name, "gp");
-	if (!g)
-		return -1;
 	int width = 260 + 90 * (int)clusters, height = 520;
 	if (width < 800)
 		width = 800;
-	script_head(g, name, title, width, height);
-	fprintf(g,
-		"set ylabel '%s'\nset yrange [0:*]\n"
-		"set style data histogram\nset style histogram clustered gap 1\n"
-		"set style fill solid 0.9 border -1\nset boxwidth 0.9\n"
-		"set xtics rotate by -30 left\nset bmargin 7\n"
-		"set key autotitle columnhead\nplot",
-		ylabel);
+	FILE *g = script_open(dir, name, title, width, height);
+	if (!g)
+		return -1;
+	fprintf(g, "set ylabel '%s'\nset yrange [0:*]\n%splot", ylabel, bar_style);
 	int col = 2;
 	for (int e = 0; e < BE_N; e++) {
 		if (!(engines & (1u << e)))
@@ -176,9 +179,7 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 		col++;
 	}
 	fprintf(g, "\n");
-	script_tail(g, name, width, height);
-	fclose(g);
-	return run_gnuplot(dir, name);
+	return script_finish(dir, name, g, width, height);
 }
 
 /* p50/p99/p99.9 of random reads at depth 1, per engine, in and out of memory. */
@@ -209,21 +210,18 @@ static int latency(const char *dir, const struct bench_report *r)
 	fclose(d);
 	if (!n)
 		return 0;
-	FILE *g = open_in(dir, name, "gp");
+	int width = 300 + 110 * (int)n, height = 520;
+	FILE *g = script_open(dir, name, "Latency of a random read, one worker (log scale)", width,
+			      height);
 	if (!g)
 		return -1;
-	int width = 300 + 110 * (int)n, height = 520;
-	script_head(g, name, "Latency of a random read, one worker (log scale)", width, height);
-	fprintf(g, "set ylabel 'microseconds'\nset logscale y\n"
-		   "set style data histogram\nset style histogram clustered gap 1\n"
-		   "set style fill solid 0.9 border -1\nset boxwidth 0.9\n"
-		   "set xtics rotate by -30 left\nset bmargin 7\nset key top left\n"
-		   "set key autotitle columnhead\n"
-		   "plot 'latency.dat' using 2:xtic(1) lc rgb '#8fbbd9', '' using 3 lc rgb "
-		   "'#1f77b4', '' using 4 lc rgb '#0b3a5e'\n");
-	script_tail(g, name, width, height);
-	fclose(g);
-	return run_gnuplot(dir, name);
+	fprintf(g,
+		"set ylabel 'microseconds'\nset logscale y\nset yrange [0.005:*]\n%s"
+		"set key top left\n"
+		"plot 'latency.dat' using 2:xtic(1) lc rgb '#8fbbd9', '' using 3 lc rgb "
+		"'#1f77b4', '' using 4 lc rgb '#0b3a5e'\n",
+		bar_style);
+	return script_finish(dir, name, g, width, height);
 }
 
 /* Throughput of a newly forked process over time, per engine. */
@@ -238,23 +236,26 @@ static int warmup(const char *dir, const struct bench_report *r)
 		const struct bench_warmup *w = &r->warmup[e];
 		if (!r->has_warmup[e])
 			continue;
-		fprintf(d, "# %s\n", engine_name((enum bench_engine)e));
-		for (unsigned i = 0; i < w->n; i++)
+		fprintf(d, "# %s: ms after fork, M ops/s over the last 25 ms, steady\n",
+			engine_name((enum bench_engine)e));
+		double sum = 0;
+		for (unsigned i = 0; i < w->n; i++) {
+			sum += w->ops_per_s[i] - (i >= 5 ? w->ops_per_s[i - 5] : 0);
 			fprintf(d, "%.1f\t%.6g\t%.6g\n", (i + 1) * w->interval_s * 1e3,
-				w->ops_per_s[i] / 1e6, w->steady_ops_per_s / 1e6);
+				sum / (i < 5 ? i + 1 : 5) / 1e6, w->steady_ops_per_s / 1e6);
+		}
 		fprintf(d, "\n\n");
 		n++;
 	}
 	fclose(d);
 	if (!n)
 		return 0;
-	FILE *g = open_in(dir, name, "gp");
+	FILE *g = script_open(dir, name,
+			      "A new process joins a warm pool: its random reads, 25 ms moving "
+			      "average (dashed: a warm worker)",
+			      1000, 520);
 	if (!g)
 		return -1;
-	script_head(g, name,
-		    "A new process joins a warm pool: its random reads per 5 ms "
-		    "(dashed: a warm worker)",
-		    1000, 520);
 	fprintf(g, "set xlabel 'ms after fork'\nset ylabel 'M ops/s'\nset yrange [0:*]\nplot");
 	unsigned idx = 0;
 	for (int e = 0; e < BE_N; e++) {
@@ -268,9 +269,7 @@ static int warmup(const char *dir, const struct bench_report *r)
 		idx++;
 	}
 	fprintf(g, "\n");
-	script_tail(g, name, 1000, 520);
-	fclose(g);
-	return run_gnuplot(dir, name);
+	return script_finish(dir, name, g, 1000, 520);
 }
 
 int report_plot(const char *dir, const struct bench_report *r)
