@@ -34,8 +34,9 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
 	return 0;
 }
 
-static void remove_dir(void)
+static void clean_up(void)
 {
+	model_fini(&fm);
 	if (fuzz_dir[0])
 		nftw(fuzz_dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 }
@@ -51,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("fuzz_ops: mkdtemp");
 		abort();
 	}
-	atexit(remove_dir);
+	atexit(clean_up);
 	int rc = model_init(&fm, PTBM_SHARE_THREADS, 4096, MAX_PAGES, fuzz_dir);
 	if (rc < 0) {
 		fprintf(stderr, "fuzz_ops: set-up: %s\n", ptbm_strerror(rc));
