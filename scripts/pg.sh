@@ -3,7 +3,7 @@
 # library and the extension, install it, and test it on temporary clusters
 # (initdb + pg_ctl, Unix socket only, stopped and removed at the end).
 #
-# Usage: scripts/pg.sh [--test-only] [--bench] [--build DIR] [--keep]
+# Usage: scripts/pg.sh [--test-only] [--bench | --bench-only] [--build DIR] [--keep]
 #   (default)     scripts/setup.sh --pg, scripts/build.sh DIR, then test
 #   --test-only   no set-up and no library build (CTest's pg_regress):
 #                 exit 77 (skip) if PostgreSQL, its PGXS or DIR's library
@@ -14,8 +14,8 @@
 #   --keep        keep the temporary directory (clusters, logs, diffs)
 # Environment for --bench: PTBM_BENCH_PAGES (default 131072 = 1 GiB),
 # PTBM_BENCH_CALLS (calls per client per pgbench run, default 20),
-# PTBM_BENCH_ROUNDS (default 3), PTBM_BENCH_N (lookups per call, default 100000), PTBM_BENCH_CLIENTS
-# (default "1 2").
+# PTBM_BENCH_ROUNDS (default 5), PTBM_BENCH_N (lookups per call, default
+# 100000), PTBM_BENCH_CLIENTS (default "1 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,7 +29,7 @@ while (($#)); do
   --bench-only) bench=1 tests=0 ;;
   --build) build=$2; shift ;;
   --keep) keep=1 ;;
-  -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
   *) echo "pg.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -217,7 +217,7 @@ fi
 if ((bench)); then
   pages=${PTBM_BENCH_PAGES:-131072}
   calls=${PTBM_BENCH_CALLS:-20}
-  rounds=${PTBM_BENCH_ROUNDS:-3}
+  rounds=${PTBM_BENCH_ROUNDS:-5}
   n=${PTBM_BENCH_N:-100000}
   clients=${PTBM_BENCH_CLIENTS:-"1 2"}
   mb=$((pages * 8 / 1024))
