@@ -140,7 +140,8 @@ static void progress(struct plan *p, const struct bench_row *r, unsigned round)
 		return;
 	double el = now_s() - p->t_start;
 	double eta = p->done ? el / p->done * (p->total - p->done) : 0;
-	fprintf(stderr, "\r\033[K[%u/%u] %s round %u/%u: %s %s %ux %s  (%.0f s, ~%.0f s left)",
+	fprintf(stderr,
+		"\r\033[K[%u/%u] %s, round %u/%u: %s %s %ux %s (%.0f s; section ~%.0f s left)",
 		p->done + 1, p->total, r->oom ? "out of memory" : "in memory", round + 1,
 		p->o->rounds, engine_name(r->engine), ptbm_share_name(r->share), r->workers,
 		work_name(r->work), el, eta);
@@ -490,8 +491,8 @@ static void usage(FILE *f)
 		   "  --rounds N          interleaved rounds; medians are reported (default 3)\n"
 		   "  --qd N              queue depth of batched reads and of the disk ceiling "
 		   "(default 32)\n"
-		   "  --fork-seconds S    how long a newly forked process is followed (default "
-		   "1.5)\n"
+		   "  --fork-seconds S    the longest a newly forked process is followed (default "
+		   "2)\n"
 		   "  --access A          dependent (the next page depends on the value read, "
 		   "as in\n"
 		   "                      an index descent; default) or independent\n"
@@ -813,7 +814,7 @@ int bench_main(int argc, char **argv)
 	    .seconds = 0.2,
 	    .rounds = 3,
 	    .qd = 32,
-	    .fork_seconds = 1.5,
+	    .fork_seconds = 2,
 	    .in_memory = true,
 	    .out_of_memory = true,
 	    .dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp",

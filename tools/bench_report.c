@@ -249,12 +249,40 @@ static void table(FILE *f, const struct bench_report *r, bool oom)
 }
 
 /* Ratio of vm to another row on fig, as "2.31x", or "-". */
-static const char *ratio(const struct bench_row *v, const struct bench_row *o, enum bench_fig fig,
-			 char *b, size_t n)
+/* vm's row and those it is compared with: hash, mmap, and the limit. */
+struct ratio_set {
+	const struct bench_row *v, *h, *m, *l;
+	enum bench_fig lf; /* the limit's figure: raw ops/s, or disk reads/s */
+	double vh, vm, vl; /* the ratios, NAN where one side is missing */
+};
+
+static double quotient(const struct bench_row *a, const struct bench_row *b, enum bench_fig fa,
+		       enum bench_fig fb)
 {
-	if (!v || !o || !v->rounds || !o->rounds || o->med[fig] <= 0)
+	if (!a || !b || !a->rounds || !b->rounds || b->med[fb] <= 0)
+		return NAN;
+	return a->med[fa] / b->med[fb];
+}
+
+static void ratio_set(const struct bench_report *r, const struct bench_row *v, struct ratio_set *x)
+{
+	x->v = v;
+	x->h = report_find(r, BE_HASH, v->share, v->workers, v->work, v->oom);
+	x->m = report_find(r, BE_MMAP, v->share, v->workers, v->work, v->oom);
+	enum bench_engine le = v->oom ? BE_DISK : BE_RAW;
+	enum bench_work lw = v->oom && v->work == W_BATCH ? W_READ_QD : v->work;
+	x->l = report_find(r, le, v->oom ? PTBM_SHARE_THREADS : v->share, v->workers, lw, v->oom);
+	x->lf = v->oom ? F_READS_S : F_OPS_PER_S;
+	x->vh = quotient(v, x->h, F_OPS_PER_S, F_OPS_PER_S);
+	x->vm = quotient(v, x->m, F_OPS_PER_S, F_OPS_PER_S);
+	x->vl = quotient(v, x->l, x->lf, x->lf);
+}
+
+static const char *fmt_ratio(double q, char *b, size_t n)
+{
+	if (isnan(q))
 		return "-";
-	snprintf(b, n, "%.2fx", v->med[fig] / o->med[fig]);
+	snprintf(b, n, "%.2fx", q);
 	return b;
 }
 
@@ -263,27 +291,19 @@ static void ratios(FILE *f, const struct bench_report *r)
 	fprintf(f, "| section | mode | workers | workload | vm/hash | vm/mmap | vm/limit | "
 		   "limit |\n|---|---|---|---|---|---|---|---|\n");
 	for (unsigned i = 0; i < r->n_rows; i++) {
-		const struct bench_row *v = &r->rows[i];
-		if (v->engine != BE_VM)
+		if (r->rows[i].engine != BE_VM)
 			continue;
-		const struct bench_row *h =
-		    report_find(r, BE_HASH, v->share, v->workers, v->work, v->oom);
-		const struct bench_row *m =
-		    report_find(r, BE_MMAP, v->share, v->workers, v->work, v->oom);
-		enum bench_engine le = v->oom ? BE_DISK : BE_RAW;
-		enum bench_work lw = v->oom && v->work == W_BATCH ? W_READ_QD : v->work;
-		const struct bench_row *l = report_find(
-		    r, le, v->oom ? PTBM_SHARE_THREADS : v->share, v->workers, lw, v->oom);
-		enum bench_fig lf = v->oom ? F_READS_S : F_OPS_PER_S;
+		struct ratio_set x;
+		ratio_set(r, &r->rows[i], &x);
 		char b1[16], b2[16], b3[16], w[64];
 		fprintf(f, "| %s | %s | %u | %s | %s | %s | %s | %s |\n",
-			v->oom ? "out of memory" : "in memory", ptbm_share_name(v->share),
-			v->workers, workload_label(r, v, w, sizeof w),
-			ratio(v, h, F_OPS_PER_S, b1, sizeof b1),
-			ratio(v, m, F_OPS_PER_S, b2, sizeof b2), ratio(v, l, lf, b3, sizeof b3),
-			!l	 ? ""
-			: v->oom ? "disk reads/s"
-				 : "raw ops/s");
+			x.v->oom ? "out of memory" : "in memory", ptbm_share_name(x.v->share),
+			x.v->workers, workload_label(r, x.v, w, sizeof w),
+			fmt_ratio(x.vh, b1, sizeof b1), fmt_ratio(x.vm, b2, sizeof b2),
+			fmt_ratio(x.vl, b3, sizeof b3),
+			!x.l	   ? ""
+			: x.v->oom ? "disk reads/s"
+				   : "raw ops/s");
 	}
 	fprintf(f, "\n");
 }
@@ -519,6 +539,35 @@ static void json_config(FILE *f, const struct bench_report *r)
 	fprintf(f, "},\n");
 }
 
+static void json_ratios(FILE *f, const struct bench_report *r)
+{
+	fprintf(f, "  \"ratios\": [");
+	bool any = false;
+	for (unsigned i = 0; i < r->n_rows; i++) {
+		if (r->rows[i].engine != BE_VM)
+			continue;
+		struct ratio_set x;
+		ratio_set(r, &r->rows[i], &x);
+		bool first = true;
+		fprintf(f, "%s\n    {", any ? "," : "");
+		any = true;
+		json_kv_s(f, "memory", x.v->oom ? "out_of_memory" : "in_memory", &first);
+		json_kv_s(f, "mode", ptbm_share_name(x.v->share), &first);
+		json_kv_n(f, "workers", x.v->workers, &first);
+		json_kv_s(f, "workload", work_name(x.v->work), &first);
+		json_kv_n(f, "vm_over_hash", x.vh, &first);
+		json_kv_n(f, "vm_over_mmap", x.vm, &first);
+		json_kv_n(f, "vm_over_limit", x.vl, &first);
+		json_kv_s(f, "limit",
+			  !x.l	     ? ""
+			  : x.v->oom ? "disk_reads_per_s"
+				     : "raw_ops_per_s",
+			  &first);
+		fprintf(f, "}");
+	}
+	fprintf(f, "%s],\n", any ? "\n  " : "");
+}
+
 static void json_warmups(FILE *f, const struct bench_report *r)
 {
 	fprintf(f, "  \"warmup\": [");
@@ -581,6 +630,7 @@ int report_json(const char *path, const struct bench_report *r)
 		fprintf(f, "%s\n", i + 1 < r->n_rows ? "," : "");
 	}
 	fprintf(f, "  ],\n");
+	json_ratios(f, r);
 	json_warmups(f, r);
 	fprintf(f, "  \"goals\": [");
 	for (unsigned i = 0; i < r->n_goals; i++) {

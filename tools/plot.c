@@ -97,6 +97,8 @@ static void label(const struct bench_report *r, const struct bench_row *x, char 
 	const char *w = work_name(x->work);
 	if (x->work == W_MIXED)
 		w = "mixed";
+	else if (x->work == W_READ_QD)
+		w = "disk ceiling,";
 	char extra[32] = "";
 	if (x->work == W_READ_QD || (x->work == W_READ && x->oom))
 		snprintf(extra, sizeof extra, " QD%u", x->work == W_READ_QD ? x->qd : 1);
@@ -137,9 +139,9 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 		const struct bench_row *x = &r->rows[i];
 		if (x->oom != oom)
 			continue;
-		bool seen = false; /* a cluster per configuration, at its first row */
+		bool seen = false; /* a cluster per configuration and mode, at its first row */
 		for (unsigned j = 0; j < i && !seen; j++)
-			seen = same_config(&r->rows[j], x);
+			seen = same_config(&r->rows[j], x) && r->rows[j].share == x->share;
 		if (seen)
 			continue;
 		char l[80];
