@@ -492,7 +492,7 @@ static void usage(FILE *f)
 		   "  --qd N              queue depth of batched reads and of the disk ceiling "
 		   "(default 32)\n"
 		   "  --fork-seconds S    the longest a newly forked process is followed (default "
-		   "2)\n"
+		   "3)\n"
 		   "  --access A          dependent (the next page depends on the value read, "
 		   "as in\n"
 		   "                      an index descent; default) or independent\n"
@@ -814,7 +814,7 @@ int bench_main(int argc, char **argv)
 	    .seconds = 0.2,
 	    .rounds = 3,
 	    .qd = 32,
-	    .fork_seconds = 2,
+	    .fork_seconds = 3,
 	    .in_memory = true,
 	    .out_of_memory = true,
 	    .dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp",

@@ -323,24 +323,60 @@ static void crew_signal(struct host_ctl *ctl, int kind)
 
 /* ---- setup ---------------------------------------------------------------- */
 
-/* Out of memory: load random pages until the budget is (nearly) full. */
-static int warm_budget(struct host_state *hs)
+/*
+ * Out of memory: load random pages until the budget is (nearly) full, from
+ * WARM_THREADS threads at once (an engine whose prefetch reads one page at a
+ * time still keeps several reads in flight).
+ */
+#define WARM_THREADS 8
+
+struct warm_arg {
+	struct host_state *hs;
+	unsigned id;
+	int rc;
+};
+
+static void *warm_thread(void *p)
 {
+	struct warm_arg *a = p;
+	struct work_ctx c = a->hs->proto;
 	struct ptbm_stats st;
-	struct work_ctx c = hs->proto;
-	work_init(&c, 999);
+	work_init(&c, 1000 + a->id);
 	double t0 = now_s();
 	for (;;) {
-		ptbm_get_stats(hs->pool, &st);
+		ptbm_get_stats(a->hs->pool, &st);
 		if (st.resident * 100 >= st.budget_pages * 97 || now_s() - t0 > 30)
-			return 0;
+			return NULL;
 		uint64_t ids[64];
 		for (int i = 0; i < 64; i++)
 			ids[i] = work_random_page(&c);
-		int rc = ptbm_prefetch(hs->pool, ids, 64);
-		if (rc < 0)
-			return rc;
+		int rc = ptbm_prefetch(a->hs->pool, ids, 64);
+		if (rc < 0 && rc != PTBM_EBUSY) {
+			a->rc = rc;
+			return NULL;
+		}
 	}
+}
+
+static int warm_budget(struct host_state *hs)
+{
+	pthread_t th[WARM_THREADS];
+	struct warm_arg args[WARM_THREADS];
+	unsigned n = 0;
+	int rc = 0;
+	for (; n < WARM_THREADS; n++) {
+		args[n] = (struct warm_arg){hs, n, 0};
+		if (pthread_create(&th[n], NULL, warm_thread, &args[n]) != 0)
+			break;
+	}
+	if (n == 0) /* no thread at all: warm from here */
+		warm_thread(&(struct warm_arg){hs, 0, 0});
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		if (args[i].rc < 0)
+			rc = args[i].rc;
+	}
+	return rc;
 }
 
 static int pool_open(const struct host_spec *sp, ptbm_pool **pool)
