@@ -327,18 +327,77 @@ fail:
 	return rc;
 }
 
-/* Processes mode: map the page in this process if it is not yet (latched). */
+/*
+ * Processes mode: this process has not mapped page pid (latched by the
+ * caller) since it was last loaded. Map it, and with it every resident
+ * neighbour in its aligned group of MAP_GROUP pages that this process has
+ * not mapped either, in one system call: the neighbours are latched shared
+ * for the call (a try, never a wait), so no hole is populated. A new worker
+ * process thus fills its page table a group at a time.
+ */
+#define MAP_GROUP 64
+
+static int map_group(ptbm_pool *pool, uint64_t pid, uint8_t g)
+{
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	uint64_t lo = pid & ~(uint64_t)(MAP_GROUP - 1), hi = lo + MAP_GROUP;
+	uint64_t n_alloc = atomic_load_explicit(&pool->sh->n_alloc, memory_order_relaxed);
+	if (hi > n_alloc)
+		hi = n_alloc > pid ? n_alloc : pid + 1;
+	uint8_t gen[MAP_GROUP];
+	bool mine[MAP_GROUP] = {false}, take[MAP_GROUP] = {false};
+	struct ptbm_run runs[MAP_GROUP];
+	size_t k = 0, n = 0;
+	for (uint64_t q = lo; q < hi; q++) {
+		size_t i = q - lo;
+		if (q == pid) {
+			gen[i] = g;
+		} else {
+			_Atomic uint64_t *w = &pool->desc[q];
+			uint64_t s = atomic_load_explicit(w, memory_order_relaxed),
+				 tag = ptbm_tag(s);
+			if (tag == PTBM_TAG_EVICTED || tag == PTBM_TAG_EXCLUSIVE ||
+			    tag == PTBM_TAG_SHARED_MAX || pool->mapgen[q] == ptbm_gen(s))
+				continue;
+			ptbm_slot_hold(slot, 1);
+			uint64_t ns = tag == PTBM_TAG_MARKED ? ptbm_with_tag(s, 2)
+							     : s + (1ull << PTBM_TAG_SHIFT);
+			if (!cas(w, &s, ns)) {
+				ptbm_slot_hold(slot, -1);
+				continue;
+			}
+			mine[i] = true;
+			gen[i] = (uint8_t)ptbm_gen(s);
+		}
+		take[i] = true;
+		n++;
+		char *a = ptbm_page_addr(pool, q);
+		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == a) {
+			runs[k - 1].bytes += pool->page_size;
+		} else {
+			runs[k].addr = a;
+			runs[k++].bytes = pool->page_size;
+		}
+	}
+	int rc = ptbm_region_populate_runs(runs, k);
+	for (uint64_t q = lo; q < hi; q++) {
+		size_t i = q - lo;
+		if (rc == 0 && take[i])
+			pool->mapgen[q] = gen[i];
+		if (mine[i])
+			ptbm_vm_unfix_shared(pool, q);
+	}
+	if (rc == 0)
+		ptbm_slot_add(slot, PTBM_C_POPULATES, n);
+	return rc;
+}
+
 static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
 {
 	uint8_t g = (uint8_t)ptbm_gen(s);
 	if (PTBM_LIKELY(!pool->populate || pool->mapgen[pid] == g))
 		return 0;
-	int rc = ptbm_region_populate(ptbm_page_addr(pool, pid), pool->page_size);
-	if (rc < 0)
-		return rc;
-	pool->mapgen[pid] = g;
-	ptbm_count(pool, PTBM_C_POPULATES, 1);
-	return 0;
+	return map_group(pool, pid, g);
 }
 
 /* ---- latches ----------------------------------------------------------- */

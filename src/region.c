@@ -53,9 +53,10 @@ int ptbm_region_unmap(void *addr, uint64_t bytes)
 }
 
 /* -1 unknown, 0 no, 1 yes: does process_madvise take this advice for self? */
-static _Atomic int pm_ok[2] = {-1, -1};
+enum { PM_DONTNEED, PM_REMOVE, PM_POPULATE, PM_KINDS };
+static _Atomic int pm_ok[PM_KINDS] = {-1, -1, -1};
 
-static int release_loop(struct ptbm_run *runs, size_t n, int advice)
+static int advise_loop(struct ptbm_run *runs, size_t n, int advice)
 {
 	for (size_t i = 0; i < n; i++)
 		if (madvise(runs[i].addr, runs[i].bytes, advice) < 0)
@@ -63,12 +64,11 @@ static int release_loop(struct ptbm_run *runs, size_t n, int advice)
 	return 0;
 }
 
-int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared)
+/* Apply advice to n runs with as few system calls as the kernel allows. */
+static int advise_runs(struct ptbm_run *runs, size_t n, int advice, _Atomic int *ok)
 {
-	int advice = shared ? MADV_REMOVE : MADV_DONTNEED;
-	_Atomic int *ok = &pm_ok[shared];
 	if (n <= 1 || atomic_load_explicit(ok, memory_order_relaxed) == 0)
-		return release_loop(runs, n, advice);
+		return advise_loop(runs, n, advice);
 	struct iovec iov[IOV_BATCH];
 	for (size_t at = 0; at < n;) {
 		size_t k = n - at < IOV_BATCH ? n - at : IOV_BATCH;
@@ -82,14 +82,25 @@ int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared)
 		if (r < 0) {
 			/* an older kernel: fall back for good, finish with madvise */
 			atomic_store(ok, 0);
-			return release_loop(runs + at, n - at, advice);
+			return advise_loop(runs + at, n - at, advice);
 		}
 		atomic_store_explicit(ok, 1, memory_order_relaxed);
 		if ((uint64_t)r != want) /* partial: finish the rest one by one */
-			return release_loop(runs + at, n - at, advice);
+			return advise_loop(runs + at, n - at, advice);
 		at += k;
 	}
 	return 0;
+}
+
+int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared)
+{
+	return shared ? advise_runs(runs, n, MADV_REMOVE, &pm_ok[PM_REMOVE])
+		      : advise_runs(runs, n, MADV_DONTNEED, &pm_ok[PM_DONTNEED]);
+}
+
+int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n)
+{
+	return advise_runs(runs, n, MADV_POPULATE_WRITE, &pm_ok[PM_POPULATE]);
 }
 
 int ptbm_region_populate(void *addr, uint64_t bytes)
