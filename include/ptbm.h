@@ -240,6 +240,18 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
  */
 int ptbm_flush(ptbm_pool *pool);
 
+/*
+ * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a thread of any
+ * process that used it died holding latches (its pages may be half-written
+ * and its latches are never released). The remedy is the one PostgreSQL
+ * applies after a backend crash: stop using the pool, ptbm_close() it and
+ * ptbm_open() it again from the data file, which holds every flushed page.
+ * Waits inside ptbm return PTBM_EOWNERDEAD by themselves; this call lets a
+ * supervisor ask without waiting (one kill(2) per thread that holds
+ * latches). -EINVAL if pool is NULL.
+ */
+int ptbm_health(ptbm_pool *pool);
+
 /* Fill *st. Returns 0, or -EINVAL if pool or st is NULL. */
 int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 

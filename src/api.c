@@ -183,6 +183,13 @@ out:
 	return rc;
 }
 
+int ptbm_health(ptbm_pool *pool)
+{
+	if (!pool)
+		return -EINVAL;
+	return ptbm_check_owners(pool);
+}
+
 size_t ptbm_page_usable(const ptbm_pool *pool)
 {
 	return pool->page_size - PTBM_PAGE_TRAILER;

@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 				usleep(1000);
 			}
 		}
-		int health = ptbm_check_owners(pool);
+		int health = ptbm_health(pool);
 		detected += atomic_load(&st->owner_dead) > dead_before || health == PTBM_EOWNERDEAD;
 		printf("kill: round %2d %-9s: ops %llu, pool %s\n", round, scenario_name[sc],
 		       (unsigned long long)atomic_load(&st->ops),
