@@ -230,6 +230,13 @@ static long rss_kib(void)
 static void test_1tib_pool(void **state)
 {
 	(void)state;
+#if defined(__SANITIZE_THREAD__)
+	/* TSan confines application memory to ranges where a 1 TiB reservation
+	 * may not fit, depending on where the kernel places it: the normal and
+	 * ASan builds run this test. */
+	fprintf(stderr, "test_1tib_pool: skipped under TSan (address space)\n");
+	skip();
+#endif
 	struct ptbm_config cfg;
 	ptbm_config_init(&cfg);
 	cfg.data_path = tu_path(__func__);
