@@ -171,7 +171,8 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 	FILE *g = script_open(dir, name, title, width, height);
 	if (!g)
 		return -1;
-	fprintf(g, "set ylabel '%s'\nset yrange [0:*]\n%splot", ylabel, bar_style);
+	fprintf(g, "set ylabel '%s'\nset yrange [0:*]\nset key outside right top\n%splot", ylabel,
+		bar_style);
 	int col = 2;
 	for (int e = 0; e < BE_N; e++) {
 		if (!(engines & (1u << e)))
