@@ -32,7 +32,7 @@
 #define BENCH_MAX_WORKERS 64
 #define BENCH_MAX_ROUNDS  16
 #define BENCH_MAX_QD	  256
-#define BENCH_SERIES	  400 /* fork warm-up: intervals recorded */
+#define BENCH_SERIES	  600 /* fork warm-up: 5 ms intervals recorded (3 s) */
 
 /* What a row measures: an engine, or a physical limit run beside them. */
 enum bench_engine {
