@@ -277,6 +277,31 @@ static void unreserve_frame(ptbm_pool *pool)
 }
 
 /*
+ * Make n frames of exclusively latched pages ready for their contents:
+ * mapped writable in this process (one system call for the lot, adjacent
+ * frames merged) and touched once per 4 KiB, which on a paravirtualized
+ * guest is when the hypervisor maps them. Called while their reads are in
+ * flight. A failure is harmless: the copy would fault the frame in.
+ */
+static void prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
+{
+	struct ptbm_run runs[n ? n : 1];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == (char *)addr[i]) {
+			runs[k - 1].bytes += pool->page_size;
+			continue;
+		}
+		runs[k].addr = addr[i];
+		runs[k++].bytes = pool->page_size;
+	}
+	ptbm_region_populate_runs(runs, k);
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t off = 0; off < pool->page_size; off += 4096)
+			((volatile char *)addr[i])[off] = 0;
+}
+
+/*
  * Load page pid, whose exclusive latch the caller took from the evicted
  * state (s is the state word it replaced). On success the page is resident
  * and still latched exclusive; returns the new state word's low bits in
@@ -285,26 +310,23 @@ static void unreserve_frame(ptbm_pool *pool)
 static int load_page(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
-	int rc;
+	void *addr = ptbm_page_addr(pool, pid);
+	struct ptbm_staged st;
+	int rc, rcs[1];
 	if (pid >= atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire)) {
 		rc = PTBM_ERANGE;
 		goto fail;
 	}
+	/* the read goes first; the frame is made ready while the disk works */
+	ptbm_file_read_start(&pool->file, &pid, 1, &st);
 	rc = reserve_frame(pool);
-	if (rc < 0)
+	if (rc < 0) {
+		void *none[1] = {NULL};
+		ptbm_file_read_finish(&pool->file, &st, none, rcs);
 		goto fail;
-	void *addr = ptbm_page_addr(pool, pid);
-	/*
-	 * Buffered reads copy into the frame from the kernel and would take a
-	 * hardware fault per page; populate first. O_DIRECT pins the frame
-	 * through get_user_pages, which maps it without the exception.
-	 */
-	if (!pool->file.direct) {
-		rc = ptbm_region_populate(addr, pool->page_size);
-		if (rc < 0)
-			goto fail_frame;
 	}
-	rc = ptbm_file_read_page(&pool->file, pid, addr);
+	prepare_frames(pool, &addr, 1);
+	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
 	if (rc < 0)
 		goto fail_frame;
 	ptbm_resident_insert(resident_set(pool), pid);
@@ -628,8 +650,8 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 
 static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	uint64_t got[PREFETCH_BATCH], state[PREFETCH_BATCH];
-	void *addr[PREFETCH_BATCH];
+	uint64_t got[PREFETCH_BATCH] = {0}, state[PREFETCH_BATCH];
+	void *addr[PREFETCH_BATCH] = {0};
 	int rcs[PREFETCH_BATCH];
 	size_t k = 0;
 	int err = 0;
@@ -644,18 +666,21 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 		addr[k] = ptbm_page_addr(pool, pids[i]);
 		k++;
 	}
+	struct ptbm_staged st;
+	ptbm_file_read_start(&pool->file, got, k, &st);
 	size_t framed = 0;
 	for (; framed < k; framed++)
 		if ((err = reserve_frame(pool)) < 0)
 			break;
+	prepare_frames(pool, addr, framed);
+	void *dst[PREFETCH_BATCH];
+	for (size_t i = 0; i < k; i++)
+		dst[i] = i < framed ? addr[i] : NULL;
+	if (k)
+		ptbm_file_read_finish(&pool->file, &st, dst, rcs);
 	for (size_t i = framed; i < k; i++) /* no frame: leave them evicted */
 		atomic_store_explicit(&pool->desc[got[i]], state[i], memory_order_release);
 	k = framed;
-	if (k && !pool->file.direct)
-		for (size_t i = 0; i < k; i++)
-			ptbm_region_populate(addr[i], pool->page_size);
-	if (k)
-		ptbm_file_read_batch(&pool->file, got, addr, k, rcs);
 	int loaded = 0;
 	struct ptbm_run bad[PREFETCH_BATCH];
 	size_t n_bad = 0;
@@ -706,8 +731,11 @@ static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 		if (pids[i] >= n_alloc)
 			return PTBM_ERANGE;
 	int loaded = 0;
-	for (size_t at = 0; at < n; at += PREFETCH_BATCH) {
-		size_t k = n - at < PREFETCH_BATCH ? n - at : PREFETCH_BATCH;
+	size_t batch = ptbm_file_stage_slots(&pool->file);
+	if (batch > PREFETCH_BATCH)
+		batch = PREFETCH_BATCH;
+	for (size_t at = 0; at < n; at += batch) {
+		size_t k = n - at < batch ? n - at : batch;
 		int rc = prefetch_batch(pool, pids + at, k);
 		if (rc < 0)
 			return loaded ? loaded : rc;

@@ -167,6 +167,28 @@ int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const 
 			 int *rcs);
 int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n,
 			  int *rcs);
+/*
+ * Staged reads: up to ptbm_file_stage_slots() pages read into the calling
+ * thread's staging buffers (memory that stays mapped), so that the caller
+ * can prepare the pages' frames while the disk works. _start submits the
+ * reads and returns at once; _finish waits for them, verifies each page in
+ * its staging buffer and copies it into dst[i] (dst[i] NULL: discard it).
+ * rcs[i] gets each page's result; _finish returns 0 or the first error.
+ * Every _start is followed by a _finish on the same thread.
+ */
+#define PTBM_STAGE_MAX 64
+struct ptbm_staged {
+	const uint64_t *pids;
+	size_t n;
+	char *buf;		 /* n slots of page_size bytes */
+	int how[PTBM_STAGE_MAX]; /* 0 in flight, 1 read at finish, < 0 injected error */
+	size_t queued;
+	uint64_t known; /* pages the file was known to hold before the reads */
+};
+size_t ptbm_file_stage_slots(const struct ptbm_file *f);
+void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
+			  struct ptbm_staged *st);
+int ptbm_file_read_finish(struct ptbm_file *f, struct ptbm_staged *st, void *const *dst, int *rcs);
 /* In a forked child: forget the parent's per-thread io_uring. */
 void ptbm_io_after_fork(void);
 /* Extend the file to n_pages, record n_pages in the header, fdatasync. */

@@ -9,9 +9,11 @@
  *   offset 0          page_size        2*page_size
  *   [ header         | page 0         | page 1        | ...
  *
- * Pages are read with pread straight into their frame and written with
- * pwrite straight from it; with O_DIRECT (the default where the filesystem
- * takes it) the page cache does not hold a second copy. Every page written
+ * Misses are read into per-thread staging buffers and copied into their
+ * frame once verified ("staged reads", below); other reads go with pread
+ * straight into the frame, and pages are written with pwrite straight from
+ * it. With O_DIRECT (the default where the filesystem takes it) the page
+ * cache does not hold a second copy. Every page written
  * is sealed with its checksum trailer first (checksum.c) and verified when
  * read, so a torn or corrupted page is reported, never returned.
  *
@@ -28,8 +30,8 @@
  * not available the batch falls back to one pread/pwrite at a time.
  *
  * Entry points: ptbm_file_open, ptbm_file_read_page, ptbm_file_read_batch,
- * ptbm_file_write_batch, ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim,
- * ptbm_file_close;
+ * ptbm_file_read_start/_finish, ptbm_file_write_batch,
+ * ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim, ptbm_file_close;
  * ptbm_fault_inject_* for tests.
  */
 #include "internal.h"
@@ -40,6 +42,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -238,11 +241,19 @@ void ptbm_file_close(struct ptbm_file *f)
 	f->fd = -1;
 }
 
-/* A read found the end of the file: a page never written, unless the
- * file is known to hold it (then someone truncated the file under us). */
-static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst)
+/* What the file is known to hold, taken before a read is issued. */
+static uint64_t known_pages(const struct ptbm_file *f)
 {
-	if (f->file_pages && pid < atomic_load(f->file_pages))
+	return f->file_pages ? atomic_load(f->file_pages) : 0;
+}
+
+/* A read found the end of the file: a page never written, unless the file
+ * was known to hold it before the read (known, from known_pages); then
+ * someone truncated the file under us. A page written back since the read
+ * was issued may have grown the file meanwhile: that is not a truncation. */
+static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst, uint64_t known)
+{
+	if (pid < known)
 		return PTBM_ETRUNCATED;
 	memset(dst, 0, f->page_size);
 	return 0;
@@ -261,9 +272,10 @@ static void note_written(struct ptbm_file *f, uint64_t pid)
 int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 {
 	size_t got = 0;
+	uint64_t known = known_pages(f);
 	int rc = xfer(f->fd, dst, f->page_size, (off_t)((pid + 1) * f->page_size), false, &got);
 	if (rc == PTBM_EIO_SHORT && got == 0)
-		return read_at_eof(f, pid, dst);
+		return read_at_eof(f, pid, dst, known);
 	if (rc < 0)
 		return rc;
 	return ptbm_page_verify(dst, f->page_size, pid);
@@ -276,6 +288,10 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 static __thread struct thread_ring {
 	struct io_uring ring;
 	int state; /* 0 not yet, 1 ready, -1 unavailable */
+	struct io_uring stage;
+	int stage_state;  /* the staged reads' ring, the same way */
+	char *stage_buf;  /* staging buffers, STAGE_BYTES or one page */
+	size_t stage_len; /* bytes mapped at stage_buf */
 } tl_ring;
 
 static pthread_key_t ring_key;
@@ -286,7 +302,12 @@ static void ring_exit(void *arg)
 	(void)arg;
 	if (tl_ring.state == 1)
 		io_uring_queue_exit(&tl_ring.ring);
-	tl_ring.state = 0;
+	if (tl_ring.stage_state == 1)
+		io_uring_queue_exit(&tl_ring.stage);
+	if (tl_ring.stage_buf)
+		munmap(tl_ring.stage_buf, tl_ring.stage_len);
+	tl_ring.state = tl_ring.stage_state = 0;
+	tl_ring.stage_buf = NULL;
 }
 
 static void ring_key_make(void)
@@ -294,26 +315,33 @@ static void ring_key_make(void)
 	pthread_key_create(&ring_key, ring_exit);
 }
 
-static struct io_uring *thread_ring(void)
+/* The calling thread's ring (or its staged reads' ring), made on first use. */
+static struct io_uring *ring_of(struct io_uring *ring, int *state)
 {
-	if (PTBM_LIKELY(tl_ring.state == 1))
-		return &tl_ring.ring;
-	if (tl_ring.state < 0)
+	if (PTBM_LIKELY(*state == 1))
+		return ring;
+	if (*state < 0)
 		return NULL;
 	pthread_once(&ring_once, ring_key_make);
-	if (io_uring_queue_init(RING_DEPTH, &tl_ring.ring, 0) < 0) {
-		tl_ring.state = -1;
+	if (io_uring_queue_init(RING_DEPTH, ring, 0) < 0) {
+		*state = -1;
 		return NULL;
 	}
-	tl_ring.state = 1;
+	*state = 1;
 	pthread_setspecific(ring_key, &tl_ring);
-	return &tl_ring.ring;
+	return ring;
+}
+
+static struct io_uring *thread_ring(void)
+{
+	return ring_of(&tl_ring.ring, &tl_ring.state);
 }
 
 void ptbm_io_after_fork(void)
 {
-	/* the parent's ring came along with its memory: never touch it here */
-	tl_ring.state = 0;
+	/* the parent's rings came along with its memory: never touch them here;
+	 * the staging buffers are this process's own private copy */
+	tl_ring.state = tl_ring.stage_state = 0;
 }
 
 /*
@@ -408,6 +436,7 @@ static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bu
 int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
 			 int *rcs)
 {
+	uint64_t known = known_pages(f);
 	int first_err = batch_xfer(f, pids, dst, n, false, rcs);
 	if (first_err < 0 && first_err > -4096 && first_err != -EIO && first_err != -ENOSPC) {
 		/* the ring itself failed: results are unknown, read one by one */
@@ -422,13 +451,154 @@ int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const 
 	first_err = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 1) {
-			rcs[i] = read_at_eof(f, pids[i], dst[i]);
+			rcs[i] = read_at_eof(f, pids[i], dst[i], known);
 		} else if (rcs[i] == 0) {
 			rcs[i] = ptbm_page_verify(dst[i], f->page_size, pids[i]);
 		}
 		if (rcs[i] < 0 && !first_err)
 			first_err = rcs[i];
 	}
+	return first_err;
+}
+
+/* ---- staged reads ---------------------------------------------------- */
+
+/*
+ * A miss into a frame released at eviction pays, besides the disk, for a new
+ * frame: the kernel allocates and zeroes it and sets its PTE, and on this
+ * kind of paravirtualized guest the first access to the new mapping exits
+ * to the hypervisor. Read straight into the frame, all of that comes before
+ * the read is issued (and an io_uring read into an unmapped frame cannot
+ * even be issued inline: it goes to a kernel worker thread). Staged reads
+ * go to buffers that stay mapped instead, so the frame's cost overlaps the
+ * disk's latency, and the page is verified before it reaches the frame.
+ */
+#define STAGE_BYTES (1u << 20)
+
+size_t ptbm_file_stage_slots(const struct ptbm_file *f)
+{
+	size_t k = STAGE_BYTES / f->page_size;
+	return k < 1 ? 1 : k > PTBM_STAGE_MAX ? PTBM_STAGE_MAX : k;
+}
+
+/* The thread's staging buffers, at least bytes long; NULL if out of memory. */
+static char *stage_buffers(size_t bytes)
+{
+	if (tl_ring.stage_len >= bytes)
+		return tl_ring.stage_buf;
+	pthread_once(&ring_once, ring_key_make);
+	if (tl_ring.stage_buf)
+		munmap(tl_ring.stage_buf, tl_ring.stage_len);
+	tl_ring.stage_len = 0;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tl_ring.stage_buf = p == MAP_FAILED ? NULL : p;
+	if (!tl_ring.stage_buf)
+		return NULL;
+	tl_ring.stage_len = bytes;
+	pthread_setspecific(ring_key, &tl_ring);
+	return tl_ring.stage_buf;
+}
+
+void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
+			  struct ptbm_staged *st)
+{
+	st->pids = pids;
+	st->n = n;
+	st->known = known_pages(f);
+	st->queued = 0;
+	st->buf = stage_buffers(ptbm_file_stage_slots(f) * f->page_size);
+	struct io_uring *ring = st->buf ? ring_of(&tl_ring.stage, &tl_ring.stage_state) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		enum ptbm_fault fault = fault_take(&read_plan);
+		if (fault == PTBM_FAULT_DELAY) {
+			usleep(200000); /* then the request goes as usual */
+			fault = PTBM_FAULT_NONE;
+		}
+		st->how[i] = fault == PTBM_FAULT_EIO	  ? -EIO
+			     : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
+			     : fault == PTBM_FAULT_SHORT  ? PTBM_EIO_SHORT
+							  : 1;
+		struct io_uring_sqe *sqe = ring && st->how[i] == 1 ? io_uring_get_sqe(ring) : NULL;
+		if (!sqe)
+			continue;
+		io_uring_prep_read(sqe, f->fd, st->buf + i * f->page_size, f->page_size,
+				   (pids[i] + 1) * f->page_size);
+		io_uring_sqe_set_data64(sqe, i);
+		st->how[i] = 0;
+		st->queued++;
+	}
+	if (st->queued && io_uring_submit(ring) < 0) {
+		/* nothing known submitted: read them all at finish, one by one */
+		io_uring_queue_exit(ring);
+		tl_ring.stage_state = 0;
+		for (size_t i = 0; i < n; i++)
+			if (st->how[i] == 0)
+				st->how[i] = 1;
+		st->queued = 0;
+	}
+}
+
+/* Verify page i in its staging slot (or read at the end of the file) and
+ * copy it to dst. */
+static int stage_deliver(struct ptbm_file *f, struct ptbm_staged *st, size_t i, int res, void *dst)
+{
+	char *slot = st->buf ? st->buf + i * f->page_size : NULL;
+	size_t got = 0;
+	off_t off = (off_t)((st->pids[i] + 1) * f->page_size);
+	if (!slot) /* no staging memory: straight into the frame */
+		return dst ? ptbm_file_read_page(f, st->pids[i], dst) : 0;
+	if (res == 0)
+		return dst ? read_at_eof(f, st->pids[i], dst, st->known) : 0;
+	if (res != (int)f->page_size) { /* short or retryable: synchronously */
+		if (res < 0 && res != -EAGAIN && res != -EINTR)
+			return res;
+		int rc = xfer(f->fd, slot, f->page_size, off, false, &got);
+		if (rc == PTBM_EIO_SHORT && got == 0)
+			return dst ? read_at_eof(f, st->pids[i], dst, st->known) : 0;
+		if (rc < 0)
+			return rc;
+	}
+	int rc = ptbm_page_verify(slot, f->page_size, st->pids[i]);
+	if (rc == 0 && dst)
+		memcpy(dst, slot, f->page_size);
+	return rc;
+}
+
+int ptbm_file_read_finish(struct ptbm_file *f, struct ptbm_staged *st, void *const *dst, int *rcs)
+{
+	int first_err = 0;
+	if (st->queued && io_uring_sq_ready(&tl_ring.stage))
+		io_uring_submit(&tl_ring.stage); /* what _start's submit left */
+	for (size_t i = 0; i < st->n; i++)
+		rcs[i] = st->how[i] < 0 ? st->how[i]
+			 : st->how[i] == 1
+			     ? stage_deliver(f, st, i, -EAGAIN, dst[i]) /* not queued */
+			     : 0;
+	for (size_t done = 0; done < st->queued; done++) {
+		struct io_uring_cqe *cqe;
+		int rc = io_uring_wait_cqe(&tl_ring.stage, &cqe);
+		if (rc == -EINTR) {
+			done--;
+			continue;
+		}
+		if (rc < 0) {
+			/* the ring failed: what it still holds cannot be known */
+			for (size_t i = 0; i < st->n; i++)
+				if (st->how[i] == 0)
+					rcs[i] = rc;
+			io_uring_queue_exit(&tl_ring.stage);
+			tl_ring.stage_state = 0;
+			break;
+		}
+		size_t i = (size_t)io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&tl_ring.stage, cqe);
+		st->how[i] = 2; /* delivered */
+		rcs[i] = stage_deliver(f, st, i, res, dst[i]);
+	}
+	for (size_t i = 0; i < st->n; i++)
+		if (rcs[i] < 0 && !first_err)
+			first_err = rcs[i];
 	return first_err;
 }
 

@@ -17,6 +17,12 @@
  *      that also maps every page and is spinning on the other CPU (so its TLB
  *      must be flushed).  The TLB row of /proc/interrupts is read around the
  *      two-process runs.
+ *   D. Scattered pages, as a buffer pool's eviction and misses see them: in a
+ *      256 MiB mapping with every 4th page present, SCATTER random present
+ *      pages are released with one process_madvise(2) call (DONTNEED
+ *      private, REMOVE shared), made present again with one
+ *      MADV_POPULATE_WRITE call, then written once each. A contiguous run of
+ *      the same length is timed the same way beside it.
  */
 #include "probe.h"
 #include "probe_peer.h"
@@ -27,7 +33,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define TOUCH_PAGES   8192 /* 32 MiB for touch and populate costs */
@@ -261,6 +270,89 @@ static int releases(struct probe_result *r, struct release_out *o)
 }
 
 /* Ratio a / b for the verdict, 0 when either is unmeasured. */
+/* D. Scattered pages. */
+#define SCATTER_REGION_PAGES 65536 /* 256 MiB of 4 KiB pages */
+#define SCATTER		     64
+#define SCATTER_ROUNDS	     16
+#ifndef PIDFD_SELF
+#define PIDFD_SELF -10000
+#endif
+enum { SC_RELEASE, SC_POPULATE, SC_TOUCH, SC_STEPS };
+static const char *const sc_step_key[SC_STEPS] = {"release", "populate", "touch"};
+
+/* One vectored advice on this process; falls back to one madvise per run. */
+static int advise_vec(struct iovec *iov, size_t n, int advice)
+{
+	long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u);
+	if (r >= 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (madvise(iov[i].iov_base, iov[i].iov_len, advice) < 0)
+			return -errno;
+	return 0;
+}
+
+/* Median ns/page of each step over REPS, for scattered or contiguous runs. */
+static int scatter_costs(bool shared, bool contiguous, double out[SC_STEPS])
+{
+	size_t ps = probe_page_size(), len = SCATTER_REGION_PAGES * ps;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (!shared)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t q = 0; q < SCATTER_REGION_PAGES; q += 4)
+		p[q * ps] = 1;
+	int release = shared ? MADV_REMOVE : MADV_DONTNEED, rc = 0;
+	double v[SC_STEPS][REPS];
+	unsigned seed = 12345;
+	for (int rep = 0; rep < REPS && !rc; rep++) {
+		uint64_t t[SC_STEPS] = {0};
+		for (int round = 0; round < SCATTER_ROUNDS && !rc; round++) {
+			struct iovec iov[SCATTER];
+			size_t n = contiguous ? 1 : SCATTER;
+			if (contiguous) {
+				size_t first =
+				    (size_t)rand_r(&seed) % (SCATTER_REGION_PAGES - SCATTER);
+				iov[0].iov_base = p + first * ps;
+				iov[0].iov_len = SCATTER * ps;
+			} else {
+				/* distinct present pages: every 4th, from 64 disjoint slices */
+				size_t slice = SCATTER_REGION_PAGES / 4 / SCATTER;
+				for (size_t i = 0; i < SCATTER; i++) {
+					size_t q = (i * slice + (size_t)rand_r(&seed) % slice) * 4;
+					iov[i].iov_base = p + q * ps;
+					iov[i].iov_len = ps;
+				}
+			}
+			uint64_t t0 = probe_now_ns();
+			rc = advise_vec(iov, n, release);
+			uint64_t t1 = probe_now_ns();
+			if (!rc)
+				rc = advise_vec(iov, n, MADV_POPULATE_WRITE);
+			uint64_t t2 = probe_now_ns();
+			for (size_t i = 0; i < SCATTER; i++) {
+				char *a = contiguous ? (char *)iov[0].iov_base + i * ps
+						     : (char *)iov[i].iov_base;
+				*(volatile char *)a = 1;
+			}
+			uint64_t t3 = probe_now_ns();
+			t[SC_RELEASE] += t1 - t0;
+			t[SC_POPULATE] += t2 - t1;
+			t[SC_TOUCH] += t3 - t2;
+		}
+		for (int k = 0; k < SC_STEPS; k++)
+			v[k][rep] = (double)t[k] / (SCATTER_ROUNDS * SCATTER);
+	}
+	munmap(p, len);
+	if (rc)
+		return rc;
+	for (int k = 0; k < SC_STEPS; k++)
+		out[k] = probe_median(v[k], REPS);
+	return 0;
+}
+
 static double ratio(double a, double b)
 {
 	return a > 0 && b > 0 ? a / b : 0;
@@ -290,6 +382,17 @@ void probe_exp_costs(struct probe_result *r)
 		probe_fail_errno(r, "release runs", -rc);
 		return;
 	}
+
+	/* D: [shared][contiguous][step] */
+	double sc[2][2][SC_STEPS];
+	for (int sh = 0; sh < 2; sh++)
+		for (int ct = 0; ct < 2; ct++) {
+			rc = scatter_costs(sh, ct, sc[sh][ct]);
+			if (rc < 0) {
+				probe_fail_errno(r, "scattered pages", -rc);
+				return;
+			}
+		}
 
 	probe_ev_int(r, "touch_region_mib", (long long)(TOUCH_PAGES * probe_page_size() >> 20));
 	probe_ev_int(r, "release_region_mib", (long long)(RELEASE_PAGES * probe_page_size() >> 20));
@@ -322,6 +425,27 @@ void probe_exp_costs(struct probe_result *r)
 	else
 		probe_ev_str(r, "tlb_shootdown_irqs_2proc_runs", "not counted (no TLB row)");
 
+	for (int sh = 0; sh < 2; sh++)
+		for (int ct = 0; ct < 2; ct++)
+			for (int k = 0; k < SC_STEPS; k++) {
+				char key[PROBE_KEY_LEN];
+				snprintf(key, sizeof(key), "%s_%d_%s_%s_ns",
+					 ct ? "contiguous" : "scattered", SCATTER, sc_step_key[k],
+					 sh ? "shared" : "private");
+				probe_ev_num(r, key, sc[sh][ct][k]);
+			}
+	double scatter_cost[2];
+	for (int sh = 0; sh < 2; sh++) {
+		double a = 0, b = 0;
+		for (int k = 0; k < SC_STEPS; k++) {
+			a += sc[sh][0][k];
+			b += sc[sh][1][k];
+		}
+		scatter_cost[sh] = ratio(a, b);
+	}
+	probe_ev_num(r, "ratio_scattered_vs_contiguous_cycle_private", scatter_cost[0]);
+	probe_ev_num(r, "ratio_scattered_vs_contiguous_cycle_shared", scatter_cost[1]);
+
 	double populate_gain = ratio(touch_shared, pop_shared);
 	double read_vs_write = ratio(other[OP_WRITE_TOUCH], other[OP_READ_TOUCH]);
 	double batch_gain = ratio(rel.ns[1][0][0], rel.ns[1][1][0]);
@@ -340,7 +464,8 @@ void probe_exp_costs(struct probe_result *r)
 		probe_verdict(r, PROBE_CONCLUSIVE,
 			      "fault %.1f us/page; POPULATE_WRITE %.0fx cheaper; other process "
 			      "read touch %.1fx cheaper than write; REMOVE batch 64 %.0fx cheaper "
-			      "than batch 1, %.1fx with a 2nd mapper",
+			      "than batch 1, %.1fx with a 2nd mapper; scattered pages %.1fx dearer "
+			      "to release and refill than contiguous (shared)",
 			      touch_shared / 1000, populate_gain, read_vs_write, batch_gain,
-			      second_mapper);
+			      second_mapper, scatter_cost[1]);
 }
