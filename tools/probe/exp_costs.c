@@ -21,8 +21,9 @@
  *      256 MiB mapping with every 4th page present, SCATTER random present
  *      pages are released with one process_madvise(2) call (DONTNEED
  *      private, REMOVE shared), made present again with one
- *      MADV_POPULATE_WRITE call, then written once each. A contiguous run of
- *      the same length is timed the same way beside it.
+ *      MADV_POPULATE_WRITE call, then written once each. Beside it, the same
+ *      for SCATTER contiguous present pages (a mapping with every page
+ *      present).
  */
 #include "probe.h"
 #include "probe_peer.h"
@@ -302,7 +303,9 @@ static int scatter_costs(bool shared, bool contiguous, double out[SC_STEPS])
 		return -errno;
 	if (!shared)
 		madvise(p, len, MADV_NOHUGEPAGE);
-	for (size_t q = 0; q < SCATTER_REGION_PAGES; q += 4)
+	/* scattered: every 4th page present; contiguous: all, so that both
+	 * release and refill SCATTER present pages a round */
+	for (size_t q = 0; q < SCATTER_REGION_PAGES; q += contiguous ? 1 : 4)
 		p[q * ps] = 1;
 	int release = shared ? MADV_REMOVE : MADV_DONTNEED, rc = 0;
 	double v[SC_STEPS][REPS];
