@@ -11,6 +11,9 @@
  * victim in memory, dirty and intact; the miss returns the error only when
  * no victim could be released.
  * A forked child's misses evict pages the parent loaded.
+ * A miss on a page past the file's end whose eviction writes back pages
+ * further on (growing the file while the read is in flight) reads zeros,
+ * not PTBM_ETRUNCATED.
  */
 #include "testutil.h"
 
@@ -364,6 +367,44 @@ static int child_loads_more(void *arg)
 
 /* Processes mode: a child's misses evict the parent's pages; the parent
  * finds them gone from memory and reads them back intact. */
+/*
+ * A miss reads a page never written, past the end of the file; the miss
+ * finds the budget full of dirty pages further on and writes them back,
+ * so the file grows past the page while its read is in flight. The read
+ * found the end of the file, which is no truncation: zeros.
+ */
+static void miss_past_end_while_file_grows(const char *file, enum ptbm_share share)
+{
+	for (int round = 0; round < 3; round++) {
+		ptbm_pool *pool = open_evict(file, share, TU_BUDGET, 4 * TU_BUDGET);
+		for (uint64_t pid = 2 * TU_BUDGET; pid < 3 * TU_BUDGET; pid++)
+			assert_rc(tu_write(pool, pid, 3), 0);
+		assert_int_equal(tu_stats(pool).writes, 0); /* nothing on disk yet */
+		for (uint64_t pid = 0; pid < 4; pid++) {
+			void *p;
+			assert_rc(ptbm_fix_shared(pool, pid, &p), 0);
+			assert_true(tu_is_zero(p, ptbm_page_usable(pool)));
+			assert_rc(ptbm_unfix_shared(pool, pid), 0);
+		}
+		assert_true(tu_stats(pool).writes > 0); /* the file did grow */
+		for (uint64_t pid = 2 * TU_BUDGET; pid < 3 * TU_BUDGET; pid++)
+			assert_int_equal(tu_verify(pool, pid, 3), 0);
+		tu_close(pool);
+	}
+}
+
+static void test_miss_past_end_threads(void **state)
+{
+	(void)state;
+	miss_past_end_while_file_grows(__func__, PTBM_SHARE_THREADS);
+}
+
+static void test_miss_past_end_processes(void **state)
+{
+	(void)state;
+	miss_past_end_while_file_grows(__func__, PTBM_SHARE_PROCESSES);
+}
+
 static void test_child_evicts(void **state)
 {
 	(void)state;
@@ -403,6 +444,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_evict_write_enospc),
 	    cmocka_unit_test(test_evict_write_short),
 	    cmocka_unit_test(test_child_evicts),
+	    cmocka_unit_test(test_miss_past_end_threads),
+	    cmocka_unit_test(test_miss_past_end_processes),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }
