@@ -459,21 +459,28 @@ static void forget_failed(ptbm_pool *pool, uint64_t b, uint64_t pid)
 	pthread_rwlock_unlock(part_lock(v, h));
 }
 
-/* Read page pid into pinned buffer b, whose I/O the caller started. */
-static int read_into(ptbm_pool *pool, uint64_t b, uint64_t pid)
+/* The read of page pid into pinned buffer b ended with rc: publish the
+ * page valid, or forget it (which drops the caller's pin). */
+static int read_done(ptbm_pool *pool, uint64_t b, uint64_t pid, int rc)
 {
-	struct hview *v = view(pool);
-	struct hbuf *d = &v->buf[b];
-	int rc = ptbm_file_read_page(&pool->file, pid, frame(v, b));
+	struct hbuf *d = &view(pool)->buf[b];
 	if (rc < 0) {
 		forget_failed(pool, b, pid);
 		return rc;
 	}
 	uint32_t s = lock_header(d);
 	unlock_header(d, (s & ~(BM_IO_IN_PROGRESS | BM_IO_ERROR)) | BM_VALID);
-	ptbm_count(pool, PTBM_C_MISSES, 1);
 	ptbm_count(pool, PTBM_C_READS, 1);
 	return 0;
+}
+
+/* Read page pid into pinned buffer b, whose I/O the caller started. */
+static int read_into(ptbm_pool *pool, uint64_t b, uint64_t pid)
+{
+	int rc = ptbm_file_read_page(&pool->file, pid, frame(view(pool), b));
+	if (rc == 0)
+		ptbm_count(pool, PTBM_C_MISSES, 1);
+	return read_done(pool, b, pid, rc);
 }
 
 /*
@@ -807,14 +814,20 @@ static int hash_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 
 /* ---- batches: prefetch and flush --------------------------------------------- */
 
-static int hash_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+/*
+ * Up to PREFETCH_BATCH pages at a time: buffers are allocated (and dirty
+ * victims written back) for every page not in the table, then all their
+ * reads go to the disk in one batch, as the vm engine's do.
+ */
+#define PREFETCH_BATCH 64
+
+static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n, int *err)
 {
 	struct hview *v = view(pool);
-	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] >= n_alloc)
-			return PTBM_ERANGE;
-	int loaded = 0;
+	uint64_t got[PREFETCH_BATCH], bufs[PREFETCH_BATCH];
+	void *dst[PREFETCH_BATCH];
+	int rcs[PREFETCH_BATCH];
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t h = page_hash(pids[i]);
 		pthread_rwlock_rdlock(part_lock(v, h));
@@ -825,15 +838,46 @@ static int hash_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 		uint32_t s;
 		bool io_owned;
 		b = buffer_alloc(pool, pids[i], h, &s, &io_owned);
-		if (b < 0)
-			return loaded ? loaded : (int)b;
-		if (io_owned) {
-			int rc = read_into(pool, (uint64_t)b, pids[i]);
-			if (rc < 0)
-				return loaded ? loaded : rc; /* read_into dropped the pin */
-			loaded++;
+		if (b < 0) {
+			*err = (int)b;
+			break; /* read what we have */
 		}
-		unpin(&v->buf[b]);
+		if (!io_owned) {
+			unpin(&v->buf[b]);
+			continue;
+		}
+		got[k] = pids[i];
+		bufs[k] = (uint64_t)b;
+		dst[k++] = frame(v, (uint64_t)b);
+	}
+	if (k)
+		ptbm_file_read_batch(&pool->file, got, dst, k, rcs);
+	int loaded = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (read_done(pool, bufs[i], got[i], rcs[i]) < 0) {
+			if (!*err)
+				*err = rcs[i];
+			continue; /* read_done dropped the pin */
+		}
+		unpin(&v->buf[bufs[i]]);
+		loaded++;
+	}
+	return loaded;
+}
+
+static int hash_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] >= n_alloc)
+			return PTBM_ERANGE;
+	int loaded = 0;
+	for (size_t at = 0; at < n; at += PREFETCH_BATCH) {
+		size_t k = n - at < PREFETCH_BATCH ? n - at : PREFETCH_BATCH;
+		int err = 0;
+		loaded += prefetch_batch(pool, pids + at, k, &err);
+		if (err < 0)
+			return loaded ? loaded : err;
 	}
 	return loaded;
 }
