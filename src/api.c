@@ -153,10 +153,20 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
 	if (!pool || (!pids && n))
 		return -EINVAL;
+	uint64_t n_alloc = atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire);
 	for (size_t i = 0; i < n; i++)
-		if (pids[i] >= pool->max_pages)
+		if (pids[i] >= n_alloc)
 			return PTBM_ERANGE;
-	return pool->ops->prefetch(pool, pids, n);
+	/* engines take PTBM_PREFETCH_BATCH pages at a time */
+	int loaded = 0;
+	for (size_t at = 0; at < n; at += PTBM_PREFETCH_BATCH) {
+		size_t k = n - at < PTBM_PREFETCH_BATCH ? n - at : PTBM_PREFETCH_BATCH;
+		int rc = pool->ops->prefetch(pool, pids + at, k);
+		if (rc < 0)
+			return loaded ? loaded : rc;
+		loaded += rc;
+	}
+	return loaded;
 }
 
 int ptbm_flush(ptbm_pool *pool)

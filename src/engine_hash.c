@@ -819,7 +819,7 @@ static int hash_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
  * victims written back) for every page not in the table, then all their
  * reads go to the disk in one batch, as the vm engine's do.
  */
-#define PREFETCH_BATCH 64
+#define PREFETCH_BATCH PTBM_PREFETCH_BATCH
 
 static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n, int *err)
 {
@@ -867,19 +867,8 @@ static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n, int *
 
 static int hash_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] >= n_alloc)
-			return PTBM_ERANGE;
-	int loaded = 0;
-	for (size_t at = 0; at < n; at += PREFETCH_BATCH) {
-		size_t k = n - at < PREFETCH_BATCH ? n - at : PREFETCH_BATCH;
-		int err = 0;
-		loaded += prefetch_batch(pool, pids + at, k, &err);
-		if (err < 0)
-			return loaded ? loaded : err;
-	}
-	return loaded;
+	int err = 0, loaded = prefetch_batch(pool, pids, n, &err);
+	return loaded || err >= 0 ? loaded : err;
 }
 
 static int hash_flush(ptbm_pool *pool)

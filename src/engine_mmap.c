@@ -245,9 +245,6 @@ static int mm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 /* Ask the kernel to read ahead the pages it does not hold; counts those. */
 static int mm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!allocated(pool, pids[i]))
-			return PTBM_ERANGE;
 	unsigned char vec[(1u << 24) / 4096]; /* one byte per 4 KiB: the largest page */
 	size_t per_page = pool->page_size / 4096;
 	int loaded = 0;

@@ -646,7 +646,7 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
  * frames, read, verify, publish them unlocked. Returns pages loaded or the
  * first error if none was.
  */
-#define PREFETCH_BATCH 64
+#define PREFETCH_BATCH PTBM_PREFETCH_BATCH
 
 static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
@@ -726,22 +726,14 @@ static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 
 static int vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	uint64_t n_alloc = atomic_load(&pool->sh->n_alloc);
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] >= n_alloc)
-			return PTBM_ERANGE;
-	int loaded = 0;
-	size_t batch = ptbm_file_stage_slots(&pool->file);
-	if (batch > PREFETCH_BATCH)
-		batch = PREFETCH_BATCH;
-	for (size_t at = 0; at < n; at += batch) {
-		size_t k = n - at < batch ? n - at : batch;
-		int rc = prefetch_batch(pool, pids + at, k);
-		if (rc < 0)
-			return loaded ? loaded : rc;
-		loaded += rc;
+	/* 8 KiB pages: one batch; larger ones: as many as the staging holds */
+	size_t slots = ptbm_file_stage_slots(&pool->file);
+	int loaded = 0, rc = 0;
+	for (size_t at = 0; at < n && rc >= 0; at += slots) {
+		rc = prefetch_batch(pool, pids + at, n - at < slots ? n - at : slots);
+		loaded += rc > 0 ? rc : 0;
 	}
-	return loaded;
+	return loaded || rc >= 0 ? loaded : rc;
 }
 
 enum latch_try { LATCHED, GONE, BUSY, DEAD };

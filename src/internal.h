@@ -176,7 +176,8 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
  * rcs[i] gets each page's result; _finish returns 0 or the first error.
  * Every _start is followed by a _finish on the same thread.
  */
-#define PTBM_STAGE_MAX 64
+#define PTBM_STAGE_MAX	    64
+#define PTBM_PREFETCH_BATCH 64 /* pages per engine prefetch call */
 struct ptbm_staged {
 	const uint64_t *pids;
 	size_t n;
@@ -227,6 +228,8 @@ struct ptbm_engine_ops {
 	int (*read_begin)(ptbm_pool *, uint64_t, const void **, uint64_t *);
 	int (*read_validate)(ptbm_pool *, uint64_t, uint64_t);
 	int (*upgrade)(ptbm_pool *, uint64_t, uint64_t);
+	/* at most PTBM_PREFETCH_BATCH allocated pages: loaded count, or the
+	 * error if none was loaded */
 	int (*prefetch)(ptbm_pool *, const uint64_t *, size_t);
 	int (*flush)(ptbm_pool *);
 	/* sizes the engine's area of the shared region */
