@@ -286,6 +286,37 @@ static void test_eviction(void **state)
 	tu_close(pool);
 }
 
+/*
+ * A prefetch of more pages than one batch (the API cuts it into batches of
+ * 64) loads every page that is not resident, with their contents, so that
+ * the fixes after it are hits.
+ */
+static void test_prefetch_batches(void **state)
+{
+	(void)state;
+	const uint64_t budget = 4 * SMALL_BUDGET, pages = 4 * budget, n = 100;
+	ptbm_pool *pool = open_with(__func__, budget, pages);
+	for (uint64_t pid = 0; pid < pages; pid++)
+		assert_rc(tu_write(pool, pid, 5), 0);
+	uint64_t ids[100];
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = i * 2; /* written early: evicted since */
+	struct ptbm_stats before = tu_stats(pool);
+	int loaded = ptbm_prefetch(pool, ids, n);
+	if (bounded()) {
+		assert_int_equal(loaded, (int)n);
+		assert_int_equal(tu_stats(pool).reads - before.reads, n);
+	} else {
+		assert_true(loaded >= 0 && loaded <= (int)n);
+	}
+	struct ptbm_stats mid = tu_stats(pool);
+	for (uint64_t i = 0; i < n; i++)
+		assert_rc(tu_verify(pool, ids[i], 5), 0);
+	if (bounded()) /* all hits: nothing read again */
+		assert_int_equal(tu_stats(pool).reads, mid.reads);
+	tu_close(pool);
+}
+
 /* A write-back that fails keeps the page dirty; the next one succeeds. */
 static void test_writeback_error(void **state)
 {
@@ -704,10 +735,15 @@ int main(int argc, char **argv)
 {
 	static const struct tu_role roles[] = {{"attach_write", role_attach_write}, {NULL, NULL}};
 	static const struct CMUnitTest threads_tests[] = {
-	    cmocka_unit_test(test_basic),	    cmocka_unit_test(test_many_latches),
-	    cmocka_unit_test(test_optimistic),	    cmocka_unit_test(test_eviction),
-	    cmocka_unit_test(test_writeback_error), cmocka_unit_test(test_threads),
-	    cmocka_unit_test(test_persist),	    cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_many_latches),
+	    cmocka_unit_test(test_optimistic),
+	    cmocka_unit_test(test_eviction),
+	    cmocka_unit_test(test_prefetch_batches),
+	    cmocka_unit_test(test_writeback_error),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_persist),
+	    cmocka_unit_test(test_checksum),
 	    cmocka_unit_test(test_attach_twice),
 	};
 	static const struct CMUnitTest process_tests[] = {
