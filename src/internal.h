@@ -182,7 +182,8 @@ struct ptbm_staged {
 	const uint64_t *pids;
 	size_t n;
 	char *buf;		 /* n slots of page_size bytes */
-	int how[PTBM_STAGE_MAX]; /* 0 in flight, 1 read at finish, < 0 injected error */
+	int how[PTBM_STAGE_MAX]; /* 0 in flight, 1 read at finish, 2 delivered,
+				    < 0 injected error */
 	size_t queued;
 	uint64_t known; /* pages the file was known to hold before the reads */
 };
