@@ -144,6 +144,16 @@ struct ptbm_shared {
 /* ---------------------------------------------------------------------
  * The data file (io.c): a header page, then page p at (p + 1) * page_size.
  * ------------------------------------------------------------------- */
+/* The header block at offset 0 (the rest of the block is zeros). */
+#define PTBM_FILE_MAGIC "PTBMDATA"
+struct ptbm_file_header {
+	char magic[8];
+	uint32_t layout_version;
+	uint32_t page_size;
+	uint64_t n_pages;
+	uint64_t checksum; /* XXH3-64 of the bytes above */
+};
+
 struct ptbm_file {
 	_Atomic uint64_t *file_pages; /* pages the file is known to hold (shared) */
 	int fd;

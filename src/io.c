@@ -47,16 +47,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define FILE_MAGIC "PTBMDATA"
-
-struct file_header {
-	char magic[8];
-	uint32_t layout_version;
-	uint32_t page_size;
-	uint64_t n_pages;
-	uint64_t checksum; /* XXH3-64 of the bytes above */
-};
-
 /* ---- fault injection seam ------------------------------------------- */
 
 struct fault_plan {
@@ -126,14 +116,14 @@ static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done
 	return done == n ? 0 : PTBM_EIO_SHORT;
 }
 
-static void header_fill(struct file_header *h, uint32_t page_size, uint64_t n_pages)
+static void header_fill(struct ptbm_file_header *h, uint32_t page_size, uint64_t n_pages)
 {
 	memset(h, 0, sizeof *h);
-	memcpy(h->magic, FILE_MAGIC, 8);
+	memcpy(h->magic, PTBM_FILE_MAGIC, 8);
 	h->layout_version = PTBM_LAYOUT_VERSION;
 	h->page_size = page_size;
 	h->n_pages = n_pages;
-	h->checksum = XXH3_64bits(h, offsetof(struct file_header, checksum));
+	h->checksum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
 }
 
 static int header_write(struct ptbm_file *f, uint64_t n_pages)
@@ -205,16 +195,16 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 	memset(buf, 0, page_size);
 	size_t got = 0;
 	int rc = xfer(fd, buf, page_size, 0, false, &got);
-	struct file_header h;
+	struct ptbm_file_header h;
 	memcpy(&h, buf, sizeof h);
 	free(buf);
 	if (rc < 0 && rc != PTBM_EIO_SHORT)
 		goto fail;
-	if (got < sizeof h || memcmp(h.magic, FILE_MAGIC, 8) != 0) {
+	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0) {
 		rc = PTBM_EBADFILE;
 		goto fail;
 	}
-	if (h.checksum != XXH3_64bits(&h, offsetof(struct file_header, checksum))) {
+	if (h.checksum != XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum))) {
 		rc = PTBM_EBADFILE;
 		goto fail;
 	}

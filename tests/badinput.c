@@ -387,15 +387,6 @@ static void test_strerror_and_names(void **state)
 
 /* ---- data files ---------------------------------------------------------------- */
 
-/* The header of a data file (io.c), to forge one. */
-struct header {
-	char magic[8];
-	uint32_t layout_version;
-	uint32_t page_size;
-	uint64_t n_pages;
-	uint64_t checksum;
-};
-
 static void write_file(const char *path, const void *bytes, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -449,9 +440,10 @@ static void forge(const char *file, uint32_t layout, uint32_t page_size, uint64_
 		  size_t file_bytes)
 {
 	unsigned char *buf = calloc(1, file_bytes);
-	struct header h = {.layout_version = layout, .page_size = page_size, .n_pages = n_pages};
+	struct ptbm_file_header h = {
+	    .layout_version = layout, .page_size = page_size, .n_pages = n_pages};
 	memcpy(h.magic, "PTBMDATA", 8);
-	h.checksum = XXH3_64bits(&h, offsetof(struct header, checksum));
+	h.checksum = XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum));
 	memcpy(buf, &h, sizeof h);
 	write_file(tu_path(file), buf, file_bytes);
 	free(buf);

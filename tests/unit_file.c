@@ -199,15 +199,6 @@ static void test_header_corrupted(void **state)
 	}
 }
 
-/* The header of a data file (io.c), to forge one of another layout. */
-struct header {
-	char magic[8];
-	uint32_t layout_version;
-	uint32_t page_size;
-	uint64_t n_pages;
-	uint64_t checksum;
-};
-
 static void test_layout(void **state)
 {
 	(void)state;
@@ -233,16 +224,16 @@ static void test_layout(void **state)
 
 	/* a valid header of the next layout version */
 	make_file(__func__, 1);
-	struct header h;
+	struct ptbm_file_header h;
 	pread_at(path, &h, sizeof h, 0);
 	assert_memory_equal(h.magic, "PTBMDATA", 8);
 	assert_int_equal(h.layout_version, PTBM_LAYOUT_VERSION);
 	h.layout_version++;
-	h.checksum = XXH3_64bits(&h, offsetof(struct header, checksum));
+	h.checksum = XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum));
 	pwrite_at(path, &h, sizeof h, 0);
 	assert_rc(try_open(__func__, 0), PTBM_ELAYOUT);
 	h.layout_version--;
-	h.checksum = XXH3_64bits(&h, offsetof(struct header, checksum));
+	h.checksum = XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum));
 	pwrite_at(path, &h, sizeof h, 0);
 	assert_rc(try_open(__func__, 0), 0); /* the forgery is faithful */
 }
