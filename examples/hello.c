@@ -34,21 +34,21 @@ static void check(int rc, const char *what)
 
 int main(int argc, char **argv)
 {
-	char dir[4096] = "", path[4096];
+	char dir[4000] = "", file[4096];
+	const char *path = argv[1];
 	if (argc > 2) {
 		fprintf(stderr, "usage: hello [DATA_FILE]\n");
 		return 2;
 	}
-	if (argc == 2) {
-		snprintf(path, sizeof path, "%s", argv[1]);
-	} else {
+	if (argc < 2) {
 		const char *tmp = getenv("TMPDIR");
 		snprintf(dir, sizeof dir, "%s/ptbm-hello-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dir)) {
 			perror(dir);
 			return 1;
 		}
-		snprintf(path, sizeof path, "%s/data.ptbm", dir);
+		snprintf(file, sizeof file, "%s/data.ptbm", dir);
+		path = file;
 	}
 
 	struct ptbm_config cfg;
