@@ -72,8 +72,8 @@ int main(int argc, char **argv)
 		/* optimistic read, restarted if a writer intervened */
 		check(ptbm_read(pool, id, 0, buf, sizeof buf), "worker: read");
 		printf("worker %d read page %" PRIu64 ": \"%s\"\n", (int)getpid(), id, buf);
+		fflush(stdout); /* _exit() does not flush */
 		check(ptbm_close(pool), "worker: close");
-		fflush(stdout);
 		_exit(strcmp(buf, "hello") == 0 ? 0 : 1);
 	}
 	int status;
