@@ -4,11 +4,14 @@
  *   - experiments are found by id and by short name;
  *   - --json prints valid JSON with the documented fields, for exactly the
  *     experiments chosen with --only; Markdown starts with the verdict table;
+ *   - both name the host's paging from experiment 9's host_paging evidence
+ *     when it ran, and say it was not classified when it did not;
  *   - the runner turns a hung experiment into "failed: timed out" within its
  *     time limit, a killed one into "killed by signal", kills the peers it
  *     left behind, and removes the temporary names it registered.
  */
 #include "probe_test.h"
+#include "probe_report.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -235,6 +238,39 @@ static void test_json(void)
 	}
 	PT_CHECK(strstr(x->out, "\"shared_anon.read_fault_ptes\": ") != NULL,
 		 "integer evidence is printed bare");
+	PT_CHECK(strstr(x->out, "\"host_paging\": null,") != NULL,
+		 "without experiment 9 the host paging is null");
+}
+
+/* The report header carries experiment 9's host_paging, whatever it says. */
+static void test_host_paging(void)
+{
+	static struct probe_result rs[2];
+	probe_result_init(&rs[0], probe_find("fork-shared"));
+	probe_result_init(&rs[1], probe_find("costs"));
+	probe_ev_str(&rs[1], "host_paging", "%s", "shadow paging");
+	struct probe_env env;
+	probe_env_collect(&env);
+	static char buf[1 << 16];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	PT_CHECK(f && probe_report_markdown(f, &env, rs, 2) == 0, "Markdown written");
+	if (f)
+		fclose(f);
+	const char *line = strstr(buf, "- host paging: shadow paging (experiment 9, costs)\n");
+	const char *table = strstr(buf, "| # | experiment |");
+	PT_CHECK(line && table && line < table, "the Markdown header names the host:\n%s", buf);
+	f = fmemopen(buf, sizeof(buf), "w");
+	PT_CHECK(f && probe_report_json(f, &env, rs, 2) == 0, "JSON written");
+	if (f)
+		fclose(f);
+	PT_CHECK(json_valid(buf) && strstr(buf, "\"host_paging\": \"shadow paging\",") != NULL,
+		 "so does the JSON:\n%s", buf);
+	f = fmemopen(buf, sizeof(buf), "w");
+	PT_CHECK(f && probe_report_markdown(f, &env, rs, 1) == 0, "Markdown written");
+	if (f)
+		fclose(f);
+	PT_CHECK(strstr(buf, "- host paging: not classified") != NULL,
+		 "without experiment 9 the header says so:\n%s", buf);
 }
 
 static void test_markdown(void)
@@ -339,6 +375,7 @@ int main(void)
 {
 	test_arguments();
 	test_json();
+	test_host_paging();
 	test_markdown();
 	test_runner();
 	struct probe_result none;

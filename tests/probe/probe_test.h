@@ -3,7 +3,10 @@
  *
  * Each test runs one experiment directly in the test process (itself a
  * fresh process), then checks the measured evidence against the Linux
- * behaviour documented in ../shared/kernel-facts.md.  Checks read evidence
+ * behaviour stated in its Description (docs/probe.md, "What the kernel
+ * does", gives the kernel source behind each).  No test asserts a cost
+ * ratio of the machine: the project's hosts come in two kinds (shadow and
+ * nested paging) whose costs differ by up to 10x.  Checks read evidence
  * values, never the verdict text alone, so a kernel that behaves differently
  * fails the test.  Exit codes follow the liburing convention: 0 pass,
  * 1 fail, 77 skip (the experiment reported "not measurable here").

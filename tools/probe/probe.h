@@ -171,4 +171,23 @@ void probe_exp_pte_metadata(struct probe_result *r);  /* 7 */
 void probe_exp_fault_around(struct probe_result *r);  /* 8 */
 void probe_exp_costs(struct probe_result *r);	      /* 9 */
 
+/*
+ * Host paging, told from experiment 9's evidence (exp_costs.c explains the
+ * rule).  Three signals vote shadow, nested or neither:
+ *   fault_ns           first write touch of a private page, ns;
+ *   tlb_irqs           TLB-shootdown interrupts during the two-process runs,
+ *                      < 0 when the kernel has no TLB row (no vote);
+ *   touch_vs_populate  first touch over MADV_POPULATE_WRITE, shared pages.
+ * Returns "shadow paging" or "nested paging" when at least two signals vote
+ * and none disagrees, else "unclassified"; votes[] (may be NULL) receives
+ * "shadow", "nested" or "neither" per signal, in that order.
+ */
+#define PROBE_PAGING_SIGNALS	       3      /* fault, tlb, populate */
+#define PROBE_SHADOW_FAULT_NS_MIN      6000.0 /* a fault dearer than this votes shadow */
+#define PROBE_NESTED_FAULT_NS_MAX      4000.0 /* one cheaper than this votes nested */
+#define PROBE_SHADOW_POPULATE_GAIN_MIN 4.0    /* touch/populate above: shadow */
+#define PROBE_NESTED_POPULATE_GAIN_MAX 2.5    /* below: nested */
+const char *probe_host_paging(double fault_ns, long long tlb_irqs, double touch_vs_populate,
+			      const char *votes[PROBE_PAGING_SIGNALS]);
+
 #endif /* PTBM_PROBE_H */

@@ -1,8 +1,10 @@
 /*
  * probe_report.c - print results as Markdown (for people) or JSON (for tools).
  *
- * Both formats carry the same data: kernel, privilege, and per experiment its
- * id, short name, title, verdict, status and evidence.  Markdown puts a verdict
+ * Both formats carry the same data: kernel, privilege, the host's paging
+ * (shadow or nested, as experiment 9 classified it from its evidence, when it
+ * ran), and per experiment its id, short name, title, verdict, status and
+ * evidence.  Markdown puts a verdict
  * table first so the answers fit on a screen; the evidence follows in one
  * table per experiment.  JSON prints integer, real and boolean evidence bare
  * and everything else as escaped strings.
@@ -27,6 +29,17 @@ void probe_env_collect(struct probe_env *env)
 	env->page_size = probe_page_size();
 }
 
+/* Experiment 9's host_paging evidence, or NULL when it did not run. */
+static const char *host_paging(const struct probe_result *rs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct probe_evidence *e = probe_ev_find(&rs[i], "host_paging");
+		if (e)
+			return e->value;
+	}
+	return NULL;
+}
+
 /* Markdown table cell: '|' escaped, newlines flattened. */
 static void md_cell(FILE *out, const char *s)
 {
@@ -49,6 +62,11 @@ int probe_report_markdown(FILE *out, const struct probe_env *env, const struct p
 		env->privileged ? "yes (pagemap shows PFNs)"
 				: "no (PFNs hidden: physical-page evidence is not measurable)");
 	fprintf(out, "- page size: %zu bytes\n", env->page_size);
+	const char *paging = host_paging(rs, n);
+	if (paging)
+		fprintf(out, "- host paging: %s (experiment 9, costs)\n", paging);
+	else
+		fprintf(out, "- host paging: not classified (experiment 9, costs, did not run)\n");
 	fprintf(out, "- run time: %.1f s\n\n", env->elapsed_s);
 
 	fprintf(out, "| # | experiment | verdict | status |\n|---|---|---|---|\n");
@@ -103,6 +121,13 @@ int probe_report_json(FILE *out, const struct probe_env *env, const struct probe
 	json_string(out, env->kernel);
 	fprintf(out, ", \"privileged\": %s, \"page_size\": %zu, \"elapsed_s\": %.3f,\n",
 		env->privileged ? "true" : "false", env->page_size, env->elapsed_s);
+	const char *paging = host_paging(rs, n);
+	fputs(" \"host_paging\": ", out);
+	if (paging)
+		json_string(out, paging);
+	else
+		fputs("null", out);
+	fputs(",\n", out);
 	fputs(" \"experiments\": [", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct probe_result *r = &rs[i];

@@ -21,7 +21,8 @@ void probe_env_collect(struct probe_env *env);
 /* Verdict table first, then evidence per experiment.  0 or -errno. */
 int probe_report_markdown(FILE *out, const struct probe_env *env, const struct probe_result *rs,
 			  size_t n);
-/* {"kernel", "privileged", "page_size", "elapsed_s", "experiments": [...]}.  0 or -errno. */
+/* {"kernel", "privileged", "page_size", "elapsed_s", "host_paging" (experiment 9's
+ * classification, null when it did not run), "experiments": [...]}.  0 or -errno. */
 int probe_report_json(FILE *out, const struct probe_env *env, const struct probe_result *rs,
 		      size_t n);
 

@@ -94,7 +94,7 @@ struct probe_shm_trial {
 int probe_shm_trial_run(enum probe_shm_kind kind, enum probe_release how, size_t n_pages,
 			struct probe_result *r, struct probe_shm_trial *t);
 
-/* True when t shows the shmem page-cache behaviour of kernel-facts.md; else
+/* True when t shows the shmem page-cache behaviour (exp_shmem_lookup.c); else
  * *why names the first observation that differs. */
 bool probe_shm_trial_matches(const struct probe_shm_trial *t, const char **why);
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,4 +455,15 @@ double probe_median(double *v, size_t n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double probe_spread(const double *v, size_t n, size_t trim)
+{
+	double sorted[64];
+	if (n > sizeof(sorted) / sizeof(sorted[0]) || n <= 2 * trim)
+		return NAN;
+	memcpy(sorted, v, n * sizeof(*v));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	double lo = sorted[trim], hi = sorted[n - 1 - trim];
+	return lo > 0 ? hi / lo : NAN;
 }

@@ -108,5 +108,13 @@ int probe_populate_write(void *addr, size_t n_pages);
 
 /* Median of n doubles (sorts v in place). */
 double probe_median(double *v, size_t n);
+/*
+ * How far n run times agree: the largest over the smallest once the trim
+ * fastest and the trim slowest runs are set aside (trim 0: max / min; trim 1
+ * of 5 runs: the 4th over the 2nd, which one disturbed run cannot move, as
+ * it cannot move the median).  1 when they agree exactly; NaN when nothing
+ * is left or a run is not positive (a failed or impossible measurement).
+ */
+double probe_spread(const double *v, size_t n, size_t trim);
 
 #endif /* PTBM_PROBE_SYS_H */
