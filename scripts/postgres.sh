@@ -20,6 +20,9 @@
 #        scripts/postgres.sh start DIR        start a PT-BM server on DIR (initdb
 #                                             first if DIR is empty or missing)
 #        scripts/postgres.sh stop DIR         stop it
+#        scripts/postgres.sh bench [--quick]  PT-BM against stock, workloads W1-W6
+#                                             (postgres/bench/bench.py --help): a
+#                                             report, charts and build/postgres/bench.json
 # Environment: PTBM_PG_CACHE (the cache), PTBM_PG_JOBS (make -j, default nproc),
 # PTBM_PG_STOCK=0 (check: skip the stock control suites).
 set -euo pipefail
@@ -42,7 +45,7 @@ as_pg() { runuser -u postgres -- "$@"; }
 setup() {
   [[ $(id -u) -eq 0 ]] || die "run as root (it installs packages and runs servers as 'postgres')"
   local pkgs=(build-essential dpkg-dev bzip2 perl libreadline-dev zlib1g-dev
-              libipc-run-perl) missing=() p
+              libipc-run-perl python3 gnuplot-nox) missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
@@ -234,6 +237,7 @@ build) build_all; say "built: build/postgres/ptbm (PT-BM) and build/postgres/sto
 check) check "$@" ;;
 start) start "$@" ;;
 stop) stop "$@" ;;
--h | --help) sed -n '2,25p' "$0" ;;
-*) die "unknown command $cmd (build, check, start DIR, stop DIR)" ;;
+bench) build_all; /usr/bin/python3 postgres/bench/bench.py "$@" ;;
+-h | --help) sed -n '2,28p' "$0" ;;
+*) die "unknown command $cmd (build, check, start DIR, stop DIR, bench)" ;;
 esac

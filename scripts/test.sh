@@ -24,4 +24,8 @@ if ((sanitizers)); then
   scripts/build.sh build-tsan -DPTBM_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run build-tsan -LE 'bench|probe' "$@"
 fi
+# PostgreSQL on PT-BM: PostgreSQL's own suites on the patched server and on
+# stock (the control), and the project's PostgreSQL tests (postgres/tests)
+echo "== tests: PostgreSQL on PT-BM" >&2
+scripts/postgres.sh check || status=1
 exit $status
