@@ -174,7 +174,7 @@ void probe_exp_costs(struct probe_result *r);	      /* 9 */
 /*
  * Host paging, told from experiment 9's evidence (exp_costs.c explains the
  * rule).  Three signals vote shadow, nested or neither:
- *   fault_ns           first write touch of a private page, ns;
+ *   fault_ns           first write touch of a private page, ns of CPU time;
  *   tlb_irqs           TLB-shootdown interrupts during the two-process runs,
  *                      < 0 when the kernel has no TLB row (no vote);
  *   touch_vs_populate  first touch over MADV_POPULATE_WRITE, shared pages.
