@@ -37,8 +37,9 @@
 static void check_rule(void)
 {
 	const char *v[PROBE_PAGING_SIGNALS];
-	/* A shadow-paging host (docs/probe.md, 2026-11-22): fault 10920 ns, no
-	 * TLB interrupts, touch/populate 11053 / 849 = 13.0. */
+	/* A shadow-paging host (docs/probe.md, 2026-11-22): fault 10920 ns (wall
+	 * time of a quiet run, which recorded no CPU time), no TLB interrupts,
+	 * touch/populate 11053 / 849 = 13.0. */
 	PT_CHECK(strcmp(probe_host_paging(10920, 0, 13.0, v), "shadow paging") == 0,
 		 "the documented shadow-paging figures classify as shadow paging");
 	PT_CHECK(!strcmp(v[0], "shadow") && !strcmp(v[1], "shadow") && !strcmp(v[2], "shadow"),
@@ -47,18 +48,18 @@ static void check_rule(void)
 	PT_CHECK(strcmp(probe_host_paging(10920, 0, 2.5, v), "shadow paging") == 0 &&
 		     strcmp(v[2], "neither") == 0,
 		 "two shadow votes and a neutral one still say shadow paging");
-	/* A nested-paging host (docs/probe.md, 2026-12-01): fault 1876 ns, 8043
-	 * TLB interrupts, touch/populate 0.977. */
-	PT_CHECK(strcmp(probe_host_paging(1876, 8043, 0.977, v), "nested paging") == 0,
+	/* A nested-paging host (docs/probe.md, 2026-12-01, at load 6): fault
+	 * 1812 ns of CPU time, 5895 TLB interrupts, touch/populate 1.226. */
+	PT_CHECK(strcmp(probe_host_paging(1812, 5895, 1.226, v), "nested paging") == 0,
 		 "the documented nested-paging figures classify as nested paging");
 	PT_CHECK(!strcmp(v[0], "nested") && !strcmp(v[1], "nested") && !strcmp(v[2], "nested"),
 		 "with three nested votes (%s %s %s)", v[0], v[1], v[2]);
-	PT_CHECK(strcmp(probe_host_paging(1876, 0, 0.977, NULL), "unclassified") == 0,
+	PT_CHECK(strcmp(probe_host_paging(1812, 0, 1.226, NULL), "unclassified") == 0,
 		 "a disagreeing signal leaves the host unclassified");
-	PT_CHECK(strcmp(probe_host_paging(1876, -2, 0.977, v), "nested paging") == 0 &&
+	PT_CHECK(strcmp(probe_host_paging(1812, -2, 1.226, v), "nested paging") == 0 &&
 		     strcmp(v[1], "neither") == 0,
 		 "no TLB row: no vote, the other two decide");
-	PT_CHECK(strcmp(probe_host_paging(5000, -2, 0.977, NULL), "unclassified") == 0,
+	PT_CHECK(strcmp(probe_host_paging(5000, -2, 1.226, NULL), "unclassified") == 0,
 		 "one vote alone classifies nothing");
 	PT_CHECK(strcmp(probe_host_paging(0, 0, 0, v), "unclassified") == 0 &&
 		     strcmp(v[0], "neither") == 0 && strcmp(v[2], "neither") == 0,
