@@ -6,6 +6,8 @@
  *     experiments chosen with --only; Markdown starts with the verdict table;
  *   - both name the host's paging from experiment 9's host_paging evidence
  *     when it ran, and say it was not classified when it did not;
+ *   - Markdown explains a measured fault-path result in prose built from
+ *     its evidence, and leaves an unmeasurable one at its reason;
  *   - the runner turns a hung experiment into "failed: timed out" within its
  *     time limit, a killed one into "killed by signal", kills the peers it
  *     left behind, and removes the temporary names it registered.
@@ -273,6 +275,39 @@ static void test_host_paging(void)
 		 "without experiment 9 the header says so:\n%s", buf);
 }
 
+/* Markdown of one result into buf. */
+static void markdown_of(const struct probe_result *r, char *buf, size_t len)
+{
+	struct probe_env env;
+	probe_env_collect(&env);
+	FILE *f = fmemopen(buf, len, "w");
+	PT_CHECK(f && probe_report_markdown(f, &env, r, 1) == 0, "Markdown written");
+	if (f)
+		fclose(f);
+}
+
+static void test_explain(void)
+{
+	static struct probe_result r;
+	static char buf[1 << 16];
+	probe_result_init(&r, probe_find("fault-path"));
+	probe_ev_str(&r, "kernel_release", "%s", "9.9.9-test");
+	probe_ev_str(&r, "anon_write.deepest_path", "%s", "handle_mm_fault > test_lookup_path");
+	probe_verdict(&r, PROBE_CONCLUSIVE, "found");
+	markdown_of(&r, buf, sizeof(buf));
+	const char *prose = strstr(buf, "How a process finds a page another process created");
+	const char *table = strstr(buf, "| evidence | value |");
+	PT_CHECK(prose && table && prose < table, "the prose comes before the evidence:\n%s", buf);
+	PT_CHECK(strstr(buf, "(kernel 9.9.9-test;") &&
+		     strstr(buf, "`handle_mm_fault > test_lookup_path`"),
+		 "and is built from the evidence");
+	PT_CHECK(strstr(buf, "/proc/self/maps shows `not measured`") != NULL,
+		 "evidence it lacks reads \"not measured\"");
+	probe_verdict(&r, PROBE_UNMEASURABLE, "no samples");
+	markdown_of(&r, buf, sizeof(buf));
+	PT_CHECK(strstr(buf, "How a process finds") == NULL, "an unmeasurable result has no prose");
+}
+
 static void test_markdown(void)
 {
 	struct run *x = run_probe("--only", "fork-shared", (const char *)NULL);
@@ -340,7 +375,7 @@ static bool gone(pid_t pid)
 static void test_runner(void)
 {
 	struct probe_result *r = calloc(1, sizeof(*r));
-	struct probe_experiment hang = {101, "hang", "hangs", exp_hang};
+	struct probe_experiment hang = {101, "hang", "hangs", exp_hang, NULL};
 	make_leftover();
 	probe_run_isolated(&hang, 1.0, r);
 	PT_CHECK(r->status == PROBE_FAILED && strstr(r->verdict, "timed out"),
@@ -354,7 +389,7 @@ static void test_runner(void)
 		PT_CHECK(false, "evidence recorded before the hang survives");
 	PT_CHECK(access(leftover_path, F_OK) != 0, "its registered file was removed");
 
-	struct probe_experiment killed = {102, "killed", "dies", exp_killed};
+	struct probe_experiment killed = {102, "killed", "dies", exp_killed, NULL};
 	make_leftover();
 	probe_run_isolated(&killed, 10, r);
 	PT_CHECK(r->status == PROBE_FAILED && strstr(r->verdict, "signal 9"),
@@ -362,7 +397,7 @@ static void test_runner(void)
 	PT_CHECK(probe_ev_find(r, "before_dying") != NULL, "with the evidence it had");
 	PT_CHECK(access(leftover_path, F_OK) != 0, "its registered file was removed");
 
-	struct probe_experiment um = {103, "um", "unmeasurable", exp_unmeasurable};
+	struct probe_experiment um = {103, "um", "unmeasurable", exp_unmeasurable, NULL};
 	probe_run_isolated(&um, 10, r);
 	PT_CHECK(r->status == PROBE_UNMEASURABLE &&
 		     strcmp(r->verdict, "not measurable here: feature X missing") == 0,
@@ -376,6 +411,7 @@ int main(void)
 	test_arguments();
 	test_json();
 	test_host_paging();
+	test_explain();
 	test_markdown();
 	test_runner();
 	struct probe_result none;

@@ -5,7 +5,7 @@
  * shadow-paging host, about as dear on a nested-paging one), so no cost
  * ratio of the machine is asserted.  Checked instead:
  *
- *   - every cost was measured: each of the 32 `<stem>_ns` is a positive,
+ *   - every cost was measured: each of the 33 `<stem>_ns` is a positive,
  *     finite number (punch-hole may be "not measurable" where the release
  *     object is not a memfd);
  *   - the runs agree: 1 <= `_mid_spread` <= `_spread`, both finite, and the
@@ -30,15 +30,16 @@
 #include <string.h>
 
 #define ATTEMPTS       3
-#define MID_SPREAD_MAX 10.0 /* generous: a loaded 2-vCPU machine showed up to 3.5 */
+#define MID_SPREAD_MAX 20.0 /* generous: a nested host at load average 6 showed 13.7 */
 
 /* ---- the classification rule, on the documented figures of each kind ---- */
 
 static void check_rule(void)
 {
 	const char *v[PROBE_PAGING_SIGNALS];
-	/* A shadow-paging host (docs/probe.md, 2026-11-22): fault 10920 ns, no
-	 * TLB interrupts, touch/populate 11053 / 849 = 13.0. */
+	/* A shadow-paging host (docs/probe.md, 2026-11-22): fault 10920 ns (wall
+	 * time of a quiet run, which recorded no CPU time), no TLB interrupts,
+	 * touch/populate 11053 / 849 = 13.0. */
 	PT_CHECK(strcmp(probe_host_paging(10920, 0, 13.0, v), "shadow paging") == 0,
 		 "the documented shadow-paging figures classify as shadow paging");
 	PT_CHECK(!strcmp(v[0], "shadow") && !strcmp(v[1], "shadow") && !strcmp(v[2], "shadow"),
@@ -47,18 +48,18 @@ static void check_rule(void)
 	PT_CHECK(strcmp(probe_host_paging(10920, 0, 2.5, v), "shadow paging") == 0 &&
 		     strcmp(v[2], "neither") == 0,
 		 "two shadow votes and a neutral one still say shadow paging");
-	/* A nested-paging host (docs/probe.md, 2026-12-01): fault 1876 ns, 8043
-	 * TLB interrupts, touch/populate 0.977. */
-	PT_CHECK(strcmp(probe_host_paging(1876, 8043, 0.977, v), "nested paging") == 0,
+	/* A nested-paging host (docs/probe.md, 2026-12-01, at load 6): fault
+	 * 1812 ns of CPU time, 5895 TLB interrupts, touch/populate 1.226. */
+	PT_CHECK(strcmp(probe_host_paging(1812, 5895, 1.226, v), "nested paging") == 0,
 		 "the documented nested-paging figures classify as nested paging");
 	PT_CHECK(!strcmp(v[0], "nested") && !strcmp(v[1], "nested") && !strcmp(v[2], "nested"),
 		 "with three nested votes (%s %s %s)", v[0], v[1], v[2]);
-	PT_CHECK(strcmp(probe_host_paging(1876, 0, 0.977, NULL), "unclassified") == 0,
+	PT_CHECK(strcmp(probe_host_paging(1812, 0, 1.226, NULL), "unclassified") == 0,
 		 "a disagreeing signal leaves the host unclassified");
-	PT_CHECK(strcmp(probe_host_paging(1876, -2, 0.977, v), "nested paging") == 0 &&
+	PT_CHECK(strcmp(probe_host_paging(1812, -2, 1.226, v), "nested paging") == 0 &&
 		     strcmp(v[1], "neither") == 0,
 		 "no TLB row: no vote, the other two decide");
-	PT_CHECK(strcmp(probe_host_paging(5000, -2, 0.977, NULL), "unclassified") == 0,
+	PT_CHECK(strcmp(probe_host_paging(5000, -2, 1.226, NULL), "unclassified") == 0,
 		 "one vote alone classifies nothing");
 	PT_CHECK(strcmp(probe_host_paging(0, 0, 0, v), "unclassified") == 0 &&
 		     strcmp(v[0], "neither") == 0 && strcmp(v[2], "neither") == 0,
@@ -87,10 +88,11 @@ static void check_cost(const struct probe_result *r, const char *stem)
 static void check_costs(const struct probe_result *r)
 {
 	static const char *const single[] = {
-	    "first_write_touch_private",    "first_write_touch_shared",
-	    "populate_write_private_alloc", "populate_write_shared_alloc",
-	    "other_process_read_touch",	    "other_process_write_touch",
-	    "other_process_populate_read",  "other_process_populate_write",
+	    "first_write_touch_private",    "first_write_touch_private_cpu",
+	    "first_write_touch_shared",	    "populate_write_private_alloc",
+	    "populate_write_shared_alloc",  "other_process_read_touch",
+	    "other_process_write_touch",    "other_process_populate_read",
+	    "other_process_populate_write",
 	};
 	int n = 0;
 	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++, n++)
@@ -116,7 +118,7 @@ static void check_costs(const struct probe_result *r)
 				snprintf(stem, sizeof(stem), "%s_64_%s_%s", s, step, sh);
 				check_cost(r, stem);
 			}
-	PT_CHECK(n == 32, "32 costs checked (%d)", n);
+	PT_CHECK(n == 33, "33 costs checked (%d)", n);
 	/* No cost without its spreads. */
 	for (size_t i = 0; i < r->n_evidence; i++) {
 		const char *key = r->evidence[i].key;
@@ -178,7 +180,7 @@ static void check_derived(const struct probe_result *r)
 			   cycle(r, "scattered", "shared"), cycle(r, "contiguous", "shared"));
 
 	/* The votes, from the evidence by the thresholds of probe.h. */
-	double fault = pt_num(r, "first_write_touch_private_ns");
+	double fault = pt_num(r, "first_write_touch_private_cpu_ns");
 	const char *want_fault = vote(fault, PROBE_SHADOW_FAULT_NS_MIN, PROBE_NESTED_FAULT_NS_MAX);
 	const char *want_pop =
 	    vote(pop, PROBE_SHADOW_POPULATE_GAIN_MIN, PROBE_NESTED_POPULATE_GAIN_MAX);
@@ -203,8 +205,8 @@ static void check_derived(const struct probe_result *r)
 							 : "unclassified";
 	PT_CHECK(strcmp(kind, want_kind) == 0, "host_paging '%s' follows from the votes ('%s')",
 		 kind, want_kind);
-	printf("host paging: %s (fault %.0f ns, TLB interrupts %s, touch/populate %.2f)\n", kind,
-	       fault, pt_str(r, "tlb_shootdown_irqs_2proc_runs"), pop);
+	printf("host paging: %s (fault %.0f ns CPU, TLB interrupts %s, touch/populate %.2f)\n",
+	       kind, fault, pt_str(r, "tlb_shootdown_irqs_2proc_runs"), pop);
 
 	/* The verdict: the kind, then the figures of the evidence, 1 decimal. */
 	PT_CHECK(r->status == PROBE_CONCLUSIVE, "verdict: %s", r->verdict);
@@ -217,7 +219,8 @@ static void check_derived(const struct probe_result *r)
 			   "write/read touch %lfx; REMOVE batch 1/64 %lfx, 2nd mapper %lfx; "
 			   "scattered/contiguous %lfx (shared)",
 			   &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]);
-	const double want_f[6] = {fault / 1000, pop, rw, batch, mapper, scatter};
+	const double want_f[6] = {
+	    pt_num(r, "first_write_touch_private_ns") / 1000, pop, rw, batch, mapper, scatter};
 	PT_CHECK(got_n == 6, "the verdict carries six figures (%d): %s", got_n, r->verdict);
 	for (int i = 0; i < got_n; i++)
 		PT_CHECK(fabs(f[i] - want_f[i]) <= 0.051, "verdict figure %d: %.1f is %.3f", i,

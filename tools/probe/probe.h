@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /*
  * Run `ptbm probe`.  argv[0] is "probe"; the options follow it:
@@ -99,10 +100,13 @@ struct probe_result {
 };
 
 struct probe_experiment {
-	int id;				     /* 1-based, as in the issue */
+	int id;				     /* 1-based, the order of the report */
 	const char *name;		     /* short name for --only */
 	const char *title;		     /* the question */
 	void (*run)(struct probe_result *r); /* fills status, verdict, evidence */
+	/* Prose for the Markdown report explaining the answer from r's
+	 * evidence, or NULL: printed after the verdict of a measured result. */
+	void (*explain)(FILE *out, const struct probe_result *r);
 };
 
 extern const struct probe_experiment probe_experiments[];
@@ -170,11 +174,13 @@ void probe_exp_demand_paging(struct probe_result *r); /* 6 */
 void probe_exp_pte_metadata(struct probe_result *r);  /* 7 */
 void probe_exp_fault_around(struct probe_result *r);  /* 8 */
 void probe_exp_costs(struct probe_result *r);	      /* 9 */
+void probe_exp_fault_path(struct probe_result *r);    /* 10 */
+void probe_explain_fault_path(FILE *out, const struct probe_result *r);
 
 /*
  * Host paging, told from experiment 9's evidence (exp_costs.c explains the
  * rule).  Three signals vote shadow, nested or neither:
- *   fault_ns           first write touch of a private page, ns;
+ *   fault_ns           first write touch of a private page, ns of CPU time;
  *   tlb_irqs           TLB-shootdown interrupts during the two-process runs,
  *                      < 0 when the kernel has no TLB row (no vote);
  *   touch_vs_populate  first touch over MADV_POPULATE_WRITE, shared pages.

@@ -80,6 +80,10 @@ int probe_report_markdown(FILE *out, const struct probe_env *env, const struct p
 		fprintf(out, "\n## %d. %s\n\n", r->id, r->title ? r->title : "?");
 		fprintf(out, "**Verdict** (%s, %.2f s): %s\n\n", probe_status_name(r->status),
 			r->elapsed_s, r->verdict);
+		const struct probe_experiment *e = r->name ? probe_find(r->name) : NULL;
+		if (e && e->explain &&
+		    (r->status == PROBE_CONCLUSIVE || r->status == PROBE_INCONCLUSIVE))
+			e->explain(out, r);
 		if (r->n_evidence == 0)
 			continue;
 		fprintf(out, "| evidence | value |\n|---|---|\n");

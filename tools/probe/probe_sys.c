@@ -44,6 +44,13 @@ uint64_t probe_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t probe_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* pread() all of len bytes at off from path; -errno, or -EIO on a short read. */
 static int pread_file(const char *path, void *buf, size_t len, off_t off)
 {

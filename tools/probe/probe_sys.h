@@ -32,6 +32,8 @@
 
 size_t probe_page_size(void);
 uint64_t probe_now_ns(void);
+/* CPU time of the calling thread, ns: what it ran, not what it waited for the CPU. */
+uint64_t probe_cpu_ns(void);
 
 /* Read n pagemap entries for the pages starting at addr (page aligned). */
 int probe_pagemap_read(const void *addr, size_t n_pages, uint64_t *entries);
