@@ -445,7 +445,7 @@ class Bench:
             for r in self.results:
                 if r["workload"] == "W5" and r["statement"] == "DROP":
                     f.write('"%s" %s %s\n' % (r["shared_buffers"], r["stock"], r["ptbm"]))
-        gp = """set terminal png size 1000,480
+        gp = """set terminal png size 1000,480 noenhanced
 set output '%s'
 set style data histograms
 set style fill solid 0.8
