@@ -192,6 +192,26 @@ class Bench:
     def prewarm(self, s):
         s.psql("select sum(pg_prewarm(c.oid)) from pg_class c where c.relname like 'pgbench_%'")
 
+    def profile(self, wid, s):
+        """perf record of the whole machine while a round runs: the top
+        symbols, to say where the time goes (kernel and PostgreSQL)."""
+        if not self.args.profile or wid not in self.args.profile.split(",") or \
+                not shutil.which("perf"):
+            return None
+        data = os.path.join(self.tmp, "perf-%s-%s.data" % (wid, s.kind))
+        secs = max(2, self.seconds // 2)
+        proc = subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock", "-o", data, "--",
+                                 "sleep", str(secs)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def done():
+            proc.wait()
+            out = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--comms", "postgres", "--sort", "sym",
+                       "--percent-limit", "1.5"], check=False)
+            top = [l.strip() for l in out.splitlines() if l.strip() and not l.startswith("#")]
+            self.notes.setdefault("profiles", {}).setdefault(wid, {})[s.kind] = top[:15]
+        return done
+
     def pgbench_rounds(self, wid, clients, args, extra_per_round=None, warm=None):
         """Alternated rounds of one pgbench command; tps per server, and the
         server's minor faults and CPU per transaction."""
@@ -206,10 +226,13 @@ class Bench:
                 progress("%s clients=%d round %d/%d: %s" % (wid, clients, r + 1, self.rounds, k))
                 f0, u0, s0 = s.cpu_faults()
                 stop_extra = extra_per_round(s) if extra_per_round else None
+                prof = self.profile(wid, s) if r == self.rounds - 1 else None
                 out = s.pgbench(args + ["-c", str(clients), "-j", str(clients),
                                         "-T", str(self.seconds)])
                 if stop_extra:
                     stop_extra()
+                if prof:
+                    prof()
                 f1, u1, s1 = s.cpu_faults()
                 t = tps_of(out)
                 n = max(t * self.seconds, 1)
@@ -352,10 +375,12 @@ class Bench:
             try:
                 out = run([probe, "probe", "--only", "costs", "--json"], check=False)
                 j = json.loads(out[out.index("{"):])
+                if j.get("host_paging"):
+                    info["host_paging"] = j["host_paging"]
                 for e in j.get("experiments", [j]):
                     ev = e.get("evidence", {})
                     for key in ("host_paging", "first_write_touch_shared_ns"):
-                        if key in ev:
+                        if key in ev and key not in info:
                             info[key] = ev[key]
             except (ValueError, KeyError, RuntimeError):
                 pass
@@ -426,6 +451,12 @@ class Bench:
                       "growing to 2GB up to %s MiB (bench-resize.png)." % (
                           r["resident_mib_before_shrink"], r["shrink_seconds"],
                           r["resident_mib_after_shrink_max"], r["resident_mib_after_grow_max"])]
+        for wid, by in sorted(self.notes.get("profiles", {}).items()):
+            lines += ["", "## Where the servers spend their time in %s (perf record -a, cpu-clock, processes named postgres, symbols "
+                      "above 1.5%%)" % wid, ""]
+            for kind in KINDS:
+                if kind in by:
+                    lines += ["%s:" % kind, "", "```"] + by[kind] + ["```", ""]
         lines += ["", "Charts: bench-ratios.png, bench-w5.png, bench-resize.png."]
         with open(os.path.join(OUT, "bench.md"), "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -502,6 +533,7 @@ def main():
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--only", help="workload groups: W1 (with W2, W6), W3, W4, W5, R")
     p.add_argument("--tmpdir", default="/var/tmp", help="where the data directories go")
+    p.add_argument("--profile", default="W3", help="workloads to profile with perf (comma list, '' for none)")
     args = p.parse_args()
     for k in KINDS:
         if not os.path.exists(os.path.join(OUT, k, "bin", "postgres")):
