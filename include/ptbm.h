@@ -23,7 +23,10 @@
  *     page; the last PTBM_PAGE_TRAILER bytes hold the page's checksum, written
  *     by the pool when it writes the page back.
  *   - Every function is safe to call from any thread; in processes mode, from
- *     any process that created, inherited (fork) or attached the pool.
+ *     any process that created, inherited (fork) or attached the pool. A
+ *     pool serves at most max_threads threads (of all its processes) at
+ *     once: a thread's calls that latch, wait or count return PTBM_ETOOMANY
+ *     while max_threads others use the pool, and change nothing.
  *
  * Minimal use:
  *
@@ -76,6 +79,7 @@ enum {
 	PTBM_EFULL = -5010,	    /* max_pages already allocated */
 	PTBM_EOWNERDEAD = -5011,    /* a process died holding a latch */
 	PTBM_EIO_SHORT = -5012,	    /* short read or write on the data file */
+	PTBM_ETOOMANY = -5013,	    /* more threads than max_threads use the pool */
 };
 
 enum ptbm_share {
@@ -115,7 +119,9 @@ struct ptbm_config {
 	uint64_t budget_bytes; /* resident page memory; default 1 GiB */
 	uint32_t evict_batch;  /* pages released per eviction round; default 64 */
 	enum ptbm_direct direct;
-	uint32_t flags; /* PTBM_CREATE | PTBM_TRUNCATE | ... */
+	uint32_t flags;	      /* PTBM_CREATE | PTBM_TRUNCATE | ... */
+	uint32_t max_threads; /* threads of all processes that use the pool at
+				 once; default 1024, at most 65536 */
 };
 
 /*

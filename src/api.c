@@ -20,6 +20,14 @@
 			return PTBM_ERANGE;                                                        \
 	} while (0)
 
+/* Calls that latch, wait or count need the thread's slot (stats.c); the vm
+ * engine's latch calls check it themselves. */
+#define NEED_SLOT(pool)                                                                            \
+	do {                                                                                       \
+		if (PTBM_UNLIKELY(!ptbm_slot(pool)))                                               \
+			return PTBM_ETOOMANY;                                                      \
+	} while (0)
+
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	CHECK_PAGE(pool, pid);
@@ -27,6 +35,7 @@ int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 		return -EINVAL;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_shared(pool, pid, page);
+	NEED_SLOT(pool);
 	return pool->ops->fix_shared(pool, pid, page);
 }
 
@@ -37,6 +46,7 @@ int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 		return -EINVAL;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_exclusive(pool, pid, page);
+	NEED_SLOT(pool);
 	return pool->ops->fix_exclusive(pool, pid, page);
 }
 
@@ -71,6 +81,7 @@ int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *
 		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_begin(pool, pid, page, version);
+	NEED_SLOT(pool);
 	return pool->ops->read_begin(pool, pid, page, version);
 }
 
@@ -81,6 +92,7 @@ int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_validate(pool, pid, version);
+	NEED_SLOT(pool);
 	return pool->ops->read_validate(pool, pid, version);
 }
 
@@ -100,6 +112,7 @@ int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t le
 	CHECK_PAGE(pool, pid);
 	if (!buf || offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
 		return PTBM_ERANGE;
+	NEED_SLOT(pool);
 	if (!pool->ops->read_begin) {
 		void *p;
 		int rc = pool->ops->fix_shared(pool, pid, &p);
@@ -128,6 +141,7 @@ int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	CHECK_PAGE(pool, pid);
 	if (!pool->ops->upgrade)
 		return PTBM_ENOSUPPORT;
+	NEED_SLOT(pool);
 	return pool->ops->upgrade(pool, pid, version);
 }
 
@@ -157,6 +171,7 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] >= n_alloc)
 			return PTBM_ERANGE;
+	NEED_SLOT(pool);
 	/* engines take PTBM_PREFETCH_BATCH pages at a time */
 	int loaded = 0;
 	for (size_t at = 0; at < n; at += PTBM_PREFETCH_BATCH) {
@@ -173,11 +188,13 @@ int ptbm_flush(ptbm_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	int rc = pool->ops->flush(pool);
 	if (rc < 0)
 		return rc;
 	/* one committer at a time: the header must not go backwards */
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
 	uint32_t zero = 0;
 	ptbm_slot_hold(slot, 1); /* the flush lock counts as a latch */
@@ -273,6 +290,8 @@ const char *ptbm_strerror(int err)
 		return "a process died holding a latch";
 	case PTBM_EIO_SHORT:
 		return "short read or write on the data file";
+	case PTBM_ETOOMANY:
+		return "too many threads use the pool at once (max_threads)";
 	default:
 		if (err < 0 && err > -4096)
 			return strerror(-err);

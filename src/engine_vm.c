@@ -427,6 +427,8 @@ static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
 int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
@@ -476,6 +478,8 @@ fail:
 int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
@@ -516,6 +520,9 @@ fail:
 
 int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	for (;;) {
@@ -525,7 +532,7 @@ int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
 							  memory_order_release,
 							  memory_order_relaxed)) {
-			ptbm_slot_hold(ptbm_slot(pool), -1);
+			ptbm_slot_hold(slot, -1);
 			return 0;
 		}
 	}
@@ -533,6 +540,9 @@ int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 
 int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
@@ -540,7 +550,7 @@ int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	/* only the holder writes an exclusive word: a store is enough */
 	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
 			      memory_order_release);
-	ptbm_slot_hold(ptbm_slot(pool), -1);
+	ptbm_slot_hold(slot, -1);
 	return 0;
 }
 
@@ -559,6 +569,9 @@ static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	unsigned spins = 0;
 	for (;;) {
@@ -580,7 +593,7 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 			ptbm_vm_unfix_shared(pool, pid);
 			continue;
 		}
-		ptbm_count(pool, PTBM_C_OPTIMISTIC, 1);
+		ptbm_slot_add(slot, PTBM_C_OPTIMISTIC, 1);
 		*version = ptbm_version(s);
 		*page = ptbm_page_addr(pool, pid);
 		return 0;
@@ -613,6 +626,8 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	if (PTBM_LIKELY(tag != PTBM_TAG_EXCLUSIVE && tag != PTBM_TAG_EVICTED &&
 			ptbm_version(s) == version))
 		return 0;
+	if (PTBM_UNLIKELY(!ptbm_slot(pool)))
+		return PTBM_ERESTART; /* no read_begin can have succeeded here */
 	if (tag == PTBM_TAG_EVICTED && pool->share == PTBM_SHARE_PROCESSES)
 		drop_stray(pool, pid, s);
 	ptbm_count(pool, PTBM_C_RESTARTS, 1);

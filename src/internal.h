@@ -96,7 +96,9 @@ enum ptbm_counter {
 	PTBM_N_COUNTERS
 };
 
-#define PTBM_STAT_SLOTS 256
+/* Slots: max_threads of them (ptbm_config), used up to a high-water mark. */
+#define PTBM_DEFAULT_MAX_THREADS 1024u
+#define PTBM_MAX_THREADS_LIMIT	 65536u
 
 struct ptbm_stat_slot {
 	_Atomic int32_t owner;		     /* tid using it; 0 = free, -1 = being reclaimed */
@@ -120,6 +122,7 @@ struct ptbm_shared {
 	uint32_t evict_batch;	  /* pages per eviction round */
 	uint32_t direct;	  /* enum ptbm_direct as configured */
 	uint32_t flags;		  /* config flags */
+	uint32_t max_slots;	  /* statistics slots: max_threads */
 	int32_t creator_pid;	  /* process that created the pool */
 	uint64_t region_bytes;	  /* size of the whole shared object */
 	uint64_t off_stats;	  /* offset of the stats slots */
@@ -130,7 +133,8 @@ struct ptbm_shared {
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
-	_Atomic uint32_t n_procs; /* processes attached (informational) */
+	_Atomic uint32_t n_procs;   /* processes attached (informational) */
+	_Atomic uint32_t slots_hwm; /* slots [0, slots_hwm) were ever claimed */
 	_Atomic int32_t broken;
 	_Atomic uint64_t file_pages;
 	/* pages the data file is known to hold */ /* tid of a thread that died holding latches
@@ -270,7 +274,7 @@ struct ptbm_pool {
 	char *data;		      /* page 0 (vm engine) */
 	uint8_t *mapgen;	      /* processes mode: gen this process mapped */
 	struct ptbm_shared *sh;	      /* shared control block */
-	struct ptbm_stat_slot *slots; /* PTBM_STAT_SLOTS of them */
+	struct ptbm_stat_slot *slots; /* sh->max_slots of them */
 	uint64_t max_pages;
 	uint32_t page_size;
 	uint32_t page_shift; /* log2(page_size) if a power of 2, else 0 */
@@ -301,7 +305,12 @@ extern __thread __attribute__((tls_model("initial-exec"))) struct ptbm_tls_stat 
 	struct ptbm_stat_slot *slot;
 } ptbm_tls_stat;
 
-/* This thread's slot in pool (claimed on first use). */
+/*
+ * This thread's slot in pool, claimed on first use; NULL if every slot is
+ * taken by a live thread (the caller returns PTBM_ETOOMANY). api.c makes
+ * sure a thread has its slot before it enters an engine, so engine code
+ * past an entry point may take ptbm_slot() as non-NULL.
+ */
 static inline struct ptbm_stat_slot *ptbm_slot(ptbm_pool *pool)
 {
 	if (PTBM_UNLIKELY(ptbm_tls_stat.serial != pool->serial))
@@ -333,9 +342,16 @@ static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
 	ptbm_slot_add(ptbm_slot(pool), c, n);
 }
 void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
-bool ptbm_tid_alive(int32_t tid);
-void ptbm_stats_forget_thread(void);
+bool ptbm_tid_alive(int32_t pid, int32_t tid);
+/* Slots in use: [0, ptbm_slots_used(pool)) is what a scan must cover. */
+static inline uint32_t ptbm_slots_used(ptbm_pool *pool)
+{
+	return atomic_load_explicit(&pool->sh->slots_hwm, memory_order_acquire);
+}
+/* The calling thread leaves pool (ptbm_close): its slot is given back. */
 void ptbm_stats_release_pool(ptbm_pool *pool);
+/* In a forked child: the parent's threads' slots are not this process's. */
+void ptbm_stats_after_fork(void);
 
 /* region.c: the address space layer. */
 void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset);

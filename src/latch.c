@@ -38,10 +38,12 @@ int ptbm_check_owners(ptbm_pool *pool)
 {
 	if (atomic_load_explicit(&pool->sh->broken, memory_order_relaxed))
 		return PTBM_EOWNERDEAD;
-	for (int i = 0; i < PTBM_STAT_SLOTS; i++) {
+	uint32_t n = ptbm_slots_used(pool);
+	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
 		int32_t tid = atomic_load(&s->owner);
-		if (tid <= 0 || atomic_load(&s->held) == 0 || ptbm_tid_alive(tid))
+		if (tid <= 0 || atomic_load(&s->held) == 0 ||
+		    ptbm_tid_alive(atomic_load(&s->owner_pid), tid))
 			continue;
 		/* re-read: the slot may have been released meanwhile */
 		if (atomic_load(&s->owner) == tid && atomic_load(&s->held) != 0) {

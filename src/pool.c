@@ -48,8 +48,7 @@ static void after_fork_child(void)
 {
 	/* the lock may have been held by a thread that does not exist here */
 	pthread_mutex_init(&open_lock, NULL);
-	ptbm_tls_stat.serial = 0;
-	ptbm_tls_stat.slot = NULL;
+	ptbm_stats_after_fork();
 	ptbm_io_after_fork();
 	for (ptbm_pool *p = open_pools; p; p = p->next_open) {
 		p->creator = false; /* the child never releases the parent's pool */
@@ -108,6 +107,7 @@ void ptbm_config_init(struct ptbm_config *cfg)
 	cfg->evict_batch = 64;
 	cfg->direct = PTBM_DIRECT_AUTO;
 	cfg->flags = PTBM_CREATE;
+	cfg->max_threads = PTBM_DEFAULT_MAX_THREADS;
 }
 
 static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
@@ -150,6 +150,8 @@ static int check_config(const struct ptbm_config *cfg)
 	if ((unsigned)cfg->direct > PTBM_DIRECT_OFF)
 		return PTBM_EINVAL_CONFIG;
 	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE))
+		return PTBM_EINVAL_CONFIG;
+	if (cfg->max_threads == 0 || cfg->max_threads > PTBM_MAX_THREADS_LIMIT)
 		return PTBM_EINVAL_CONFIG;
 	if (!engine_ops(cfg->engine))
 		return PTBM_ENOSUPPORT;
@@ -261,6 +263,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	    .evict_batch = cfg->evict_batch,
 	    .direct = cfg->direct,
 	    .flags = cfg->flags,
+	    .max_slots = cfg->max_threads,
 	    .creator_pid = getpid(),
 	};
 	if (proto.budget_pages > proto.max_pages)
@@ -268,7 +271,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	const struct ptbm_engine_ops *ops = engine_ops(cfg->engine);
 	proto.off_stats = align_up(sizeof(struct ptbm_shared), 4096);
 	proto.off_desc =
-	    align_up(proto.off_stats + PTBM_STAT_SLOTS * sizeof(struct ptbm_stat_slot), 4096);
+	    align_up(proto.off_stats + proto.max_slots * sizeof(struct ptbm_stat_slot), 4096);
 	proto.off_engine = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
 	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
@@ -355,7 +358,8 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 		goto fail;
 	}
 	if (head.magic != PTBM_SHARED_MAGIC || head.layout_version != PTBM_LAYOUT_VERSION ||
-	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES) {
+	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES ||
+	    head.max_slots == 0 || head.max_slots > PTBM_MAX_THREADS_LIMIT) {
 		rc = PTBM_ELAYOUT;
 		goto fail;
 	}
