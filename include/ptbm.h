@@ -182,6 +182,9 @@ int ptbm_unlink(const char *name);
  * Blocks while another holder has it exclusive. A thread must not fix the
  * same page twice, and must not wait on a latch while holding latches in a
  * cycle (latch pages in ascending page id order when holding several).
+ * A latch belongs to the process that took it: any thread of that process
+ * may release it (the one that took it may have exited), no other process
+ * may.
  * Errors: PTBM_ERANGE (pid not allocated or beyond max_pages),
  * PTBM_ECHECKSUM (the page on disk is torn or corrupt; nothing returned),
  * PTBM_EBUSY (no frame can be freed), PTBM_EIO_SHORT, -errno from I/O.
@@ -247,13 +250,13 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
 int ptbm_flush(ptbm_pool *pool);
 
 /*
- * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a thread of any
- * process that used it died holding latches (its pages may be half-written
+ * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
+ * used it died (or exited) holding latches (its pages may be half-written
  * and its latches are never released). The remedy is the one PostgreSQL
  * applies after a backend crash: stop using the pool, ptbm_close() it and
  * ptbm_open() it again from the data file, which holds every flushed page.
  * Waits inside ptbm return PTBM_EOWNERDEAD by themselves; this call lets a
- * supervisor ask without waiting (one kill(2) per thread that holds
+ * supervisor ask without waiting (one look per process that holds
  * latches). -EINVAL if pool is NULL.
  */
 int ptbm_health(ptbm_pool *pool);

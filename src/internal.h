@@ -81,8 +81,10 @@ static inline uint64_t ptbm_bump_gen(uint64_t s)
 }
 
 /* ---------------------------------------------------------------------
- * Statistics: one cache-line slot per thread, written without atomic
- * read-modify-write (only its owner writes it), summed by ptbm_get_stats.
+ * Statistics and latch counts: one cache-line slot per thread, written
+ * without atomic read-modify-write (only its owner writes it), summed by
+ * ptbm_get_stats (counters) and per process by the dead-owner check
+ * (latch counts; stats.c).
  * ------------------------------------------------------------------- */
 enum ptbm_counter {
 	PTBM_C_HITS,
@@ -100,10 +102,15 @@ enum ptbm_counter {
 #define PTBM_DEFAULT_MAX_THREADS 1024u
 #define PTBM_MAX_THREADS_LIMIT	 65536u
 
+/* slot owners besides a tid: */
+#define PTBM_OWNER_FREE	    0
+#define PTBM_OWNER_RECLAIM  (-1) /* being reclaimed */
+#define PTBM_OWNER_DEPARTED (-2) /* latch counts of threads of owner_pid that left */
+
 struct ptbm_stat_slot {
-	_Atomic int32_t owner;		     /* tid using it; 0 = free, -1 = being reclaimed */
-	_Atomic int32_t owner_pid;	     /* its process */
-	_Atomic int64_t held;		     /* latches it may hold (never under-counts) */
+	_Atomic int32_t owner;		     /* tid using it, or PTBM_OWNER_* */
+	_Atomic int32_t owner_pid;	     /* its process; 0 while free */
+	_Atomic int64_t held;		     /* latches it took minus latches it released */
 	_Atomic uint64_t c[PTBM_N_COUNTERS]; /* owner writes, anyone reads */
 } __attribute__((aligned(PTBM_CACHELINE)));
 
@@ -133,13 +140,13 @@ struct ptbm_shared {
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
-	_Atomic uint32_t n_procs;   /* processes attached (informational) */
-	_Atomic uint32_t slots_hwm; /* slots [0, slots_hwm) were ever claimed */
-	_Atomic int32_t broken;
-	_Atomic uint64_t file_pages;
-	/* pages the data file is known to hold */ /* tid of a thread that died holding latches
-						    */
-	_Atomic uint32_t flush_lock;		   /* serializes header writes */
+	_Atomic uint32_t n_procs;    /* processes attached (informational) */
+	_Atomic uint32_t slots_hwm;  /* slots [0, slots_hwm) were ever claimed */
+	_Atomic int32_t broken;	     /* pid of a process that died holding latches */
+	_Atomic int32_t slot_lock;   /* pid reclaiming dead processes' slots */
+	_Atomic int32_t reclaim_pid; /* the dead process it reclaims */
+	_Atomic uint64_t file_pages; /* pages the data file is known to hold */
+	_Atomic uint32_t flush_lock; /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
@@ -326,9 +333,11 @@ static inline void ptbm_slot_add(struct ptbm_stat_slot *s, enum ptbm_counter c, 
 }
 
 /*
- * Latches this thread may hold: +1 before a latch is taken, -1 after it is
- * released, so that a thread killed at any instant is never seen holding
- * fewer latches than it does (latch.c, dead owners).
+ * Latches this thread took minus those it released: +1 before a latch is
+ * taken, -1 after one is released, so that a process killed at any instant
+ * is never seen holding fewer latches than it does (its threads' counts
+ * summed: a latch may be released by another thread of the process than
+ * the one that took it; stats.c, dead owners).
  */
 static inline void ptbm_slot_hold(struct ptbm_stat_slot *s, int64_t n)
 {
@@ -342,7 +351,8 @@ static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
 	ptbm_slot_add(ptbm_slot(pool), c, n);
 }
 void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
-bool ptbm_tid_alive(int32_t pid, int32_t tid);
+/* A process that died (or exited) holding latches, or 0 (stats.c). */
+int32_t ptbm_dead_owner(ptbm_pool *pool);
 /* Slots in use: [0, ptbm_slots_used(pool)) is what a scan must cover. */
 static inline uint32_t ptbm_slots_used(ptbm_pool *pool)
 {
@@ -382,12 +392,12 @@ uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t lim
 /* Waiting for a latch: spin briefly, then yield, then sleep a little. */
 void ptbm_backoff(unsigned *spins);
 /*
- * ptbm_backoff, and after a while of waiting a look for threads that died
+ * ptbm_backoff, and after a while of waiting a look for processes that died
  * holding latches: PTBM_EOWNERDEAD if one did (the pool is then broken for
  * every waiter), else 0.
  */
 int ptbm_wait(ptbm_pool *pool, unsigned *spins);
-/* PTBM_EOWNERDEAD if a thread of any process died holding latches. */
+/* PTBM_EOWNERDEAD if a process died holding latches. */
 int ptbm_check_owners(ptbm_pool *pool);
 
 /* pool.c */

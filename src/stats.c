@@ -1,5 +1,6 @@
 /*
- * stats.c - per-thread statistics slots.
+ * stats.c - per-thread statistics slots, and the latch counts that tell a
+ * process that died holding latches.
  *
  * Counting must not cost the hit path an atomic read-modify-write or a
  * shared cache line. Each thread that uses a pool claims one slot (a cache
@@ -10,15 +11,31 @@
  * The pool has max_threads slots (ptbm_config), claimed up to a high-water
  * mark, so scans cover only slots that were ever used. A thread that finds
  * every slot taken by a live thread gets no slot, and its call returns
- * PTBM_ETOOMANY. Slots of threads that exited are given back at thread exit;
- * those of threads or processes that died are reclaimed when no free slot is
- * left (their counts are folded into retired first), unless they died
- * holding latches: latch.c reports those.
+ * PTBM_ETOOMANY.
  *
  * A thread's slot is cached in thread-local storage keyed by the pool's
  * serial number, so the hit path pays one compare. A thread that uses
  * several pools keeps the slots of the last few in a small array, so that
  * alternating between pools costs no new claim.
+ *
+ * Dead owners. Each slot also counts the latches its thread took minus
+ * those it released (+1 before taking, -1 after releasing). A latch may be
+ * released by another thread of the same process than the one that took
+ * it, so one thread's count means nothing alone: the unit is the process,
+ * which is also what kill -9 hits. The latches a process holds are at most
+ * the sum of its slots' counts, at every instant. A thread that leaves (it
+ * exits, or closes the pool) with a count of 0 gives its slot back; with
+ * any other count it adds the count to a "departed" slot of its process
+ * (owner PTBM_OWNER_DEPARTED), made from its own slot if there is none, so
+ * that the sum stays whole. A process that is gone and whose sum is above
+ * zero died holding latches: ptbm_dead_owner names it, and latch.c breaks
+ * the pool.
+ *
+ * Reclaiming. Slots of threads that exited without leaving, and of
+ * processes that are gone, are reclaimed when no free slot is left (their
+ * counters are folded into retired first); a gone process's slots only if
+ * their sum is zero, and all at once, under the slot lock, so that the
+ * dead-owner check never sees half of them.
  */
 #include "internal.h"
 
@@ -52,16 +69,71 @@ static void retire(ptbm_pool *pool, struct ptbm_stat_slot *s)
 		uint64_t v = atomic_exchange(&s->c[c], 0);
 		atomic_fetch_add(&pool->sh->retired[c], v);
 	}
+	atomic_store(&s->held, 0);
 	atomic_store(&s->owner_pid, 0);
-	atomic_store(&s->owner, 0);
+	atomic_store(&s->owner, PTBM_OWNER_FREE);
+}
+
+/* Whether process pid exists. */
+static bool process_alive(int32_t pid)
+{
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+static bool thread_alive(int32_t pid, int32_t tid)
+{
+	return !(syscall(SYS_tgkill, pid, tid, 0) < 0 && errno == ESRCH);
+}
+
+/* Sum of the latch counts of process pid's slots among the first n. */
+static int64_t process_held(ptbm_pool *pool, int32_t pid, uint32_t n)
+{
+	int64_t sum = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ptbm_stat_slot *s = &pool->slots[i];
+		if (atomic_load(&s->owner) != PTBM_OWNER_FREE && atomic_load(&s->owner_pid) == pid)
+			sum += atomic_load(&s->held);
+	}
+	return sum;
+}
+
+/*
+ * Thread slot s (owned by the caller, or by a thread of pid that is gone,
+ * with owner holding the value seen) goes, with a non-zero count: the count
+ * joins the departed slot of pid, or s becomes that slot. The order keeps
+ * the process's sum from ever dropping below its latches: a positive count
+ * is added there before it is taken off here, a negative one after.
+ */
+static void depart(ptbm_pool *pool, struct ptbm_stat_slot *s, int32_t owner, int32_t pid)
+{
+	uint32_t n = ptbm_slots_used(pool);
+	for (uint32_t i = 0; i < n; i++) {
+		struct ptbm_stat_slot *d = &pool->slots[i];
+		if (d == s || atomic_load(&d->owner) != PTBM_OWNER_DEPARTED ||
+		    atomic_load(&d->owner_pid) != pid)
+			continue;
+		int64_t h = atomic_load(&s->held);
+		if (h > 0)
+			atomic_fetch_add(&d->held, h);
+		atomic_store(&s->held, 0);
+		if (h < 0)
+			atomic_fetch_add(&d->held, h);
+		retire(pool, s);
+		return;
+	}
+	atomic_compare_exchange_strong(&s->owner, &owner, PTBM_OWNER_DEPARTED);
 }
 
 /* The calling thread no longer uses slot s of pool. */
 static void leave(ptbm_pool *pool, struct ptbm_stat_slot *s)
 {
-	/* a thread that leaves holding latches keeps its slot: a dead owner */
-	if (atomic_load(&s->owner) == my_tid() && atomic_load(&s->held) == 0)
+	int32_t me = my_tid();
+	if (atomic_load(&s->owner) != me)
+		return;
+	if (atomic_load(&s->held) == 0)
 		retire(pool, s);
+	else
+		depart(pool, s, me, (int32_t)getpid());
 }
 
 /* The slot of serial's pool, if it is still open, is given up. */
@@ -90,15 +162,90 @@ static void make_key(void)
 	pthread_key_create(&exit_key, on_thread_exit);
 }
 
-bool ptbm_tid_alive(int32_t pid, int32_t tid)
+/* ---- the slot lock: reclaiming the slots of gone processes -------------- */
+
+/* Free every slot of gone process pid (the caller holds the slot lock). */
+static void reclaim_process(ptbm_pool *pool, int32_t pid)
 {
-	return !(syscall(SYS_tgkill, pid, tid, 0) < 0 && errno == ESRCH);
+	uint32_t n = ptbm_slots_used(pool);
+	atomic_store(&pool->sh->reclaim_pid, pid);
+	for (uint32_t i = 0; i < n; i++) {
+		struct ptbm_stat_slot *s = &pool->slots[i];
+		int32_t owner = atomic_load(&s->owner);
+		if (atomic_load(&s->owner_pid) == pid && owner != PTBM_OWNER_FREE &&
+		    (owner == PTBM_OWNER_RECLAIM ||
+		     atomic_compare_exchange_strong(&s->owner, &owner, PTBM_OWNER_RECLAIM)))
+			retire(pool, s);
+	}
+	atomic_store(&pool->sh->reclaim_pid, 0);
+}
+
+/*
+ * Take the slot lock; one that a gone process held is taken over, and the
+ * reclaim it left half done is finished first (the process it reclaimed had
+ * a sum of zero: it was checked under the lock).
+ */
+static void slot_lock(ptbm_pool *pool)
+{
+	int32_t me = (int32_t)getpid();
+	unsigned spins = 0;
+	for (;;) {
+		int32_t holder = 0;
+		if (atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me))
+			return;
+		if (spins >= 64 && !process_alive(holder) &&
+		    atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me)) {
+			int32_t half = atomic_load(&pool->sh->reclaim_pid);
+			if (half)
+				reclaim_process(pool, half);
+			return;
+		}
+		ptbm_backoff(&spins);
+	}
+}
+
+static void slot_unlock(ptbm_pool *pool)
+{
+	atomic_store(&pool->sh->slot_lock, 0);
+}
+
+/*
+ * Make room: reclaim the slots of gone processes that held nothing and of
+ * threads that exited without leaving. Returns whether a slot was freed.
+ */
+static bool reclaim(ptbm_pool *pool)
+{
+	uint32_t n = ptbm_slots_used(pool);
+	bool freed = false;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ptbm_stat_slot *s = &pool->slots[i];
+		int32_t owner = atomic_load(&s->owner), pid = atomic_load(&s->owner_pid);
+		if (pid == 0 || (owner <= 0 && owner != PTBM_OWNER_DEPARTED))
+			continue;
+		if (!process_alive(pid)) {
+			slot_lock(pool);
+			if (!process_alive(pid) && process_held(pool, pid, n) <= 0) {
+				reclaim_process(pool, pid);
+				freed = true;
+			}
+			slot_unlock(pool);
+		} else if (owner > 0 && !thread_alive(pid, owner)) {
+			/* a thread that exited without leaving: it leaves now */
+			if (atomic_load(&s->held) != 0) {
+				depart(pool, s, owner, pid);
+			} else if (atomic_compare_exchange_strong(&s->owner, &owner,
+								  PTBM_OWNER_RECLAIM)) {
+				retire(pool, s);
+				freed = true;
+			}
+		}
+	}
+	return freed;
 }
 
 /* Slot s, just taken with a CAS of its owner from 0 to this thread. */
 static struct ptbm_stat_slot *taken(struct ptbm_stat_slot *s)
 {
-	atomic_store(&s->held, 0);
 	atomic_store(&s->owner_pid, (int32_t)getpid());
 	return s;
 }
@@ -117,32 +264,44 @@ static struct ptbm_stat_slot *claim(ptbm_pool *pool)
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < hwm; i++) {
 			struct ptbm_stat_slot *s = &pool->slots[i];
-			int32_t owner = atomic_load(&s->owner);
-			if (owner == 0 && atomic_compare_exchange_strong(&s->owner, &owner, me))
+			int32_t owner = PTBM_OWNER_FREE;
+			if (atomic_compare_exchange_strong(&s->owner, &owner, me))
 				return taken(s);
-			if (pass == 1 && owner > 0 &&
-			    !ptbm_tid_alive(atomic_load(&s->owner_pid), owner) &&
-			    atomic_load(&s->held) == 0 &&
-			    atomic_compare_exchange_strong(&s->owner, &owner, -1)) {
-				retire(pool, s);
-				int32_t zero = 0;
-				if (atomic_compare_exchange_strong(&s->owner, &zero, me))
-					return taken(s);
-			}
 		}
 		/* none free below the mark: raise it, while there is room */
-		while (pass == 0 && hwm < pool->sh->max_slots) {
+		while (hwm < pool->sh->max_slots) {
 			if (!atomic_compare_exchange_weak(&pool->sh->slots_hwm, &hwm, hwm + 1))
 				continue;
 			struct ptbm_stat_slot *s = &pool->slots[hwm];
-			int32_t zero = 0;
-			if (atomic_compare_exchange_strong(&s->owner, &zero, me))
+			int32_t owner = PTBM_OWNER_FREE;
+			if (atomic_compare_exchange_strong(&s->owner, &owner, me))
 				return taken(s);
 			hwm++;
 		}
+		if (pass == 0 && !reclaim(pool))
+			break;
 		hwm = ptbm_slots_used(pool);
 	}
 	return NULL;
+}
+
+int32_t ptbm_dead_owner(ptbm_pool *pool)
+{
+	uint32_t n = ptbm_slots_used(pool);
+	for (uint32_t i = 0; i < n; i++) {
+		struct ptbm_stat_slot *s = &pool->slots[i];
+		int32_t pid = atomic_load(&s->owner_pid);
+		/* a process holds latches only if one of its slots counts some */
+		if (atomic_load(&s->held) <= 0 || pid == 0 || process_alive(pid))
+			continue;
+		/* the exact sum, with no reclaim under way */
+		slot_lock(pool);
+		bool dead = !process_alive(pid) && process_held(pool, pid, n) > 0;
+		slot_unlock(pool);
+		if (dead)
+			return pid;
+	}
+	return 0;
 }
 
 struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool)
