@@ -252,7 +252,8 @@ int ptbm_flush(ptbm_pool *pool);
 /*
  * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
  * used it died (or exited) holding latches (its pages may be half-written
- * and its latches are never released). The remedy is the one PostgreSQL
+ * and its latches are never released); a killed process counts as dead
+ * from the moment it dies, before its parent reaps it. The remedy is the one PostgreSQL
  * applies after a backend crash: stop using the pool, ptbm_close() it and
  * ptbm_open() it again from the data file, which holds every flushed page.
  * Waits inside ptbm return PTBM_EOWNERDEAD by themselves; this call lets a

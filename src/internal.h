@@ -110,6 +110,7 @@ enum ptbm_counter {
 struct ptbm_stat_slot {
 	_Atomic int32_t owner;		     /* tid using it, or PTBM_OWNER_* */
 	_Atomic int32_t owner_pid;	     /* its process; 0 while free */
+	_Atomic uint64_t owner_start;	     /* the process's start time (proc.c) */
 	_Atomic int64_t held;		     /* latches it took minus latches it released */
 	_Atomic uint64_t c[PTBM_N_COUNTERS]; /* owner writes, anyone reads */
 } __attribute__((aligned(PTBM_CACHELINE)));
@@ -140,13 +141,15 @@ struct ptbm_shared {
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
-	_Atomic uint32_t n_procs;    /* processes attached (informational) */
-	_Atomic uint32_t slots_hwm;  /* slots [0, slots_hwm) were ever claimed */
-	_Atomic int32_t broken;	     /* pid of a process that died holding latches */
-	_Atomic int32_t slot_lock;   /* pid reclaiming dead processes' slots */
-	_Atomic int32_t reclaim_pid; /* the dead process it reclaims */
-	_Atomic uint64_t file_pages; /* pages the data file is known to hold */
-	_Atomic uint32_t flush_lock; /* serializes header writes */
+	_Atomic uint32_t n_procs;	  /* processes attached (informational) */
+	_Atomic uint32_t slots_hwm;	  /* slots [0, slots_hwm) were ever claimed */
+	_Atomic int32_t broken;		  /* pid of a process that died holding latches */
+	_Atomic int32_t slot_lock;	  /* pid reclaiming dead processes' slots */
+	_Atomic int32_t reclaim_pid;	  /* the dead process it reclaims */
+	_Atomic uint64_t slot_lock_start; /* start time of the lock's holder */
+	_Atomic uint64_t reclaim_start;	  /* start time of reclaim_pid */
+	_Atomic uint64_t file_pages;	  /* pages the data file is known to hold */
+	_Atomic uint32_t flush_lock;	  /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
@@ -351,6 +354,9 @@ static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
 	ptbm_slot_add(ptbm_slot(pool), c, n);
 }
 void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
+/* proc.c: a process is (pid, start time); is it gone (dead, zombie too)? */
+uint64_t ptbm_proc_self_start(void);
+bool ptbm_proc_gone(int32_t pid, uint64_t start);
 /* A process that died (or exited) holding latches, or 0 (stats.c). */
 int32_t ptbm_dead_owner(ptbm_pool *pool);
 /* Slots in use: [0, ptbm_slots_used(pool)) is what a scan must cover. */

@@ -71,13 +71,34 @@ static void retire(ptbm_pool *pool, struct ptbm_stat_slot *s)
 	}
 	atomic_store(&s->held, 0);
 	atomic_store(&s->owner_pid, 0);
+	atomic_store(&s->owner_start, 0);
 	atomic_store(&s->owner, PTBM_OWNER_FREE);
 }
 
-/* Whether process pid exists. */
-static bool process_alive(int32_t pid)
+/* A process: its pid and start time (proc.c). */
+struct proc_id {
+	int32_t pid;
+	uint64_t start;
+};
+
+static struct proc_id self_id(void)
 {
-	return !(kill(pid, 0) < 0 && errno == ESRCH);
+	return (struct proc_id){(int32_t)getpid(), ptbm_proc_self_start()};
+}
+
+static struct proc_id slot_proc(struct ptbm_stat_slot *s)
+{
+	return (struct proc_id){atomic_load(&s->owner_pid), atomic_load(&s->owner_start)};
+}
+
+static bool is_proc(struct ptbm_stat_slot *s, struct proc_id p)
+{
+	return atomic_load(&s->owner_pid) == p.pid && atomic_load(&s->owner_start) == p.start;
+}
+
+static bool gone(struct proc_id p)
+{
+	return ptbm_proc_gone(p.pid, p.start);
 }
 
 static bool thread_alive(int32_t pid, int32_t tid)
@@ -85,32 +106,31 @@ static bool thread_alive(int32_t pid, int32_t tid)
 	return !(syscall(SYS_tgkill, pid, tid, 0) < 0 && errno == ESRCH);
 }
 
-/* Sum of the latch counts of process pid's slots among the first n. */
-static int64_t process_held(ptbm_pool *pool, int32_t pid, uint32_t n)
+/* Sum of the latch counts of process p's slots among the first n. */
+static int64_t process_held(ptbm_pool *pool, struct proc_id p, uint32_t n)
 {
 	int64_t sum = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
-		if (atomic_load(&s->owner) != PTBM_OWNER_FREE && atomic_load(&s->owner_pid) == pid)
+		if (atomic_load(&s->owner) != PTBM_OWNER_FREE && is_proc(s, p))
 			sum += atomic_load(&s->held);
 	}
 	return sum;
 }
 
 /*
- * Thread slot s (owned by the caller, or by a thread of pid that is gone,
- * with owner holding the value seen) goes, with a non-zero count: the count
- * joins the departed slot of pid, or s becomes that slot. The order keeps
+ * Thread slot s (owned by the caller, or by a thread of process p that is
+ * gone, with owner holding the value seen) goes, with a non-zero count: the
+ * count joins the departed slot of p, or s becomes that slot. The order keeps
  * the process's sum from ever dropping below its latches: a positive count
  * is added there before it is taken off here, a negative one after.
  */
-static void depart(ptbm_pool *pool, struct ptbm_stat_slot *s, int32_t owner, int32_t pid)
+static void depart(ptbm_pool *pool, struct ptbm_stat_slot *s, int32_t owner, struct proc_id p)
 {
 	uint32_t n = ptbm_slots_used(pool);
 	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *d = &pool->slots[i];
-		if (d == s || atomic_load(&d->owner) != PTBM_OWNER_DEPARTED ||
-		    atomic_load(&d->owner_pid) != pid)
+		if (d == s || atomic_load(&d->owner) != PTBM_OWNER_DEPARTED || !is_proc(d, p))
 			continue;
 		int64_t h = atomic_load(&s->held);
 		if (h > 0)
@@ -133,7 +153,7 @@ static void leave(ptbm_pool *pool, struct ptbm_stat_slot *s)
 	if (atomic_load(&s->held) == 0)
 		retire(pool, s);
 	else
-		depart(pool, s, me, (int32_t)getpid());
+		depart(pool, s, me, self_id());
 }
 
 /* The slot of serial's pool, if it is still open, is given up. */
@@ -164,15 +184,16 @@ static void make_key(void)
 
 /* ---- the slot lock: reclaiming the slots of gone processes -------------- */
 
-/* Free every slot of gone process pid (the caller holds the slot lock). */
-static void reclaim_process(ptbm_pool *pool, int32_t pid)
+/* Free every slot of gone process p (the caller holds the slot lock). */
+static void reclaim_process(ptbm_pool *pool, struct proc_id p)
 {
 	uint32_t n = ptbm_slots_used(pool);
-	atomic_store(&pool->sh->reclaim_pid, pid);
+	atomic_store(&pool->sh->reclaim_start, p.start);
+	atomic_store(&pool->sh->reclaim_pid, p.pid);
 	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
 		int32_t owner = atomic_load(&s->owner);
-		if (atomic_load(&s->owner_pid) == pid && owner != PTBM_OWNER_FREE &&
+		if (is_proc(s, p) && owner != PTBM_OWNER_FREE &&
 		    (owner == PTBM_OWNER_RECLAIM ||
 		     atomic_compare_exchange_strong(&s->owner, &owner, PTBM_OWNER_RECLAIM)))
 			retire(pool, s);
@@ -187,25 +208,29 @@ static void reclaim_process(ptbm_pool *pool, int32_t pid)
  */
 static void slot_lock(ptbm_pool *pool)
 {
-	int32_t me = (int32_t)getpid();
+	struct proc_id me = self_id();
 	unsigned spins = 0;
 	for (;;) {
 		int32_t holder = 0;
-		if (atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me))
-			return;
-		if (spins >= 64 && !process_alive(holder) &&
-		    atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me)) {
-			int32_t half = atomic_load(&pool->sh->reclaim_pid);
-			if (half)
+		if (atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me.pid))
+			break;
+		struct proc_id h = {holder, atomic_load(&pool->sh->slot_lock_start)};
+		if (spins >= 64 && gone(h) &&
+		    atomic_compare_exchange_strong(&pool->sh->slot_lock, &holder, me.pid)) {
+			struct proc_id half = {atomic_load(&pool->sh->reclaim_pid),
+					       atomic_load(&pool->sh->reclaim_start)};
+			if (half.pid)
 				reclaim_process(pool, half);
-			return;
+			break;
 		}
 		ptbm_backoff(&spins);
 	}
+	atomic_store(&pool->sh->slot_lock_start, me.start);
 }
 
 static void slot_unlock(ptbm_pool *pool)
 {
+	atomic_store(&pool->sh->slot_lock_start, 0);
 	atomic_store(&pool->sh->slot_lock, 0);
 }
 
@@ -219,20 +244,21 @@ static bool reclaim(ptbm_pool *pool)
 	bool freed = false;
 	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
-		int32_t owner = atomic_load(&s->owner), pid = atomic_load(&s->owner_pid);
-		if (pid == 0 || (owner <= 0 && owner != PTBM_OWNER_DEPARTED))
+		int32_t owner = atomic_load(&s->owner);
+		struct proc_id p = slot_proc(s);
+		if (p.pid == 0 || (owner <= 0 && owner != PTBM_OWNER_DEPARTED))
 			continue;
-		if (!process_alive(pid)) {
+		if (gone(p)) {
 			slot_lock(pool);
-			if (!process_alive(pid) && process_held(pool, pid, n) <= 0) {
-				reclaim_process(pool, pid);
+			if (process_held(pool, p, n) <= 0) {
+				reclaim_process(pool, p);
 				freed = true;
 			}
 			slot_unlock(pool);
-		} else if (owner > 0 && !thread_alive(pid, owner)) {
+		} else if (owner > 0 && !thread_alive(p.pid, owner)) {
 			/* a thread that exited without leaving: it leaves now */
 			if (atomic_load(&s->held) != 0) {
-				depart(pool, s, owner, pid);
+				depart(pool, s, owner, p);
 			} else if (atomic_compare_exchange_strong(&s->owner, &owner,
 								  PTBM_OWNER_RECLAIM)) {
 				retire(pool, s);
@@ -246,19 +272,22 @@ static bool reclaim(ptbm_pool *pool)
 /* Slot s, just taken with a CAS of its owner from 0 to this thread. */
 static struct ptbm_stat_slot *taken(struct ptbm_stat_slot *s)
 {
-	atomic_store(&s->owner_pid, (int32_t)getpid());
+	struct proc_id me = self_id();
+	atomic_store(&s->owner_start, me.start); /* before the pid: readers see both */
+	atomic_store(&s->owner_pid, me.pid);
 	return s;
 }
 
 /* A slot of pool for this thread, or NULL if every one is taken. */
 static struct ptbm_stat_slot *claim(ptbm_pool *pool)
 {
-	int32_t me = my_tid(), pid = (int32_t)getpid();
+	int32_t me = my_tid();
+	struct proc_id self = self_id();
 	uint32_t hwm = ptbm_slots_used(pool);
 	/* ours from before: a thread that left this pool's slot holding latches */
 	for (uint32_t i = 0; i < hwm; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
-		if (atomic_load(&s->owner) == me && atomic_load(&s->owner_pid) == pid)
+		if (atomic_load(&s->owner) == me && is_proc(s, self))
 			return s;
 	}
 	for (int pass = 0; pass < 2; pass++) {
@@ -290,16 +319,16 @@ int32_t ptbm_dead_owner(ptbm_pool *pool)
 	uint32_t n = ptbm_slots_used(pool);
 	for (uint32_t i = 0; i < n; i++) {
 		struct ptbm_stat_slot *s = &pool->slots[i];
-		int32_t pid = atomic_load(&s->owner_pid);
+		struct proc_id p = slot_proc(s);
 		/* a process holds latches only if one of its slots counts some */
-		if (atomic_load(&s->held) <= 0 || pid == 0 || process_alive(pid))
+		if (atomic_load(&s->held) <= 0 || p.pid == 0 || !gone(p))
 			continue;
 		/* the exact sum, with no reclaim under way */
 		slot_lock(pool);
-		bool dead = !process_alive(pid) && process_held(pool, pid, n) > 0;
+		bool dead = process_held(pool, p, n) > 0;
 		slot_unlock(pool);
 		if (dead)
-			return pid;
+			return p.pid;
 	}
 	return 0;
 }
