@@ -81,11 +81,53 @@ struct gap_latch {
 	uint64_t pid, state;
 };
 
-/* Latch the evicted pages in [from, to); false (none kept) if one is not. */
+/*
+ * One eviction's arrays, sized by evict_batch (up to 4096) and so on the
+ * heap, not on the caller's stack (a worker's stack may be small).
+ */
+struct evict_work {
+	uint64_t *victims;
+	uint64_t *dirty;
+	void **dirty_addr;
+	int *rcs;
+	struct ptbm_run *runs;
+	struct gap_latch *gaps; /* as many as victims: merging stops there */
+	size_t cap;		/* evict_batch */
+};
+
+static void *work_carve(char **at, size_t bytes)
+{
+	void *p = *at;
+	*at += (bytes + 15) & ~(size_t)15;
+	return p;
+}
+
+static void *evict_work_alloc(struct evict_work *w, size_t cap)
+{
+	size_t bytes = cap * (2 * sizeof(uint64_t) + sizeof(void *) + sizeof(int) +
+			      sizeof(struct ptbm_run) + sizeof(struct gap_latch)) +
+		       6 * 16;
+	char *base = malloc(bytes), *at = base;
+	if (!base)
+		return NULL;
+	w->cap = cap;
+	w->victims = work_carve(&at, cap * sizeof(uint64_t));
+	w->dirty = work_carve(&at, cap * sizeof(uint64_t));
+	w->dirty_addr = work_carve(&at, cap * sizeof(void *));
+	w->rcs = work_carve(&at, cap * sizeof(int));
+	w->runs = work_carve(&at, cap * sizeof(struct ptbm_run));
+	w->gaps = work_carve(&at, cap * sizeof(struct gap_latch));
+	return base;
+}
+
+/* Latch the evicted pages in [from, to) into out (room for cap); false
+ * (none kept) if one is not evicted or there is no room. */
 static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_latch *out,
-		      size_t *n_out)
+		      size_t *n_out, size_t cap)
 {
 	size_t n0 = *n_out;
+	if (to - from > cap - n0)
+		return false;
 	for (uint64_t q = from; q < to; q++) {
 		uint64_t s = atomic_load_explicit(&pool->desc[q], memory_order_relaxed);
 		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
@@ -104,11 +146,10 @@ static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_la
 }
 
 /* Release the frames of n exclusively latched pages, sorted by id. */
-static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
+static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t *pids, size_t n)
 {
 	bool shared = pool->share == PTBM_SHARE_PROCESSES;
-	struct ptbm_run runs[n ? n : 1];
-	struct gap_latch gaps[n ? (n - 1) * MAX_GAP + 1 : 1];
+	struct ptbm_run *runs = w->runs;
 	size_t k = 0, n_gaps = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *a = ptbm_page_addr(pool, pids[i]);
@@ -116,7 +157,7 @@ static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
 			struct ptbm_run *last = &runs[k - 1];
 			uint64_t gap = pids[i] - pids[i - 1] - 1;
 			if (gap == 0 || (gap <= MAX_GAP && latch_gap(pool, pids[i - 1] + 1, pids[i],
-								     gaps, &n_gaps))) {
+								     w->gaps, &n_gaps, w->cap))) {
 				last->bytes = (uint64_t)(a - (char *)last->addr) + pool->page_size;
 				continue;
 			}
@@ -127,7 +168,7 @@ static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	}
 	int rc = ptbm_region_release(runs, k, shared);
 	for (size_t i = 0; i < n_gaps; i++)
-		atomic_store_explicit(&pool->desc[gaps[i].pid], gaps[i].state,
+		atomic_store_explicit(&pool->desc[w->gaps[i].pid], w->gaps[i].state,
 				      memory_order_release);
 	return rc;
 }
@@ -146,13 +187,12 @@ static void unlatch_unchanged(ptbm_pool *pool, uint64_t pid)
  * latched or recently used twice round) or a negative error from write-back
  * when no page could be evicted.
  */
-static int evict_batch_held(ptbm_pool *pool)
+static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 {
 	struct ptbm_resident *rs = resident_set(pool);
-	uint32_t want = pool->sh->evict_batch;
-	uint64_t victims[want];
-	void *dirty_addr[want];
-	uint64_t dirty[want];
+	uint32_t want = (uint32_t)work->cap;
+	uint64_t *victims = work->victims, *dirty = work->dirty;
+	void **dirty_addr = work->dirty_addr;
 	size_t n = 0, n_dirty = 0;
 	/*
 	 * The hand moves over allocated page ids 64 at a time; two turns
@@ -191,7 +231,7 @@ static int evict_batch_held(ptbm_pool *pool)
 		}
 	int werr = 0;
 	if (n_dirty) {
-		int rcs[n_dirty];
+		int *rcs = work->rcs;
 		werr = ptbm_file_write_batch(&pool->file, dirty, dirty_addr, n_dirty, rcs);
 		size_t failed = 0;
 		for (size_t j = 0; j < n_dirty; j++) {
@@ -217,7 +257,7 @@ static int evict_batch_held(ptbm_pool *pool)
 	}
 
 	qsort(victims, n, sizeof victims[0], cmp_u64);
-	int rc = release_frames(pool, victims, n);
+	int rc = release_frames(pool, work, victims, n);
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
 			unlatch_unchanged(pool, victims[i]);
@@ -238,10 +278,15 @@ static int evict_batch_held(ptbm_pool *pool)
 /* Victims are latched inside: count the work as one held latch. */
 static int evict_batch(ptbm_pool *pool)
 {
+	struct evict_work w;
+	void *mem = evict_work_alloc(&w, pool->sh->evict_batch);
+	if (!mem)
+		return -ENOMEM;
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
-	int rc = evict_batch_held(pool);
+	int rc = evict_batch_held(pool, &w);
 	ptbm_slot_hold(slot, -1);
+	free(mem);
 	return rc;
 }
 
@@ -285,9 +330,13 @@ static void unreserve_frame(ptbm_pool *pool)
  */
 static void prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
 {
-	struct ptbm_run runs[n ? n : 1];
+	struct ptbm_run runs[PTBM_STAGE_MAX]; /* n <= ptbm_file_stage_slots() */
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (k == PTBM_STAGE_MAX) {
+			ptbm_region_populate_runs(runs, k);
+			k = 0;
+		}
 		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == (char *)addr[i]) {
 			runs[k - 1].bytes += pool->page_size;
 			continue;
