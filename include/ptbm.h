@@ -71,7 +71,7 @@ enum {
 	PTBM_ENOTFIXED = -5002,	    /* unfix/dirty of a page not latched that way */
 	PTBM_ECHECKSUM = -5003,	    /* a page read from disk failed its checksum */
 	PTBM_EBADFILE = -5004,	    /* data file is not a ptbm file, or damaged */
-	PTBM_ETRUNCATED = -5005,    /* data file shorter than its header says */
+	PTBM_ETRUNCATED = -5005,    /* data file shorter than its header says, or empty */
 	PTBM_ELAYOUT = -5006,	    /* page size, layout version or engine differ */
 	PTBM_ERESTART = -5007,	    /* optimistic read invalid: restart it */
 	PTBM_ENOSUPPORT = -5008,    /* the engine or mode cannot do this */
@@ -100,8 +100,8 @@ enum ptbm_direct {
 };
 
 /* Flags for ptbm_config.flags. */
-#define PTBM_CREATE	 0x1u /* create the data file if it is missing */
-#define PTBM_TRUNCATE	 0x2u /* start from an empty data file */
+#define PTBM_CREATE	 0x1u /* create the data file if it is missing (only then) */
+#define PTBM_TRUNCATE	 0x2u /* start over: empty the data file, lose its pages */
 #define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
 
 typedef struct ptbm_pool ptbm_pool;
@@ -149,13 +149,13 @@ void ptbm_config_init(struct ptbm_config *cfg);
 
 /*
  * Create a pool over cfg->data_path (opening the file, or creating it with
- * PTBM_CREATE). In processes mode the pool may be shared with children
- * forked after this call returns, and, if cfg->name is set, attached by
- * name. Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no
- * file and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
- * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
- * -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is NULL), -ENOMEM,
- * other -errno.
+ * PTBM_CREATE if it is missing). A pool starts empty only from a file that
+ * PTBM_CREATE created or PTBM_TRUNCATE emptied: an existing file of 0 bytes
+ * is PTBM_ETRUNCATED (its pages are gone), never a new pool. In processes mode the pool may be
+ * shared with children forked after this call returns, and, if cfg->name is set, attached by name.
+ * Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no file and no PTBM_CREATE),
+ * -EEXIST (name in use), PTBM_EBADFILE, PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or
+ * layout), -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is NULL), -ENOMEM, other -errno.
  */
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 

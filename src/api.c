@@ -275,7 +275,7 @@ const char *ptbm_strerror(int err)
 	case PTBM_EBADFILE:
 		return "data file is not a ptbm data file, or its header is damaged";
 	case PTBM_ETRUNCATED:
-		return "data file is shorter than its header says (truncated)";
+		return "data file is truncated: shorter than its header says, or emptied";
 	case PTBM_ELAYOUT:
 		return "page size, layout version or kind of pool differs";
 	case PTBM_ERESTART:

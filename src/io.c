@@ -17,6 +17,12 @@
  * is sealed with its checksum trailer first (checksum.c) and verified when
  * read, so a torn or corrupted page is reported, never returned.
  *
+ * Creation: a missing file is created only with PTBM_CREATE, unnamed
+ * (O_TMPFILE) and linked to its path once its header is durable, so a file
+ * at the path always has a header: an empty one was emptied by someone, and
+ * opening it is PTBM_ETRUNCATED, not a new pool (only PTBM_TRUNCATE starts
+ * a file over).
+ *
  * Commit order (ptbm_file_commit): pages are written, the file is extended
  * to hold n_pages, fdatasync, then the header, then fdatasync. A crash
  * between the two leaves the old header, which describes a prefix of the
@@ -40,6 +46,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -144,21 +151,91 @@ static int open_fd(const char *path, int oflags, bool direct)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Write a fresh header (no pages) to fd and make it durable. */
+static int fresh_header(int fd, uint32_t page_size)
+{
+	struct ptbm_file tmp = {.fd = fd, .page_size = page_size};
+	int rc = header_write(&tmp, 0);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Make the directory entry of a new file durable. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Create the missing file path holding a header and no pages. The file is
+ * written unnamed (O_TMPFILE) and linked to path once its header is
+ * durable, so that no one, even after a crash, ever finds path empty.
+ * Where the filesystem has no O_TMPFILE, path is created (O_EXCL) and
+ * written in place. -EEXIST if someone else created path meanwhile.
+ */
+static int create_file(const char *path, uint32_t page_size)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	if (fd >= 0) {
+		int rc = fresh_header(fd, page_size);
+		char proc[64];
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		if (rc == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+			rc = -errno;
+		close(fd);
+		if (rc == 0)
+			sync_dir(dir);
+		if (rc != -ENOENT)
+			return rc; /* else no /proc to link through: create in place */
+	}
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = fresh_header(fd, page_size);
+	close(fd);
+	if (rc < 0)
+		unlink(path);
+	else
+		sync_dir(dir);
+	return rc;
+}
+
 int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
 		   enum ptbm_direct direct, uint64_t *n_pages)
 {
 	int oflags = O_RDWR | O_CLOEXEC;
-	if (flags & PTBM_CREATE)
-		oflags |= O_CREAT;
-	if (flags & PTBM_TRUNCATE)
-		oflags |= O_TRUNC;
 	f->fd = -1;
 	f->page_size = page_size;
-	f->direct = direct != PTBM_DIRECT_OFF;
-	int fd = open_fd(path, oflags, f->direct);
-	if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
-		f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
-		fd = open_fd(path, oflags, false);
+	int fd = -ENOENT;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		f->direct = direct != PTBM_DIRECT_OFF;
+		fd = open_fd(path, oflags, f->direct);
+		if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
+			f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
+			fd = open_fd(path, oflags, false);
+		}
+		if (fd != -ENOENT || !(flags & PTBM_CREATE))
+			break;
+		/* missing, and the caller asks for it: only now may a pool start empty */
+		int rc = create_file(path, page_size);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
 	}
 	if (fd < 0)
 		return fd;
@@ -174,17 +251,20 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 		ptbm_file_close(f);
 		return PTBM_EBADFILE;
 	}
-	if (st.st_size == 0) {
-		/* a new file: write its header now */
-		int rc = header_write(f, 0);
-		if (rc == 0 && fdatasync(fd) < 0)
-			rc = -errno;
+	if (flags & PTBM_TRUNCATE) {
+		/* start over: no pages, a fresh header */
+		int rc = ftruncate(fd, 0) < 0 ? -errno : fresh_header(fd, page_size);
 		if (rc < 0) {
 			ptbm_file_close(f);
 			return rc;
 		}
 		*n_pages = 0;
 		return 0;
+	}
+	if (st.st_size == 0) {
+		/* it had a header once (ptbm never leaves a file empty): emptied */
+		ptbm_file_close(f);
+		return PTBM_ETRUNCATED;
 	}
 
 	void *buf = NULL;

@@ -4,7 +4,8 @@
  * directory, a directory, a device, a file the process may not read
  * (-EACCES), random bytes or a damaged header (PTBM_EBADFILE), another page
  * size or layout version (PTBM_ELAYOUT), a file shorter than its header
- * says (PTBM_ETRUNCATED), more pages than max_pages. Pages: one corrupted,
+ * says (PTBM_ETRUNCATED), a file emptied to 0 bytes (PTBM_ETRUNCATED, even
+ * with PTBM_CREATE, and nothing written over it), more pages than max_pages. Pages: one corrupted,
  * torn, or copied from another page on disk is PTBM_ECHECKSUM on every
  * access path and stays evicted, while the other pages read fine. Reopen
  * keeps the data and the allocated count of the last flush; pages allocated
@@ -256,6 +257,28 @@ static void test_truncated(void **state)
 	assert_rc(try_open(__func__, 0), PTBM_EBADFILE);
 	/* PTBM_TRUNCATE starts over whatever was there */
 	assert_rc(try_open(__func__, PTBM_TRUNCATE), 0);
+}
+
+/* A data file emptied (truncated to 0 bytes) is not a new pool: opening it
+ * fails, with or without PTBM_CREATE, and writes nothing over it; only
+ * PTBM_TRUNCATE starts it over. */
+static void test_emptied(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	assert_int_equal(truncate(path, 0), 0);
+	struct stat st;
+	assert_rc(try_open(__func__, 0), PTBM_ETRUNCATED);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_rc(try_open(__func__, PTBM_CREATE), PTBM_ETRUNCATED);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_rc(try_open(__func__, PTBM_CREATE | PTBM_TRUNCATE), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, TU_PAGE_SIZE);
+	assert_rc(try_open(__func__, 0), 0);
 }
 
 /* A file holding more pages than max_pages cannot be opened with it. */
@@ -636,6 +659,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_header_corrupted),
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_emptied),
 	    cmocka_unit_test(test_more_than_max_pages),
 	    cmocka_unit_test(test_page_corrupted),
 	    cmocka_unit_test(test_reopen_keeps_data),
