@@ -80,6 +80,7 @@ enum {
 	PTBM_EOWNERDEAD = -5011,    /* a process died holding a latch */
 	PTBM_EIO_SHORT = -5012,	    /* short read or write on the data file */
 	PTBM_ETOOMANY = -5013,	    /* more threads than max_threads use the pool */
+	PTBM_EINUSE = -5014,	    /* the data file is open in another pool */
 };
 
 enum ptbm_share {
@@ -151,11 +152,18 @@ void ptbm_config_init(struct ptbm_config *cfg);
  * Create a pool over cfg->data_path (opening the file, or creating it with
  * PTBM_CREATE if it is missing). A pool starts empty only from a file that
  * PTBM_CREATE created or PTBM_TRUNCATE emptied: an existing file of 0 bytes
- * is PTBM_ETRUNCATED (its pages are gone), never a new pool. In processes mode the pool may be
- * shared with children forked after this call returns, and, if cfg->name is set, attached by name.
- * Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no file and no PTBM_CREATE),
- * -EEXIST (name in use), PTBM_EBADFILE, PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or
- * layout), -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is NULL), -ENOMEM, other -errno.
+ * is PTBM_ETRUNCATED (its pages are gone), never a new pool. A data file is
+ * open in one pool at a time: PTBM_EINUSE (after a second of waiting) while
+ * another pool (of this or any process) has it open, until that pool is
+ * closed or its processes (those that opened, forked from or attached it)
+ * are all gone. In
+ * processes mode the pool may be shared with children forked after this
+ * call returns, and, if cfg->name is set, attached by name.
+ * Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no file
+ * and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
+ * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
+ * PTBM_EINUSE, -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is
+ * NULL), -ENOMEM, other -errno.
  */
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 

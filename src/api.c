@@ -292,6 +292,8 @@ const char *ptbm_strerror(int err)
 		return "short read or write on the data file";
 	case PTBM_ETOOMANY:
 		return "too many threads use the pool at once (max_threads)";
+	case PTBM_EINUSE:
+		return "the data file is open in another pool";
 	default:
 		if (err < 0 && err > -4096)
 			return strerror(-err);

@@ -175,6 +175,12 @@ struct ptbm_file {
 	uint32_t page_size;
 };
 
+/*
+ * Open (or create, or empty: PTBM_CREATE, PTBM_TRUNCATE in flags) the data
+ * file and lock it for this pool: PTBM_EINUSE if another pool has it open.
+ * PTBM_FILE_ATTACH: an attacher of the pool that holds it.
+ */
+#define PTBM_FILE_ATTACH 0x80000000u
 int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
 		   enum ptbm_direct direct, uint64_t *n_pages);
 void ptbm_file_close(struct ptbm_file *f);

@@ -216,6 +216,36 @@ static int create_file(const char *path, uint32_t page_size)
 	return rc;
 }
 
+/*
+ * One pool per data file: an open file description lock (which the kernel
+ * drops when the last descriptor of the description closes, at death too,
+ * and which forked children share) on byte 0. The opener takes it
+ * exclusive, which fails while anyone holds it, then turns it shared;
+ * attachers of the same pool take it shared. Where the filesystem has no
+ * such locks, nothing is locked.
+ */
+static int lock_file(int fd, bool attach)
+{
+	struct flock l = {.l_type = attach ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+	/*
+	 * A process killed with reads or writes in flight lets go of the file
+	 * only once the kernel has torn its io_uring down, a little after it
+	 * is reaped: a pool reopened right after its workers were killed (a
+	 * crash restart) waits for that, up to a second.
+	 */
+	for (int tries = 0; fcntl(fd, F_OFD_SETLK, &l) < 0; tries++) {
+		if (errno != EAGAIN && errno != EACCES)
+			return errno == EINVAL || errno == ENOLCK ? 0 : -errno;
+		if (tries == 100)
+			return PTBM_EINUSE;
+		usleep(10000);
+	}
+	if (attach)
+		return 0;
+	l.l_type = F_RDLCK; /* from now on attachers may join */
+	return fcntl(fd, F_OFD_SETLK, &l) < 0 ? -errno : 0;
+}
+
 int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
 		   enum ptbm_direct direct, uint64_t *n_pages)
 {
@@ -251,9 +281,14 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 		ptbm_file_close(f);
 		return PTBM_EBADFILE;
 	}
+	int rc = lock_file(fd, flags & PTBM_FILE_ATTACH);
+	if (rc < 0) {
+		ptbm_file_close(f);
+		return rc;
+	}
 	if (flags & PTBM_TRUNCATE) {
 		/* start over: no pages, a fresh header */
-		int rc = ftruncate(fd, 0) < 0 ? -errno : fresh_header(fd, page_size);
+		rc = ftruncate(fd, 0) < 0 ? -errno : fresh_header(fd, page_size);
 		if (rc < 0) {
 			ptbm_file_close(f);
 			return rc;
@@ -274,7 +309,7 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 	}
 	memset(buf, 0, page_size);
 	size_t got = 0;
-	int rc = xfer(fd, buf, page_size, 0, false, &got);
+	rc = xfer(fd, buf, page_size, 0, false, &got);
 	struct ptbm_file_header h;
 	memcpy(&h, buf, sizeof h);
 	free(buf);

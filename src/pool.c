@@ -374,7 +374,7 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	if (rc < 0)
 		goto fail;
 	uint64_t n_pages;
-	rc = ptbm_file_open(&pool->file, pool->sh->data_path, pool->page_size, 0,
+	rc = ptbm_file_open(&pool->file, pool->sh->data_path, pool->page_size, PTBM_FILE_ATTACH,
 			    (enum ptbm_direct)pool->sh->direct, &n_pages);
 	if (rc < 0)
 		goto fail;

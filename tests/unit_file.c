@@ -5,7 +5,8 @@
  * (-EACCES), random bytes or a damaged header (PTBM_EBADFILE), another page
  * size or layout version (PTBM_ELAYOUT), a file shorter than its header
  * says (PTBM_ETRUNCATED), a file emptied to 0 bytes (PTBM_ETRUNCATED, even
- * with PTBM_CREATE, and nothing written over it), more pages than max_pages. Pages: one corrupted,
+ * with PTBM_CREATE, and nothing written over it), more pages than max_pages,
+ * a file that another pool has open (PTBM_EINUSE, nothing changed). Pages: one corrupted,
  * torn, or copied from another page on disk is PTBM_ECHECKSUM on every
  * access path and stays evicted, while the other pages read fine. Reopen
  * keeps the data and the allocated count of the last flush; pages allocated
@@ -279,6 +280,50 @@ static void test_emptied(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, TU_PAGE_SIZE);
 	assert_rc(try_open(__func__, 0), 0);
+}
+
+/* A data file is open in one pool at a time: a second ptbm_open of it, even
+ * with PTBM_TRUNCATE, fails with PTBM_EINUSE and changes nothing, and the
+ * first pool carries on; once it is closed the file opens again. */
+static int open_again_in_child(void *arg)
+{
+	(void)arg;
+	return try_open("test_one_pool_per_file", 0) == PTBM_EINUSE ? 0 : 1;
+}
+
+static void test_one_pool_per_file(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	cfg.share = PTBM_SHARE_PROCESSES;
+	ptbm_pool *a = tu_open(&cfg);
+	assert_int_equal(tu_alloc(a, N), 0);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(a, pid, 1), 0);
+	assert_rc(ptbm_flush(a), 0);
+	assert_int_equal(tu_alloc(a, N), N); /* pages past the header's count */
+	for (uint64_t pid = N; pid < 2 * N; pid++)
+		assert_rc(tu_write(a, pid, 1), 0);
+	assert_rc(ptbm_flush(a), 0);
+	struct stat before, after;
+	assert_int_equal(stat(path, &before), 0);
+	assert_rc(try_open(__func__, 0), PTBM_EINUSE);
+	assert_rc(try_open(__func__, PTBM_CREATE), PTBM_EINUSE);
+	assert_rc(try_open(__func__, PTBM_TRUNCATE), PTBM_EINUSE);
+	assert_int_equal(tu_fork_run(open_again_in_child, NULL), 0);
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	for (uint64_t pid = 0; pid < 2 * N; pid++)
+		assert_rc(tu_write(a, pid, 2), 0);
+	assert_rc(ptbm_flush(a), 0);
+	tu_close(a);
+	ptbm_pool *b = reopen(__func__);
+	assert_int_equal(tu_stats(b).allocated, 2 * N);
+	for (uint64_t pid = 0; pid < 2 * N; pid++)
+		assert_rc(tu_verify(b, pid, 2), 0);
+	tu_close(b);
 }
 
 /* A file holding more pages than max_pages cannot be opened with it. */
@@ -660,6 +705,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_emptied),
+	    cmocka_unit_test(test_one_pool_per_file),
 	    cmocka_unit_test(test_more_than_max_pages),
 	    cmocka_unit_test(test_page_corrupted),
 	    cmocka_unit_test(test_reopen_keeps_data),
