@@ -194,7 +194,8 @@ int ptbm_unlink(const char *name);
  * may release it (the one that took it may have exited), no other process
  * may.
  * Errors: PTBM_ERANGE (pid not allocated or beyond max_pages),
- * PTBM_ECHECKSUM (the page on disk is torn or corrupt; nothing returned),
+ * PTBM_ECHECKSUM (the page on disk is torn or corrupt, or was written once
+ * and is zeros now; nothing returned),
  * PTBM_EBUSY (no frame can be freed), PTBM_EIO_SHORT, -errno from I/O.
  */
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);

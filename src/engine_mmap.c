@@ -91,7 +91,7 @@ static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid);
 /* First latch of the page in this pool: verify it (caller holds a latch). */
 static int check_page(ptbm_pool *pool, uint64_t pid)
 {
-	int rc = ptbm_page_verify(ptbm_page_addr(pool, pid), pool->page_size, pid);
+	int rc = ptbm_file_verify(&pool->file, ptbm_page_addr(pool, pid), pid);
 	if (rc == 0)
 		atomic_fetch_or_explicit(&pool->desc[pid], MMAP_CHECKED, memory_order_relaxed);
 	return rc;
@@ -170,6 +170,7 @@ static int mm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	if (s & PTBM_DIRTY_BIT) {
 		/* the kernel may write the page any time from now on */
 		ptbm_page_seal(ptbm_page_addr(pool, pid), pool->page_size, pid);
+		ptbm_file_note_written(&pool->file, pid);
 		s &= ~PTBM_DIRTY_BIT;
 	}
 	/* only the holder writes an exclusive word: a store is enough */

@@ -19,7 +19,7 @@
 #define PTBM_CACHELINE	 64
 
 /* Layout of the shared control block and of the data file. Bump on change. */
-#define PTBM_LAYOUT_VERSION 1u
+#define PTBM_LAYOUT_VERSION 2u
 #define PTBM_SHARED_MAGIC   0x4c4f4f504d425450ull /* "PTBMPOOL" */
 
 /* ---------------------------------------------------------------------
@@ -137,6 +137,7 @@ struct ptbm_shared {
 	uint64_t off_desc;	  /* offset of the descriptor array */
 	uint64_t off_engine;	  /* offset of the engine's own area */
 	uint64_t engine_bytes;	  /* its size */
+	uint64_t off_written;	  /* offset of the written set (io.c) */
 	uint64_t off_data;	  /* offset of page 0 (vm engine) */
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
@@ -158,18 +159,39 @@ struct ptbm_shared {
 /* ---------------------------------------------------------------------
  * The data file (io.c): a header page, then page p at (p + 1) * page_size.
  * ------------------------------------------------------------------- */
-/* The header block at offset 0 (the rest of the block is zeros). */
+/*
+ * The header block at offset 0: this struct, then n_written ranges of pages
+ * written at least once (struct ptbm_range, sorted, disjoint), then zeros.
+ * The checksum covers the bytes above it, and the ranges when there are any
+ * (ptbm_file_header_sum).
+ */
 #define PTBM_FILE_MAGIC "PTBMDATA"
 struct ptbm_file_header {
 	char magic[8];
 	uint32_t layout_version;
 	uint32_t page_size;
 	uint64_t n_pages;
-	uint64_t checksum; /* XXH3-64 of the bytes above */
+	uint32_t n_written;    /* ranges that follow the header */
+	uint32_t written_lost; /* 1: more ranges than fit; the shortest were left out */
+	uint64_t checksum;     /* XXH3-64 */
 };
+struct ptbm_range {
+	uint64_t first, end; /* pages [first, end) */
+};
+#define PTBM_HEADER_RANGES_AT 64 /* byte offset of the ranges in the block */
+/* Ranges that fit in the header block of a file of that page size. */
+static inline uint32_t ptbm_header_ranges(uint32_t page_size)
+{
+	return (page_size - PTBM_HEADER_RANGES_AT) / sizeof(struct ptbm_range);
+}
+uint64_t ptbm_file_header_sum(const struct ptbm_file_header *h, const struct ptbm_range *ranges);
 
+struct ptbm_resident;
 struct ptbm_file {
-	_Atomic uint64_t *file_pages; /* pages the file is known to hold (shared) */
+	_Atomic uint64_t *file_pages;  /* pages the file is known to hold (shared) */
+	struct ptbm_resident *written; /* pages written at least once (shared) */
+	struct ptbm_range *pending;    /* from the header, until bound to written */
+	uint32_t n_pending;
 	int fd;
 	int direct; /* opened with O_DIRECT */
 	uint32_t page_size;
@@ -233,7 +255,15 @@ int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages);
 int ptbm_file_trim(struct ptbm_file *f, uint64_t n_pages);
 /* Checksum trailer (checksum.c). */
 void ptbm_page_seal(void *page, uint32_t page_size, uint64_t pid);
-int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid);
+/* 0 if the page is whole; an all-zero page is whole if it was never written. */
+int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid, bool written);
+/* ptbm_page_verify, with what f knows of the page's writes. */
+int ptbm_file_verify(struct ptbm_file *f, const void *page, uint64_t pid);
+/* The written set lives in the pool's region: bind it (the creator also fills
+ * it from the header's ranges), once the region is there. */
+void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool creator);
+/* The file holds a written copy of page pid (the mmap engine's own writes). */
+void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid);
 
 /* Fault injection for tests (io.c; no-ops unless PTBM_FAULT_INJECTION). */
 enum ptbm_fault {
@@ -400,6 +430,10 @@ void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid);
 void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid);
 /* The first resident page in [from, limit), or UINT64_MAX. */
 uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit);
+bool ptbm_resident_has(struct ptbm_resident *r, uint64_t pid);
+void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_t end);
+/* The first page in [from, limit) not in the set, or limit. */
+uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64_t limit);
 
 /* Waiting for a latch: spin briefly, then yield, then sleep a little. */
 void ptbm_backoff(unsigned *spins);

@@ -2,9 +2,9 @@
  * io.c - the data file.
  *
  * Layout: one header block of page_size bytes, then page p at byte
- * (p + 1) * page_size. The header records the layout version, the page size
- * and n_pages, the number of pages allocated at the last commit, with a
- * checksum of its own:
+ * (p + 1) * page_size. The header records the layout version, the page size,
+ * n_pages (the number of pages allocated at the last commit) and the ranges
+ * of pages written at least once, with a checksum of its own:
  *
  *   offset 0          page_size        2*page_size
  *   [ header         | page 0         | page 1        | ...
@@ -16,6 +16,14 @@
  * cache does not hold a second copy. Every page written
  * is sealed with its checksum trailer first (checksum.c) and verified when
  * read, so a torn or corrupted page is reported, never returned.
+ *
+ * Written pages: a page allocated and never written is a hole and reads as
+ * zeros; a page written once carries a trailer from then on, so an all-zero
+ * copy of it means it was zeroed on disk. The pool keeps the set of pages
+ * written (a bitmap in its region, set after each write completes; the
+ * mmap engine sets it when it seals a page) and each commit stores it in
+ * the header as up to ptbm_header_ranges() ranges, the shortest left out if
+ * there are more; the creator loads them back at open.
  *
  * Creation: a missing file is created only with PTBM_CREATE, unnamed
  * (O_TMPFILE) and linked to its path once its header is durable, so a file
@@ -123,26 +131,122 @@ static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done
 	return done == n ? 0 : PTBM_EIO_SHORT;
 }
 
-static void header_fill(struct ptbm_file_header *h, uint32_t page_size, uint64_t n_pages)
+uint64_t ptbm_file_header_sum(const struct ptbm_file_header *h, const struct ptbm_range *ranges)
 {
-	memset(h, 0, sizeof *h);
+	uint64_t sum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
+	if (h->n_written)
+		sum = XXH3_64bits_withSeed(ranges, h->n_written * sizeof *ranges, sum);
+	return sum;
+}
+
+/*
+ * The written pages of [0, n_pages) as up to cap ranges, in page order,
+ * into out; if there are more, the shortest are left out (*lost = 1): a page
+ * left out of the header reads as zeros after a reopen if its copy on disk
+ * is zeroed, but no page that was never written is ever said written.
+ */
+static uint32_t written_ranges(struct ptbm_file *f, uint64_t n_pages, struct ptbm_range *out,
+			       uint32_t cap, uint32_t *lost)
+{
+	uint32_t n = 0;
+	*lost = 0;
+	if (!f->written)
+		return 0;
+	uint64_t p = ptbm_resident_next(f->written, 0, n_pages);
+	while (p < n_pages) {
+		struct ptbm_range r = {p, ptbm_resident_next_clear(f->written, p, n_pages)};
+		if (n < cap) {
+			out[n++] = r;
+		} else {
+			*lost = 1;
+			uint32_t k = 0;
+			for (uint32_t i = 1; i < n; i++)
+				if (out[i].end - out[i].first < out[k].end - out[k].first)
+					k = i;
+			if (out[k].end - out[k].first < r.end - r.first) {
+				memmove(&out[k], &out[k + 1], (n - k - 1) * sizeof *out);
+				out[n - 1] = r;
+			}
+		}
+		p = r.end < n_pages ? ptbm_resident_next(f->written, r.end, n_pages) : UINT64_MAX;
+	}
+	return n;
+}
+
+/* A header block for n_pages with the ranges written so far; NULL: no memory. */
+static void *header_block(struct ptbm_file *f, uint64_t n_pages)
+{
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, f->page_size))
+		return NULL;
+	memset(buf, 0, f->page_size);
+	struct ptbm_file_header *h = buf;
+	struct ptbm_range *ranges = (struct ptbm_range *)((char *)buf + PTBM_HEADER_RANGES_AT);
 	memcpy(h->magic, PTBM_FILE_MAGIC, 8);
 	h->layout_version = PTBM_LAYOUT_VERSION;
-	h->page_size = page_size;
+	h->page_size = f->page_size;
 	h->n_pages = n_pages;
-	h->checksum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
+	h->n_written =
+	    written_ranges(f, n_pages, ranges, ptbm_header_ranges(f->page_size), &h->written_lost);
+	h->checksum = ptbm_file_header_sum(h, ranges);
+	return buf;
+}
+
+static int block_write(struct ptbm_file *f, void *buf)
+{
+	int rc = xfer(f->fd, buf, f->page_size, 0, true, NULL);
+	free(buf);
+	return rc;
 }
 
 static int header_write(struct ptbm_file *f, uint64_t n_pages)
 {
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, f->page_size))
-		return -ENOMEM;
-	memset(buf, 0, f->page_size);
-	header_fill(buf, f->page_size, n_pages);
-	int rc = xfer(f->fd, buf, f->page_size, 0, true, NULL);
-	free(buf);
-	return rc;
+	void *buf = header_block(f, n_pages);
+	return buf ? block_write(f, buf) : -ENOMEM;
+}
+
+/* The header's checksum, as layout version 1 computed it (no ranges). */
+static bool v1_header(const void *block)
+{
+	const unsigned char *b = block;
+	uint32_t version;
+	uint64_t sum;
+	memcpy(&version, b + 8, 4);
+	memcpy(&sum, b + 24, 8);
+	return version == 1 && sum == XXH3_64bits(b, 24);
+}
+
+/* Check the header block and keep its ranges for ptbm_file_bind_written. */
+static int header_read(struct ptbm_file *f, const void *block, size_t got, uint64_t *n_pages)
+{
+	struct ptbm_file_header h;
+	memcpy(&h, block, sizeof h);
+	const struct ptbm_range *ranges =
+	    (const struct ptbm_range *)((const char *)block + PTBM_HEADER_RANGES_AT);
+	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0)
+		return PTBM_EBADFILE;
+	if (v1_header(block))
+		return PTBM_ELAYOUT; /* an older ptbm's file */
+	if (h.n_written > ptbm_header_ranges((uint32_t)got) ||
+	    h.checksum != ptbm_file_header_sum(&h, ranges))
+		return PTBM_EBADFILE;
+	if (h.layout_version != PTBM_LAYOUT_VERSION || h.page_size != f->page_size)
+		return PTBM_ELAYOUT;
+	for (uint32_t i = 0; i < h.n_written; i++)
+		if (ranges[i].first >= ranges[i].end || ranges[i].end > h.n_pages ||
+		    (i && ranges[i].first <= ranges[i - 1].end))
+			return PTBM_EBADFILE;
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = h.n_written;
+	if (h.n_written) {
+		f->pending = malloc(h.n_written * sizeof *ranges);
+		if (!f->pending)
+			return -ENOMEM;
+		memcpy(f->pending, ranges, h.n_written * sizeof *ranges);
+	}
+	*n_pages = h.n_pages;
+	return 0;
 }
 
 static int open_fd(const char *path, int oflags, bool direct)
@@ -309,30 +413,19 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 	}
 	memset(buf, 0, page_size);
 	size_t got = 0;
+	uint64_t n = 0;
 	rc = xfer(fd, buf, page_size, 0, false, &got);
-	struct ptbm_file_header h;
-	memcpy(&h, buf, sizeof h);
+	if (rc == 0 || rc == PTBM_EIO_SHORT)
+		rc = header_read(f, buf, got, &n);
 	free(buf);
-	if (rc < 0 && rc != PTBM_EIO_SHORT)
+	if (rc < 0)
 		goto fail;
-	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0) {
-		rc = PTBM_EBADFILE;
-		goto fail;
-	}
-	if (h.checksum != XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum))) {
-		rc = PTBM_EBADFILE;
-		goto fail;
-	}
-	if (h.layout_version != PTBM_LAYOUT_VERSION || h.page_size != page_size) {
-		rc = PTBM_ELAYOUT;
-		goto fail;
-	}
-	if (h.n_pages >= UINT64_MAX / page_size || /* its size in bytes would overflow */
-	    (uint64_t)st.st_size < (h.n_pages + 1) * (uint64_t)page_size) {
+	if (n >= UINT64_MAX / page_size || /* its size in bytes would overflow */
+	    (uint64_t)st.st_size < (n + 1) * (uint64_t)page_size) {
 		rc = PTBM_ETRUNCATED;
 		goto fail;
 	}
-	*n_pages = h.n_pages;
+	*n_pages = n;
 	return 0;
 fail:
 	ptbm_file_close(f);
@@ -344,6 +437,35 @@ void ptbm_file_close(struct ptbm_file *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = 0;
+}
+
+void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool creator)
+{
+	f->written = set;
+	for (uint32_t i = 0; creator && i < f->n_pending; i++)
+		ptbm_resident_insert_range(set, f->pending[i].first, f->pending[i].end);
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = 0;
+}
+
+void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid)
+{
+	if (f->written && !ptbm_resident_has(f->written, pid))
+		ptbm_resident_insert(f->written, pid);
+}
+
+static bool was_written(struct ptbm_file *f, uint64_t pid)
+{
+	return f->written && ptbm_resident_has(f->written, pid);
+}
+
+int ptbm_file_verify(struct ptbm_file *f, const void *page, uint64_t pid)
+{
+	return ptbm_page_verify(page, f->page_size, pid, was_written(f, pid));
 }
 
 /* What the file is known to hold, taken before a read is issued. */
@@ -358,14 +480,14 @@ static uint64_t known_pages(const struct ptbm_file *f)
  * was issued may have grown the file meanwhile: that is not a truncation. */
 static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst, uint64_t known)
 {
-	if (pid < known)
+	if (pid < known || was_written(f, pid))
 		return PTBM_ETRUNCATED;
 	memset(dst, 0, f->page_size);
 	return 0;
 }
 
-/* The file now holds page pid. */
-static void note_written(struct ptbm_file *f, uint64_t pid)
+/* The file is now at least pid + 1 pages long. */
+static void note_length(struct ptbm_file *f, uint64_t pid)
 {
 	if (!f->file_pages)
 		return;
@@ -383,7 +505,7 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 		return read_at_eof(f, pid, dst, known);
 	if (rc < 0)
 		return rc;
-	return ptbm_page_verify(dst, f->page_size, pid);
+	return ptbm_file_verify(f, dst, pid);
 }
 
 /* ---- batches through io_uring ------------------------------------------- */
@@ -558,7 +680,7 @@ int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const 
 		if (rcs[i] == 1) {
 			rcs[i] = read_at_eof(f, pids[i], dst[i], known);
 		} else if (rcs[i] == 0) {
-			rcs[i] = ptbm_page_verify(dst[i], f->page_size, pids[i]);
+			rcs[i] = ptbm_file_verify(f, dst[i], pids[i]);
 		}
 		if (rcs[i] < 0 && !first_err)
 			first_err = rcs[i];
@@ -663,7 +785,7 @@ static int stage_deliver(struct ptbm_file *f, struct ptbm_staged *st, size_t i, 
 		if (rc < 0)
 			return rc;
 	}
-	int rc = ptbm_page_verify(slot, f->page_size, st->pids[i]);
+	int rc = ptbm_file_verify(f, slot, st->pids[i]);
 	if (rc == 0 && dst)
 		memcpy(dst, slot, f->page_size);
 	return rc;
@@ -714,8 +836,10 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 		ptbm_page_seal(pages[i], f->page_size, pids[i]);
 	int rc = batch_xfer(f, pids, pages, n, true, rcs);
 	for (size_t i = 0; i < n; i++)
-		if (rcs[i] == 0)
-			note_written(f, pids[i]);
+		if (rcs[i] == 0) {
+			note_length(f, pids[i]);
+			ptbm_file_note_written(f, pids[i]);
+		}
 	return rc;
 }
 
@@ -751,10 +875,17 @@ int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages)
 	if ((uint64_t)st.st_size < need && ftruncate(f->fd, (off_t)need) < 0)
 		return -errno;
 	if (n_pages)
-		note_written(f, n_pages - 1);
-	if (fdatasync(f->fd) < 0)
+		note_length(f, n_pages - 1);
+	/* the ranges are taken before the sync, so every page they name is
+	 * durable before the header that names it */
+	void *block = header_block(f, n_pages);
+	if (!block)
+		return -ENOMEM;
+	if (fdatasync(f->fd) < 0) {
+		free(block);
 		return -errno;
-	int rc = header_write(f, n_pages);
+	}
+	int rc = block_write(f, block);
 	if (rc < 0)
 		return rc;
 	if (fdatasync(f->fd) < 0)

@@ -3,10 +3,10 @@
  *
  * A pool is one region of memory laid out as:
  *
- *   0            off_stats       off_desc          off_engine     off_data
- *   [ control   | stats slots   | state words     | engine area  | pages ...
- *     block     | 256 x 64 B    | max_pages x 8 B | (resident    | max_pages x
- *     (shared.h)|               |                 |  set, ...)   | page_size
+ *   0          off_stats      off_desc         off_written   off_engine   off_data
+ *   [ control | stats slots  | state words    | written set | engine area| pages ...
+ *     block   | max_threads  | max_pages x 8 B| 1 bit per   | (resident  | max_pages x
+ *             | x 128 B      |                | page        |  set, ...) | page_size
  *
  * reserved with MAP_NORESERVE, so only what is touched costs memory: a
  * 1 TiB pool of 8 KiB pages reserves 1 GiB of state words and touches the
@@ -171,6 +171,11 @@ static void fault_baseline(ptbm_pool *pool)
 	pool->majflt0 = ru.ru_majflt;
 }
 
+static struct ptbm_resident *written_set(ptbm_pool *pool)
+{
+	return (struct ptbm_resident *)(pool->region + pool->sh->off_written);
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -272,7 +277,8 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	proto.off_stats = align_up(sizeof(struct ptbm_shared), 4096);
 	proto.off_desc =
 	    align_up(proto.off_stats + proto.max_slots * sizeof(struct ptbm_stat_slot), 4096);
-	proto.off_engine = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
+	proto.off_written = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
+	proto.off_engine = align_up(proto.off_written + ptbm_resident_bytes(proto.max_pages), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
 	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
 	proto.region_bytes = proto.off_data;
@@ -315,6 +321,8 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail_unlink;
+	ptbm_resident_init(written_set(pool), pool->max_pages);
+	ptbm_file_bind_written(&pool->file, written_set(pool), true);
 	rc = pool->ops->init(pool, true);
 	if (rc < 0)
 		goto fail_unlink;
@@ -379,6 +387,7 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	if (rc < 0)
 		goto fail;
 	pool->file.file_pages = &pool->sh->file_pages;
+	ptbm_file_bind_written(&pool->file, written_set(pool), false);
 	rc = pool->ops->init(pool, false);
 	if (rc < 0)
 		goto fail;

@@ -13,7 +13,8 @@
  *              checked at the end (and after reopen), flush + close + reopen
  *              by the same engine and by every other engine (one file
  *              format), a page corrupted on disk reported PTBM_ECHECKSUM and
- *              left not resident, and a named pool attached twice in one
+ *              left not resident, and so a page zeroed on disk after it
+ *              was written, and a named pool attached twice in one
  *              process (two mappings at different addresses).
  *   processes: 2 forked workers doing the threads workload on one pool,
  *              then checked by the parent; a process started afresh (exec)
@@ -594,6 +595,36 @@ static void test_checksum(void **state)
 	tu_close(pool);
 }
 
+/* A page written, flushed, then zeroed on disk: PTBM_ECHECKSUM, not zeros;
+ * a page allocated and never written: zeros. */
+static void test_zeroed(void **state)
+{
+	(void)state;
+	enum { N = 6, BAD = 3 };
+	ptbm_pool *pool = open_with(__func__, SMALL_BUDGET, N + 1);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(pool, pid, 9), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	int fd = open(tu_path(__func__), O_RDWR);
+	assert_true(fd >= 0);
+	static char zeros[TU_PAGE_SIZE];
+	assert_int_equal(pwrite(fd, zeros, sizeof zeros, (off_t)(BAD + 1) * TU_PAGE_SIZE),
+			 TU_PAGE_SIZE);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	pool = reopen(__func__, engine, N + 1);
+	void *p;
+	uint64_t x;
+	assert_rc(ptbm_fix_shared(pool, BAD, &p), PTBM_ECHECKSUM);
+	assert_rc(ptbm_read(pool, BAD, 0, &x, sizeof x), PTBM_ECHECKSUM);
+	for (uint64_t pid = 0; pid < N; pid++)
+		if (pid != BAD)
+			assert_rc(tu_verify(pool, pid, 9), 0);
+	assert_rc(touch_zero(pool, N), 0);
+	tu_close(pool);
+}
+
 /* A named pool attached a second time in the same process. */
 static void test_attach_twice(void **state)
 {
@@ -744,6 +775,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_persist),
 	    cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_zeroed),
 	    cmocka_unit_test(test_attach_twice),
 	};
 	static const struct CMUnitTest process_tests[] = {
