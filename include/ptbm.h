@@ -145,8 +145,9 @@ struct ptbm_stats {
 	uint64_t major_faults; /* this process, since open/attach */
 };
 
-/* Fill *cfg with defaults. Always call it before setting fields. */
-void ptbm_config_init(struct ptbm_config *cfg);
+/* Fill *cfg with defaults. Always call it before setting fields. Returns 0,
+ * or -EINVAL if cfg is NULL. */
+int ptbm_config_init(struct ptbm_config *cfg);
 
 /*
  * Create a pool over cfg->data_path (opening the file, or creating it with
@@ -274,13 +275,18 @@ int ptbm_health(ptbm_pool *pool);
 /* Fill *st. Returns 0, or -EINVAL if pool or st is NULL. */
 int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 
+/*
+ * What the pool is. The sizes are 0 if pool is NULL; the others return
+ * -EINVAL then.
+ */
 /* Bytes of each page the caller owns: page_size - PTBM_PAGE_TRAILER. */
 size_t ptbm_page_usable(const ptbm_pool *pool);
 uint32_t ptbm_page_size(const ptbm_pool *pool);
 uint64_t ptbm_max_pages(const ptbm_pool *pool);
-enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool);
-enum ptbm_share ptbm_share_of(const ptbm_pool *pool);
-/* Whether data file I/O bypasses the page cache (O_DIRECT). */
+/* enum ptbm_engine, enum ptbm_share */
+int ptbm_engine_of(const ptbm_pool *pool);
+int ptbm_share_of(const ptbm_pool *pool);
+/* 1 if data file I/O bypasses the page cache (O_DIRECT), else 0. */
 int ptbm_direct_io(const ptbm_pool *pool);
 
 /* A message for a ptbm error or a negative errno. Never NULL. */

@@ -219,32 +219,32 @@ int ptbm_health(ptbm_pool *pool)
 
 size_t ptbm_page_usable(const ptbm_pool *pool)
 {
-	return pool->page_size - PTBM_PAGE_TRAILER;
+	return pool ? pool->page_size - PTBM_PAGE_TRAILER : 0;
 }
 
 uint32_t ptbm_page_size(const ptbm_pool *pool)
 {
-	return pool->page_size;
+	return pool ? pool->page_size : 0;
 }
 
 uint64_t ptbm_max_pages(const ptbm_pool *pool)
 {
-	return pool->max_pages;
+	return pool ? pool->max_pages : 0;
 }
 
-enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool)
+int ptbm_engine_of(const ptbm_pool *pool)
 {
-	return pool->engine;
+	return pool ? (int)pool->engine : -EINVAL;
 }
 
-enum ptbm_share ptbm_share_of(const ptbm_pool *pool)
+int ptbm_share_of(const ptbm_pool *pool)
 {
-	return pool->share;
+	return pool ? (int)pool->share : -EINVAL;
 }
 
 int ptbm_direct_io(const ptbm_pool *pool)
 {
-	return pool->file.direct;
+	return pool ? pool->file.direct : -EINVAL;
 }
 
 const char *ptbm_engine_name(enum ptbm_engine e)

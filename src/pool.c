@@ -95,8 +95,10 @@ ptbm_pool *ptbm_open_pools_find(uint64_t serial)
 	return found;
 }
 
-void ptbm_config_init(struct ptbm_config *cfg)
+int ptbm_config_init(struct ptbm_config *cfg)
 {
+	if (!cfg)
+		return -EINVAL;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->struct_size = sizeof *cfg;
 	cfg->engine = PTBM_ENGINE_VM;
@@ -108,6 +110,7 @@ void ptbm_config_init(struct ptbm_config *cfg)
 	cfg->direct = PTBM_DIRECT_AUTO;
 	cfg->flags = PTBM_CREATE;
 	cfg->max_threads = PTBM_DEFAULT_MAX_THREADS;
+	return 0;
 }
 
 static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)

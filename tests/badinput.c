@@ -12,7 +12,9 @@
  * 0, one past max_pages and UINT64_MAX. Pool calls: ptbm_open with a NULL
  * out pointer or an unusable path, ptbm_attach and ptbm_unlink of names
  * that are not valid, too long or not there (unlinking a live pool's name
- * leaves it working), ptbm_close, ptbm_flush and ptbm_get_stats of NULL,
+ * leaves it working), ptbm_close, ptbm_flush, ptbm_get_stats, the accessors
+ * (page sizes, max_pages, engine, sharing mode, direct I/O) and
+ * ptbm_config_init of NULL,
  * ptbm_strerror of every code and of a million other ints, the name
  * functions of every int. Data files that unit_file does not already try:
  * the magic followed by random bytes, random bytes of one byte and of one
@@ -318,6 +320,20 @@ static void test_pool_calls(void **state)
 
 	/* ptbm_close of NULL */
 	BAD(pool, ptbm_close(NULL), PTBM_EINVAL_CONFIG);
+
+	/* the accessors and ptbm_config_init of NULL */
+	n_bad += 7;
+	assert_int_equal(ptbm_page_usable(NULL), 0);
+	assert_int_equal(ptbm_page_size(NULL), 0);
+	assert_int_equal(ptbm_max_pages(NULL), 0);
+	assert_rc(ptbm_engine_of(NULL), -EINVAL);
+	assert_rc(ptbm_share_of(NULL), -EINVAL);
+	assert_rc(ptbm_direct_io(NULL), -EINVAL);
+	assert_rc(ptbm_config_init(NULL), -EINVAL);
+	assert_rc(ptbm_engine_of(pool), PTBM_ENGINE_VM);
+	assert_rc(ptbm_share_of(pool), PTBM_SHARE_PROCESSES);
+	assert_true(ptbm_direct_io(pool) == 0 || ptbm_direct_io(pool) == 1);
+	still_works(pool);
 
 	/* the live pool's name unlinked: the pool works on, cannot be
 	 * attached, and its close is clean */
