@@ -16,8 +16,23 @@
  * and the data file mapped by the OS (PTBM_ENGINE_MMAP).
  *
  * Conventions:
- *   - Functions return 0 or a negative error: -errno, or one of ptbm's own
- *     codes below -4095 (PTBM_E*); ptbm_strerror() names both.
+ *   - Errors, one rule for every call: a function that returns int returns
+ *     a negative error when it fails, and on success 0, or the count its
+ *     contract names (ptbm_prefetch). An error is -errno, or one of ptbm's
+ *     own codes below -4095 (PTBM_E*); ptbm_strerror() names both. The same
+ *     mistake gets the same error from every call:
+ *       -EINVAL             a NULL pool, a NULL pointer the call needs, or an
+ *                           argument no call could take (a count of 0, a
+ *                           name not of the form "/x"); checked first;
+ *       PTBM_EINVAL_CONFIG  a field of struct ptbm_config (ptbm_open only);
+ *       PTBM_ERANGE         a page id beyond max_pages or not allocated, or
+ *                           bytes beyond the page's usable ones;
+ *       PTBM_ENOTFIXED      a release or mark of a page not latched so;
+ *       PTBM_ETOOMANY       max_threads other threads use the pool.
+ *     Each contract below lists every error its call can return.
+ *   - "I/O errors" below: -EIO, -ENOSPC, -EFBIG or another -errno of a read
+ *     or write of the data file, PTBM_EIO_SHORT (a transfer cut short) or
+ *     PTBM_ETRUNCATED (the file was cut short under the pool).
  *   - A page handed out by a fix call stays at the same address until it is
  *     unfixed. The caller owns the first ptbm_page_usable(pool) bytes of a
  *     page; the last PTBM_PAGE_TRAILER bytes hold the page's checksum, written
@@ -145,44 +160,59 @@ struct ptbm_stats {
 	uint64_t major_faults; /* this process, since open/attach */
 };
 
-/* Fill *cfg with defaults. Always call it before setting fields. Returns 0,
- * or -EINVAL if cfg is NULL. */
+/* Fill *cfg with defaults. Always call it before setting fields.
+ * Errors: -EINVAL (cfg NULL). */
 int ptbm_config_init(struct ptbm_config *cfg);
 
 /*
  * Create a pool over cfg->data_path (opening the file, or creating it with
- * PTBM_CREATE if it is missing). A pool starts empty only from a file that
- * PTBM_CREATE created or PTBM_TRUNCATE emptied: an existing file of 0 bytes
- * is PTBM_ETRUNCATED (its pages are gone), never a new pool. A data file is
- * open in one pool at a time: PTBM_EINUSE (after a second of waiting) while
- * another pool (of this or any process) has it open, until that pool is
- * closed or its processes (those that opened, forked from or attached it)
- * are all gone. In
- * processes mode the pool may be shared with children forked after this
- * call returns, and, if cfg->name is set, attached by name.
- * Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no file
- * and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
- * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
- * PTBM_EINUSE, -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is
- * NULL), -ENOMEM, other -errno.
+ * PTBM_CREATE if it is missing) and store it in *out. A pool starts empty
+ * only from a file that PTBM_CREATE created or PTBM_TRUNCATE emptied: an
+ * existing file of 0 bytes is PTBM_ETRUNCATED (its pages are gone), never a
+ * new pool. A data file is open in one pool at a time: PTBM_EINUSE (after a
+ * second of waiting) while another pool (of this or any process) has it
+ * open, until that pool is closed or its processes (those that opened,
+ * forked from or attached it) are all gone. In processes mode the pool may
+ * be shared with children forked after this call returns, and, if
+ * cfg->name is set, attached by name.
+ * Errors: -EINVAL (cfg or out NULL); PTBM_EINVAL_CONFIG (a field: not
+ * filled by ptbm_config_init, page size, sizes, budget, evict_batch,
+ * max_threads, name, flags; or a file holding more pages than max_pages);
+ * PTBM_ENOSUPPORT (an engine this build lacks, or O_DIRECT refused by the
+ * filesystem with PTBM_DIRECT_ON); -ENOENT (no file and no PTBM_CREATE, or
+ * no such directory); -EEXIST (the name is in use); PTBM_EBADFILE (not a
+ * ptbm data file, or its header is damaged); PTBM_ETRUNCATED (shorter than
+ * its header says, or emptied); PTBM_ELAYOUT (another page size or layout
+ * version); PTBM_EINUSE; -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
+ * and the other -errno of open(2), shm_open(3) and mmap(2); I/O errors
+ * (writing the header of a new or emptied file).
  */
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 
 /*
- * Attach to a pool created by another process with cfg->name = name.
- * Errors: -ENOENT (no such pool), PTBM_ELAYOUT (created by another layout
- * version of ptbm), -errno.
+ * Attach to a pool created by another process with cfg->name = name and
+ * store it in *out.
+ * Errors: -EINVAL (name or out NULL, name not of the form "/x", or a name
+ * the system refuses); -ENOENT (no such pool, or its data file is gone);
+ * PTBM_ELAYOUT (a pool of another layout version of ptbm, or not
+ * attachable); PTBM_EBADFILE, PTBM_ETRUNCATED (its data file, as for
+ * ptbm_open); PTBM_EINUSE; -ENOMEM; other -errno of shm_open(3), open(2)
+ * and mmap(2).
  */
 int ptbm_attach(const char *name, ptbm_pool **out);
 
 /*
  * Detach from the pool; the creator also releases it (and unlinks its
  * name). Dirty pages are NOT written: call ptbm_flush() first to keep them.
- * No page may be fixed by this process. Returns 0 or -errno.
+ * No page may be fixed by this process. Errors: -EINVAL (pool NULL).
  */
 int ptbm_close(ptbm_pool *pool);
 
-/* Remove a named pool left behind by a process that died. 0 or -errno. */
+/*
+ * Remove a named pool left behind by a process that died.
+ * Errors: -EINVAL (name NULL or not of the form "/x"); -ENOENT (no such
+ * pool); other -errno of shm_unlink(3).
+ */
 int ptbm_unlink(const char *name);
 
 /*
@@ -194,21 +224,30 @@ int ptbm_unlink(const char *name);
  * A latch belongs to the process that took it: any thread of that process
  * may release it (the one that took it may have exited), no other process
  * may.
- * Errors: PTBM_ERANGE (pid not allocated or beyond max_pages),
- * PTBM_ECHECKSUM (the page on disk is torn or corrupt, or was written once
- * and is zeros now; nothing returned),
- * PTBM_EBUSY (no frame can be freed), PTBM_EIO_SHORT, -errno from I/O.
+ * Errors: -EINVAL (pool or page NULL); PTBM_ERANGE (pid not allocated or
+ * beyond max_pages); PTBM_ECHECKSUM (the page on disk is torn or corrupt,
+ * or was written once and is zeros now; nothing returned); PTBM_EBUSY (no
+ * frame can be freed: every resident page is latched); PTBM_EOWNERDEAD (a
+ * process died holding a latch this call waited for, or any latch since:
+ * see ptbm_health); PTBM_ETOOMANY; -ENOMEM; I/O errors (of the read, or of
+ * the write-back of the pages evicted to make room).
  */
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
 int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
 
-/* Release a latch. PTBM_ENOTFIXED if the page is not latched that way. */
+/*
+ * Release a latch.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ENOTFIXED (the page is not latched that way); PTBM_ETOOMANY.
+ */
 int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
 int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
 
 /*
  * Record that the exclusively latched page was modified, so that eviction
- * and ptbm_flush() write it back. PTBM_ENOTFIXED unless latched exclusive.
+ * and ptbm_flush() write it back.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ENOTFIXED (not latched exclusive).
  */
 int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
 
@@ -218,35 +257,47 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
  * to shared memory. The caller reads, then calls ptbm_read_validate(); if
  * that returns PTBM_ERESTART a writer or an eviction intervened and what was
  * read must be discarded. Data read before validation may be inconsistent:
- * never follow pointers or trust lengths from it unchecked.
- * Errors (begin): as ptbm_fix_shared. All three engines support it.
+ * never follow pointers or trust lengths from it unchecked. All three
+ * engines support it.
+ * Errors (begin): -EINVAL (pool, page or version NULL), and those of
+ * ptbm_fix_shared. Errors (validate): -EINVAL (pool NULL); PTBM_ERANGE (pid
+ * beyond max_pages); PTBM_ERESTART; PTBM_ETOOMANY.
  */
 int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Convenience: copy len bytes at offset of page pid into buf, consistently
- * (optimistic read with restarts). Errors: as ptbm_read_begin, PTBM_ERANGE
- * if offset + len exceeds the usable bytes.
+ * (optimistic read with restarts).
+ * Errors: -EINVAL (pool or buf NULL); PTBM_ERANGE (also offset + len beyond
+ * the usable bytes); the others of ptbm_read_begin.
  */
 int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
 
 /*
  * Turn an optimistic read into an exclusive latch if nothing changed since
- * ptbm_read_begin returned version; PTBM_ERESTART otherwise (no latch held).
+ * ptbm_read_begin returned version.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ERESTART (something changed; no latch is held); PTBM_ETOOMANY.
  */
 int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Allocate count consecutive new page ids; the first is stored in *first.
- * New pages read as zeros until written. PTBM_EFULL past max_pages.
+ * New pages read as zeros until written.
+ * Errors: -EINVAL (pool or first NULL, count 0); PTBM_EFULL (past
+ * max_pages); I/O errors (the mmap engine extends the file).
  */
 int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
 
 /*
- * Load pages into memory ahead of use, in one batch of I/O; pages already
- * resident or latched are skipped. Returns the number of pages loaded, or a
- * negative error. PTBM_ERANGE if any pid is not allocated.
+ * Load pages into memory ahead of use, in batches of I/O; pages already
+ * resident or latched are skipped. Returns the number of pages loaded (0 or
+ * more), or a negative error: -EINVAL (pool NULL, pids NULL with n > 0, or
+ * n > INT_MAX); PTBM_ERANGE (a pid not allocated; nothing is loaded then);
+ * PTBM_ETOOMANY; and, when no page could be loaded, the error of the first
+ * that failed: PTBM_ECHECKSUM, PTBM_EBUSY, PTBM_EOWNERDEAD, -ENOMEM, I/O
+ * errors.
  */
 int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
 
@@ -254,8 +305,10 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
  * Write every dirty page to the data file, then fdatasync it and its header:
  * when this returns 0, every modification unfixed before the call survives
  * the death of every process. Safe while other workers run (they block only
- * on the page being written). Errors: -errno from I/O (-ENOSPC, -EIO); pages
- * that could not be written stay dirty in memory.
+ * on the page being written). Pages that could not be written stay dirty in
+ * memory.
+ * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD; PTBM_ETOOMANY; -ENOMEM; I/O
+ * errors.
  */
 int ptbm_flush(ptbm_pool *pool);
 
@@ -263,16 +316,17 @@ int ptbm_flush(ptbm_pool *pool);
  * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
  * used it died (or exited) holding latches (its pages may be half-written
  * and its latches are never released); a killed process counts as dead
- * from the moment it dies, before its parent reaps it. The remedy is the one PostgreSQL
- * applies after a backend crash: stop using the pool, ptbm_close() it and
- * ptbm_open() it again from the data file, which holds every flushed page.
- * Waits inside ptbm return PTBM_EOWNERDEAD by themselves; this call lets a
- * supervisor ask without waiting (one look per process that holds
- * latches). -EINVAL if pool is NULL.
+ * from the moment it dies, before its parent reaps it. The remedy is the
+ * one PostgreSQL applies after a backend crash: stop using the pool,
+ * ptbm_close() it and ptbm_open() it again from the data file, which holds
+ * every flushed page. Waits inside ptbm return PTBM_EOWNERDEAD by
+ * themselves; this call lets a supervisor ask without waiting (one look per
+ * process that holds latches).
+ * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD.
  */
 int ptbm_health(ptbm_pool *pool);
 
-/* Fill *st. Returns 0, or -EINVAL if pool or st is NULL. */
+/* Fill *st. Errors: -EINVAL (pool or st NULL). */
 int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 
 /*

@@ -1,9 +1,11 @@
 /*
  * api.c - the public entry points: argument checks, then the engine.
  *
- * Every call checks what a caller can get wrong (a NULL pool or pointer, a
- * page id beyond max_pages) and returns an error instead of crashing; the
- * engine checks the rest (latch misuse, unallocated pages). The vm engine
+ * Every call checks what a caller can get wrong and returns an error instead
+ * of crashing, by one rule (include/ptbm.h): a NULL pool or pointer is
+ * -EINVAL, checked first; then a page id beyond max_pages, or bytes beyond
+ * the page, PTBM_ERANGE. The engine checks the rest (latch misuse,
+ * unallocated pages). The vm engine
  * is called directly rather than through its method table so that the hit
  * path has no indirect call.
  */
@@ -15,7 +17,7 @@
 #define CHECK_PAGE(pool, pid)                                                                      \
 	do {                                                                                       \
 		if (PTBM_UNLIKELY(!(pool)))                                                        \
-			return PTBM_EINVAL_CONFIG;                                                 \
+			return -EINVAL;                                                            \
 		if (PTBM_UNLIKELY((pid) >= (pool)->max_pages))                                     \
 			return PTBM_ERANGE;                                                        \
 	} while (0)
@@ -30,9 +32,9 @@
 
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_shared(pool, pid, page);
 	NEED_SLOT(pool);
@@ -41,9 +43,9 @@ int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 
 int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_exclusive(pool, pid, page);
 	NEED_SLOT(pool);
@@ -74,9 +76,9 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 
 int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page || !version))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (!pool->ops->read_begin)
 		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
@@ -109,8 +111,10 @@ void AnnotateIgnoreReadsEnd(const char *file, int line);
 
 int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len)
 {
+	if (!buf)
+		return -EINVAL;
 	CHECK_PAGE(pool, pid);
-	if (!buf || offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
+	if (offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
 		return PTBM_ERANGE;
 	NEED_SLOT(pool);
 	if (!pool->ops->read_begin) {
@@ -165,7 +169,7 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
 
 int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	if (!pool || (!pids && n))
+	if (!pool || (!pids && n) || n > INT_MAX) /* the count returned is an int */
 		return -EINVAL;
 	uint64_t n_alloc = atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire);
 	for (size_t i = 0; i < n; i++)

@@ -363,6 +363,8 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 		if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
 			f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
 			fd = open_fd(path, oflags, false);
+		} else if (fd == -EINVAL && direct == PTBM_DIRECT_ON) {
+			return PTBM_ENOSUPPORT; /* the filesystem refuses O_DIRECT */
 		}
 		if (fd != -ENOENT || !(flags & PTBM_CREATE))
 			break;

@@ -133,7 +133,7 @@ static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
 
 static int check_config(const struct ptbm_config *cfg)
 {
-	if (!cfg || cfg->struct_size != sizeof *cfg)
+	if (cfg->struct_size != sizeof *cfg)
 		return PTBM_EINVAL_CONFIG; /* not filled by ptbm_config_init */
 	if (!cfg->data_path || !cfg->data_path[0])
 		return PTBM_EINVAL_CONFIG;
@@ -232,11 +232,11 @@ static ptbm_pool *pool_alloc(void)
 
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 {
+	if (!cfg || !out)
+		return -EINVAL;
 	int rc = check_config(cfg);
 	if (rc < 0)
 		return rc;
-	if (!out)
-		return -EINVAL;
 	*out = NULL;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
@@ -346,7 +346,7 @@ fail:
 int ptbm_attach(const char *name, ptbm_pool **out)
 {
 	if (!name || name[0] != '/' || !out)
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	*out = NULL;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
@@ -406,7 +406,7 @@ fail:
 int ptbm_close(ptbm_pool *pool)
 {
 	if (!pool)
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	ptbm_stats_release_pool(pool);
 	ptbm_pool_unregister(pool);
 	pool->ops->fini(pool, pool->creator);
@@ -420,7 +420,7 @@ int ptbm_close(ptbm_pool *pool)
 int ptbm_unlink(const char *name)
 {
 	if (!name || name[0] != '/')
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	return shm_unlink(name) < 0 ? -errno : 0;
 }
 

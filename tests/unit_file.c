@@ -16,11 +16,10 @@
  * but never written read as zeros; PTBM_TRUNCATE empties the file; O_DIRECT
  * and buffered I/O both round-trip, and where the filesystem refuses
  * O_DIRECT (a ramfs in a private mount namespace) PTBM_DIRECT_ON fails with
- * -EINVAL while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed read
- * leaves the page evicted and a later fix succeeds; a failed write during
- * flush, or a failed header commit, is reported, leaves that page dirty
- * (or the header old) and a later flush succeeds, and the data survives
- * reopen.
+ * PTBM_ENOSUPPORT while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed
+ * read leaves the page evicted and a later fix succeeds; a failed write during flush, or a failed
+ * header commit, is reported, leaves that page dirty (or the header old) and a later flush
+ * succeeds, and the data survives reopen.
  */
 #include "testutil.h"
 
@@ -639,7 +638,7 @@ static int direct_refused(void *arg)
 	cfg.direct = PTBM_DIRECT_ON;
 	ptbm_pool *pool;
 	int rc = ptbm_open(&cfg, &pool);
-	if (rc != -EINVAL) {
+	if (rc != PTBM_ENOSUPPORT) {
 		fprintf(stderr, "child: PTBM_DIRECT_ON on ramfs: %s\n", ptbm_strerror(rc));
 		return 1;
 	}
@@ -656,7 +655,7 @@ static int direct_refused(void *arg)
 }
 
 /* Where the filesystem refuses O_DIRECT: PTBM_DIRECT_ON fails with
- * -EINVAL, PTBM_DIRECT_AUTO falls back to buffered I/O and works. */
+ * PTBM_ENOSUPPORT, PTBM_DIRECT_AUTO falls back to buffered I/O and works. */
 static void test_direct_refused(void **state)
 {
 	(void)state;
