@@ -118,14 +118,10 @@ static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
 	switch (e) {
 	case PTBM_ENGINE_VM:
 		return &ptbm_vm_ops;
-#ifdef PTBM_HAVE_HASH
 	case PTBM_ENGINE_HASH:
 		return &ptbm_hash_ops;
-#endif
-#ifdef PTBM_HAVE_MMAP
 	case PTBM_ENGINE_MMAP:
 		return &ptbm_mmap_ops;
-#endif
 	default:
 		return NULL;
 	}
