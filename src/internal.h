@@ -265,7 +265,8 @@ void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool
 /* The file holds a written copy of page pid (the mmap engine's own writes). */
 void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid);
 
-/* Fault injection for tests (io.c; no-ops unless PTBM_FAULT_INJECTION). */
+/* Fault injection for tests (io.c; only in a library built with
+ * PTBM_FAULT_INJECTION, as the tests' one is). */
 enum ptbm_fault {
 	PTBM_FAULT_NONE = 0,
 	PTBM_FAULT_EIO,	   /* the call fails with EIO */

@@ -46,7 +46,7 @@
  * Entry points: ptbm_file_open, ptbm_file_read_page, ptbm_file_read_batch,
  * ptbm_file_read_start/_finish, ptbm_file_write_batch,
  * ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim, ptbm_file_close;
- * ptbm_fault_inject_* for tests.
+ * ptbm_fault_inject_* in the tests' build of the library.
  */
 #include "internal.h"
 
@@ -64,12 +64,17 @@
 
 /* ---- fault injection seam ------------------------------------------- */
 
+/*
+ * Only in the library the tests link (PTBM_FAULT_INJECTION): the library
+ * that is installed has neither the functions nor the check.
+ */
 struct fault_plan {
 	_Atomic int kind;
 	_Atomic long after;
 };
 static struct fault_plan read_plan, write_plan;
 
+#ifdef PTBM_FAULT_INJECTION
 void ptbm_fault_inject_read(enum ptbm_fault f, long after)
 {
 	atomic_store(&read_plan.after, after);
@@ -85,17 +90,19 @@ void ptbm_fault_inject_write(enum ptbm_fault f, long after)
 /* Returns the fault to apply to this call, disarming the plan. */
 static enum ptbm_fault fault_take(struct fault_plan *p)
 {
-#ifdef PTBM_FAULT_INJECTION
 	if (PTBM_LIKELY(atomic_load_explicit(&p->kind, memory_order_relaxed) == PTBM_FAULT_NONE))
 		return PTBM_FAULT_NONE;
 	if (atomic_fetch_sub(&p->after, 1) > 0)
 		return PTBM_FAULT_NONE;
 	return (enum ptbm_fault)atomic_exchange(&p->kind, PTBM_FAULT_NONE);
+}
 #else
+static inline enum ptbm_fault fault_take(struct fault_plan *p)
+{
 	(void)p;
 	return PTBM_FAULT_NONE;
-#endif
 }
+#endif
 
 /* pread/pwrite of exactly n bytes; 0, PTBM_EIO_SHORT at EOF, or -errno. */
 static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done_out)

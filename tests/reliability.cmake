@@ -18,7 +18,7 @@ if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
   target_include_directories(fuzz_ops PRIVATE ${PROJECT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
   target_compile_options(fuzz_ops PRIVATE -fsanitize=fuzzer)
   target_link_options(fuzz_ops PRIVATE -fsanitize=fuzzer)
-  target_link_libraries(fuzz_ops PRIVATE ptbm_static ${CMOCKA_LIB} Threads::Threads PkgConfig::XXHASH)
+  target_link_libraries(fuzz_ops PRIVATE ptbm_test ${CMOCKA_LIB} Threads::Threads PkgConfig::XXHASH)
 endif()
 if(PTBM_SANITIZE STREQUAL "")
   add_test(NAME fuzz_ops_brief
