@@ -71,6 +71,13 @@
 extern "C" {
 #endif
 
+/* What libptbm exports: the functions declared here, and nothing else. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PTBM_API __attribute__((visibility("default")))
+#else
+#define PTBM_API
+#endif
+
 #define PTBM_VERSION_MAJOR  0
 #define PTBM_VERSION_MINOR  1
 #define PTBM_VERSION_PATCH  0
@@ -162,7 +169,7 @@ struct ptbm_stats {
 
 /* Fill *cfg with defaults. Always call it before setting fields.
  * Errors: -EINVAL (cfg NULL). */
-int ptbm_config_init(struct ptbm_config *cfg);
+PTBM_API int ptbm_config_init(struct ptbm_config *cfg);
 
 /*
  * Create a pool over cfg->data_path (opening the file, or creating it with
@@ -187,7 +194,7 @@ int ptbm_config_init(struct ptbm_config *cfg);
  * and the other -errno of open(2), shm_open(3) and mmap(2); I/O errors
  * (writing the header of a new or emptied file).
  */
-int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
+PTBM_API int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 
 /*
  * Attach to a pool created by another process with cfg->name = name and
@@ -199,21 +206,21 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
  * ptbm_open); PTBM_EINUSE; -ENOMEM; other -errno of shm_open(3), open(2)
  * and mmap(2).
  */
-int ptbm_attach(const char *name, ptbm_pool **out);
+PTBM_API int ptbm_attach(const char *name, ptbm_pool **out);
 
 /*
  * Detach from the pool; the creator also releases it (and unlinks its
  * name). Dirty pages are NOT written: call ptbm_flush() first to keep them.
  * No page may be fixed by this process. Errors: -EINVAL (pool NULL).
  */
-int ptbm_close(ptbm_pool *pool);
+PTBM_API int ptbm_close(ptbm_pool *pool);
 
 /*
  * Remove a named pool left behind by a process that died.
  * Errors: -EINVAL (name NULL or not of the form "/x"); -ENOENT (no such
  * pool); other -errno of shm_unlink(3).
  */
-int ptbm_unlink(const char *name);
+PTBM_API int ptbm_unlink(const char *name);
 
 /*
  * Latch page pid shared (many readers) or exclusive (one writer), loading it
@@ -232,16 +239,16 @@ int ptbm_unlink(const char *name);
  * see ptbm_health); PTBM_ETOOMANY; -ENOMEM; I/O errors (of the read, or of
  * the write-back of the pages evicted to make room).
  */
-int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
+PTBM_API int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
+PTBM_API int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
 
 /*
  * Release a latch.
  * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
  * PTBM_ENOTFIXED (the page is not latched that way); PTBM_ETOOMANY.
  */
-int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
-int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+PTBM_API int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
+PTBM_API int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
 
 /*
  * Record that the exclusively latched page was modified, so that eviction
@@ -249,7 +256,7 @@ int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
  * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
  * PTBM_ENOTFIXED (not latched exclusive).
  */
-int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
+PTBM_API int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
 
 /*
  * Optimistic read: ptbm_read_begin() makes the page resident if needed and
@@ -263,8 +270,8 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
  * ptbm_fix_shared. Errors (validate): -EINVAL (pool NULL); PTBM_ERANGE (pid
  * beyond max_pages); PTBM_ERESTART; PTBM_ETOOMANY.
  */
-int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
-int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
+PTBM_API int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
+PTBM_API int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Convenience: copy len bytes at offset of page pid into buf, consistently
@@ -272,7 +279,7 @@ int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
  * Errors: -EINVAL (pool or buf NULL); PTBM_ERANGE (also offset + len beyond
  * the usable bytes); the others of ptbm_read_begin.
  */
-int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
+PTBM_API int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
 
 /*
  * Turn an optimistic read into an exclusive latch if nothing changed since
@@ -280,7 +287,7 @@ int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t le
  * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
  * PTBM_ERESTART (something changed; no latch is held); PTBM_ETOOMANY.
  */
-int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
+PTBM_API int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Allocate count consecutive new page ids; the first is stored in *first.
@@ -288,7 +295,7 @@ int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
  * Errors: -EINVAL (pool or first NULL, count 0); PTBM_EFULL (past
  * max_pages); I/O errors (the mmap engine extends the file).
  */
-int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
+PTBM_API int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
 
 /*
  * Load pages into memory ahead of use, in batches of I/O; pages already
@@ -299,7 +306,7 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
  * that failed: PTBM_ECHECKSUM, PTBM_EBUSY, PTBM_EOWNERDEAD, -ENOMEM, I/O
  * errors.
  */
-int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
+PTBM_API int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
 
 /*
  * Write every dirty page to the data file, then fdatasync it and its header:
@@ -310,7 +317,7 @@ int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
  * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD; PTBM_ETOOMANY; -ENOMEM; I/O
  * errors.
  */
-int ptbm_flush(ptbm_pool *pool);
+PTBM_API int ptbm_flush(ptbm_pool *pool);
 
 /*
  * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
@@ -324,31 +331,31 @@ int ptbm_flush(ptbm_pool *pool);
  * process that holds latches).
  * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD.
  */
-int ptbm_health(ptbm_pool *pool);
+PTBM_API int ptbm_health(ptbm_pool *pool);
 
 /* Fill *st. Errors: -EINVAL (pool or st NULL). */
-int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
+PTBM_API int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 
 /*
  * What the pool is. The sizes are 0 if pool is NULL; the others return
  * -EINVAL then.
  */
 /* Bytes of each page the caller owns: page_size - PTBM_PAGE_TRAILER. */
-size_t ptbm_page_usable(const ptbm_pool *pool);
-uint32_t ptbm_page_size(const ptbm_pool *pool);
-uint64_t ptbm_max_pages(const ptbm_pool *pool);
+PTBM_API size_t ptbm_page_usable(const ptbm_pool *pool);
+PTBM_API uint32_t ptbm_page_size(const ptbm_pool *pool);
+PTBM_API uint64_t ptbm_max_pages(const ptbm_pool *pool);
 /* enum ptbm_engine, enum ptbm_share */
-int ptbm_engine_of(const ptbm_pool *pool);
-int ptbm_share_of(const ptbm_pool *pool);
+PTBM_API int ptbm_engine_of(const ptbm_pool *pool);
+PTBM_API int ptbm_share_of(const ptbm_pool *pool);
 /* 1 if data file I/O bypasses the page cache (O_DIRECT), else 0. */
-int ptbm_direct_io(const ptbm_pool *pool);
+PTBM_API int ptbm_direct_io(const ptbm_pool *pool);
 
 /* A message for a ptbm error or a negative errno. Never NULL. */
-const char *ptbm_strerror(int err);
+PTBM_API const char *ptbm_strerror(int err);
 
 /* Names used on command lines and in reports; NULL if out of range. */
-const char *ptbm_engine_name(enum ptbm_engine engine);
-const char *ptbm_share_name(enum ptbm_share share);
+PTBM_API const char *ptbm_engine_name(enum ptbm_engine engine);
+PTBM_API const char *ptbm_share_name(enum ptbm_share share);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,7 @@
  * is called directly rather than through its method table so that the hit
  * path has no indirect call.
  */
-#include "internal.h"
+#include "engine_vm.h"
 
 #include <errno.h>
 #include <string.h>
@@ -30,6 +30,22 @@
 			return PTBM_ETOOMANY;                                                      \
 	} while (0)
 
+/* The baseline engines, out of line: the vm hit path saves no register
+ * for them. */
+static __attribute__((noinline)) int engine_fix(ptbm_pool *pool, uint64_t pid, void **page,
+						bool exclusive)
+{
+	NEED_SLOT(pool);
+	return exclusive ? pool->ops->fix_exclusive(pool, pid, page)
+			 : pool->ops->fix_shared(pool, pid, page);
+}
+
+static __attribute__((noinline)) int engine_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	return exclusive ? pool->ops->unfix_exclusive(pool, pid)
+			 : pool->ops->unfix_shared(pool, pid);
+}
+
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
 	if (PTBM_UNLIKELY(!page))
@@ -37,8 +53,7 @@ int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_shared(pool, pid, page);
-	NEED_SLOT(pool);
-	return pool->ops->fix_shared(pool, pid, page);
+	return engine_fix(pool, pid, page, false);
 }
 
 int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
@@ -48,8 +63,7 @@ int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_exclusive(pool, pid, page);
-	NEED_SLOT(pool);
-	return pool->ops->fix_exclusive(pool, pid, page);
+	return engine_fix(pool, pid, page, true);
 }
 
 int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
@@ -57,7 +71,7 @@ int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_unfix_shared(pool, pid);
-	return pool->ops->unfix_shared(pool, pid);
+	return engine_unfix(pool, pid, false);
 }
 
 int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
@@ -65,7 +79,7 @@ int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_unfix_exclusive(pool, pid);
-	return pool->ops->unfix_exclusive(pool, pid);
+	return engine_unfix(pool, pid, true);
 }
 
 int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)

@@ -42,7 +42,7 @@
  * path that reads without a latch, the optimistic read, cleans up after
  * itself: a validation that finds the page evicted punches the page again.
  */
-#include "internal.h"
+#include "engine_vm.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -51,12 +51,6 @@
 static inline struct ptbm_resident *resident_set(ptbm_pool *pool)
 {
 	return pool->engine_area;
-}
-
-static inline bool cas(_Atomic uint64_t *w, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_weak_explicit(w, expected, desired, memory_order_acquire,
-						     memory_order_relaxed);
 }
 
 /* ---- frames and eviction ---------------------------------------------- */
@@ -213,9 +207,9 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 			_Atomic uint64_t *w = &pool->desc[pid];
 			uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 			if (ptbm_tag(s) == PTBM_TAG_UNLOCKED)
-				cas(w, &s, ptbm_with_tag(s, PTBM_TAG_MARKED));
+				ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_MARKED));
 			else if (ptbm_tag(s) == PTBM_TAG_MARKED &&
-				 cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				 ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				victims[n++] = pid;
 		}
 	}
@@ -433,7 +427,7 @@ static int map_group(ptbm_pool *pool, uint64_t pid, uint8_t g)
 			ptbm_slot_hold(slot, 1);
 			uint64_t ns = tag == PTBM_TAG_MARKED ? ptbm_with_tag(s, 2)
 							     : s + (1ull << PTBM_TAG_SHIFT);
-			if (!cas(w, &s, ns)) {
+			if (!ptbm_vm_cas(w, &s, ns)) {
 				ptbm_slot_hold(slot, -1);
 				continue;
 			}
@@ -463,40 +457,28 @@ static int map_group(ptbm_pool *pool, uint64_t pid, uint8_t g)
 	return rc;
 }
 
-static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
-{
-	uint8_t g = (uint8_t)ptbm_gen(s);
-	if (PTBM_LIKELY(!pool->populate || pool->mapgen[pid] == g))
-		return 0;
-	return map_group(pool, pid, g);
-}
-
 /* ---- latches ----------------------------------------------------------- */
 
-int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_shared_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+			    uint64_t s)
 {
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
-	if (PTBM_UNLIKELY(!slot))
-		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
 	int rc;
-	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag - 1 < PTBM_TAG_SHARED_MAX - 1)) { /* unlocked or shared */
-			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+			if (ptbm_vm_cas(w, &s, s + PTBM_VM_READER))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_MARKED) {
-			if (cas(w, &s, ptbm_with_tag(s, 2)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, 2)))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_EVICTED) {
-			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (!ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
 			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
@@ -511,11 +493,8 @@ int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	rc = ensure_mapped(pool, pid, s);
-	if (PTBM_UNLIKELY(rc < 0)) {
-		ptbm_vm_unfix_shared(pool, pid);
-		return rc;
-	}
+	if (ptbm_vm_unmapped(pool, pid, s))
+		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, false);
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
@@ -524,25 +503,21 @@ fail:
 	return rc;
 }
 
-int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_exclusive_slow(ptbm_pool *pool, uint64_t pid, void **page,
+			       struct ptbm_stat_slot *slot, uint64_t s)
 {
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
-	if (PTBM_UNLIKELY(!slot))
-		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
 	int rc;
-	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag == PTBM_TAG_UNLOCKED || tag == PTBM_TAG_MARKED)) {
-			if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_EVICTED) {
-			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (!ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
 			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
@@ -554,11 +529,8 @@ int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	rc = ensure_mapped(pool, pid, s);
-	if (PTBM_UNLIKELY(rc < 0)) {
-		unlatch_unchanged(pool, pid);
-		goto fail;
-	}
+	if (ptbm_vm_unmapped(pool, pid, s))
+		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, true);
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
@@ -567,40 +539,56 @@ fail:
 	return rc;
 }
 
-int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
+int ptbm_vm_fix_mapped(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+		       uint64_t s, bool exclusive)
 {
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
-	if (PTBM_UNLIKELY(!slot))
+	int rc = map_group(pool, pid, (uint8_t)ptbm_gen(s));
+	if (PTBM_UNLIKELY(rc < 0)) {
+		if (exclusive) {
+			unlatch_unchanged(pool, pid);
+			ptbm_slot_hold(slot, -1);
+		} else {
+			ptbm_vm_unfix_shared(pool, pid);
+		}
+		return rc;
+	}
+	ptbm_slot_add(slot, PTBM_C_HITS, 1);
+	*page = ptbm_page_addr(pool, pid);
+	return 0;
+}
+
+int ptbm_vm_fix_first(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive)
+{
+	struct ptbm_stat_slot *slot = ptbm_stat_slot_slow(pool);
+	if (!slot)
 		return PTBM_ETOOMANY;
+	ptbm_slot_hold(slot, 1);
+	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
+	return exclusive ? ptbm_vm_fix_exclusive_slow(pool, pid, page, slot, s)
+			 : ptbm_vm_fix_shared_slow(pool, pid, page, slot, s);
+}
+
+int ptbm_vm_unfix_first(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	if (!ptbm_stat_slot_slow(pool))
+		return PTBM_ETOOMANY;
+	return exclusive ? ptbm_vm_unfix_exclusive(pool, pid) : ptbm_vm_unfix_shared(pool, pid);
+}
+
+int ptbm_vm_unfix_shared_slow(ptbm_pool *pool, uint64_t pid, struct ptbm_stat_slot *slot)
+{
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_UNLIKELY(tag < 2 || tag > PTBM_TAG_SHARED_MAX))
 			return PTBM_ENOTFIXED;
-		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
-							  memory_order_release,
-							  memory_order_relaxed)) {
+		if (atomic_compare_exchange_weak_explicit(
+			w, &s, s - PTBM_VM_READER, memory_order_release, memory_order_relaxed)) {
 			ptbm_slot_hold(slot, -1);
 			return 0;
 		}
 	}
-}
-
-int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
-{
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
-	if (PTBM_UNLIKELY(!slot))
-		return PTBM_ETOOMANY;
-	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
-		return PTBM_ENOTFIXED;
-	/* only the holder writes an exclusive word: a store is enough */
-	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
-			      memory_order_release);
-	ptbm_slot_hold(slot, -1);
-	return 0;
 }
 
 static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
@@ -659,7 +647,7 @@ static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 	_Atomic uint64_t *w = &pool->desc[pid];
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
-	if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
+	if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
 		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
 		ptbm_region_release(&run, 1, true);
 		atomic_store_explicit(w, s, memory_order_release);
@@ -697,7 +685,7 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 			ptbm_slot_add(slot, PTBM_C_RESTARTS, 1);
 			return PTBM_ERESTART;
 		}
-		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+		if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 			return 0;
 	}
 }
@@ -819,12 +807,12 @@ static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool 
 			break;
 		}
 		if (tag - 1 < PTBM_TAG_SHARED_MAX - 1) {
-			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+			if (ptbm_vm_cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
 				return LATCHED;
 			continue;
 		}
 		if (tag == PTBM_TAG_MARKED) {
-			if (cas(w, &s, ptbm_with_tag(s, 2)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, 2)))
 				return LATCHED;
 			continue;
 		}

@@ -304,11 +304,8 @@ struct ptbm_engine_ops {
 };
 
 extern const struct ptbm_engine_ops ptbm_vm_ops;
-/* The vm engine's hit path, called directly by api.c (no indirect call). */
-int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid);
-int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+/* The vm engine's latch calls are inlined from engine_vm.h; these two are
+ * called directly by api.c (no indirect call). */
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 extern const struct ptbm_engine_ops ptbm_hash_ops;
