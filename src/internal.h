@@ -211,9 +211,10 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst);
 /* Seal (checksum) and write n pages; returns 0 or the first error. */
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n);
 /*
- * Batches, in one io_uring submission where available: read and verify n
+ * Batches, in io_uring submissions where available: read and verify n
  * pages, or seal and write n pages. rcs[i] gets each page's result (0 or a
- * negative error); returns 0 or the first error.
+ * negative error), whatever becomes of the ring; returns 0 or the first
+ * page's error (a summary of rcs, nothing more).
  */
 int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
 			 int *rcs);
@@ -273,6 +274,7 @@ enum ptbm_fault {
 	PTBM_FAULT_ENOSPC, /* the call fails with ENOSPC */
 	PTBM_FAULT_SHORT,  /* the call transfers half the bytes */
 	PTBM_FAULT_DELAY,  /* the call sleeps 200 ms, then works (kill tests) */
+	PTBM_FAULT_RING,   /* the io_uring submission the call is in fails */
 };
 /* After `after` more read (or write) calls succeed, the next one fails. */
 void ptbm_fault_inject_read(enum ptbm_fault f, long after);

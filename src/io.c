@@ -580,44 +580,80 @@ void ptbm_io_after_fork(void)
 	tl_ring.state = tl_ring.stage_state = 0;
 }
 
+/* One page by pread/pwrite: its result, and whether a read found the end. */
+static int xfer_page(struct ptbm_file *f, uint64_t pid, void *buf, bool write, bool *eof)
+{
+	size_t got = 0;
+	int rc = xfer(f->fd, buf, f->page_size, (off_t)((pid + 1) * f->page_size), write, &got);
+	if (!write && rc == PTBM_EIO_SHORT && got == 0) {
+		*eof = true;
+		return 0;
+	}
+	return rc;
+}
+
+/* The calling thread's batch ring failed: drop it (and whatever requests it
+ * holds that the kernel did not take); the next batch makes a new one. */
+static void ring_broken(struct io_uring *ring)
+{
+	io_uring_queue_exit(ring);
+	tl_ring.state = 0;
+}
+
+/* Submit what the ring holds, through interruptions; 0 or the ring's error. */
+static int ring_submit(struct io_uring *ring, unsigned wait_for)
+{
+	int rc = io_uring_submit_and_wait(ring, wait_for);
+	while (rc == -EINTR || (rc >= 0 && io_uring_sq_ready(ring))) /* some were not taken */
+		rc = io_uring_submit(ring);
+	return rc < 0 ? rc : 0;
+}
+
 /*
- * Transfer n whole pages; rcs[i] gets each one's result (0, -errno or
- * PTBM_EIO_SHORT; a read that finds the end of the file gets 1). Returns the
- * first error, or 0.
+ * Transfer n whole pages, in io_uring submissions of up to RING_DEPTH (one
+ * pread/pwrite at a time where there is no ring). Two channels, neither a
+ * sum of the other: rcs[i] gets page i's own result (0, -errno or
+ * PTBM_EIO_SHORT) and, for reads, eof[i] whether its read found the end of
+ * the file (rcs[i] is 0 then). The ring's own failure is no page's result:
+ * a ring that cannot submit is torn down and the pages it did not take are
+ * transferred one by one; one that fails while requests are in flight
+ * leaves those pages with its error, their outcome unknown.
  */
-static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bufs, size_t n,
-		      bool write, int *rcs)
+static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bufs, size_t n,
+		       bool write, int *rcs, bool *eof)
 {
 	struct io_uring *ring = thread_ring();
-	int first_err = 0;
 	for (size_t at = 0; at < n;) {
 		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH, queued = 0;
+		bool in_ring[RING_DEPTH] = {false}, ring_fault = false;
 		for (size_t i = at; i < at + k; i++) {
-			off_t off = (off_t)((pids[i] + 1) * f->page_size);
+			if (eof)
+				eof[i] = false;
 			enum ptbm_fault fault = fault_take(write ? &write_plan : &read_plan);
-			if (fault == PTBM_FAULT_DELAY) {
-				usleep(200000); /* then the request goes as usual */
+			if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
+				if (fault == PTBM_FAULT_DELAY)
+					usleep(200000); /* then the request goes as usual */
+				ring_fault |= fault == PTBM_FAULT_RING;
 				fault = PTBM_FAULT_NONE;
 			}
 			/* no SQE for a faulted page: one taken and left unprepared
 			 * would be submitted anyway, replaying a stale request */
 			struct io_uring_sqe *sqe =
 			    ring && fault == PTBM_FAULT_NONE ? io_uring_get_sqe(ring) : NULL;
-			if (fault != PTBM_FAULT_NONE || !sqe) {
-				/* injected faults and ring-less systems: one call each */
-				if (fault != PTBM_FAULT_NONE) {
-					rcs[i] = fault == PTBM_FAULT_EIO      ? -EIO
-						 : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
-									      : PTBM_EIO_SHORT;
-				} else {
-					size_t got = 0;
-					rcs[i] =
-					    xfer(f->fd, bufs[i], f->page_size, off, write, &got);
-					if (!write && rcs[i] == PTBM_EIO_SHORT && got == 0)
-						rcs[i] = 1;
-				}
+			if (fault != PTBM_FAULT_NONE) {
+				rcs[i] = fault == PTBM_FAULT_EIO      ? -EIO
+					 : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
+								      : PTBM_EIO_SHORT;
 				continue;
 			}
+			if (!sqe) { /* no ring here: one call each */
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+				continue;
+			}
+			off_t off = (off_t)((pids[i] + 1) * f->page_size);
 			if (write)
 				io_uring_prep_write(sqe, f->fd, bufs[i], f->page_size,
 						    (uint64_t)off);
@@ -625,74 +661,84 @@ static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bu
 				io_uring_prep_read(sqe, f->fd, bufs[i], f->page_size,
 						   (uint64_t)off);
 			io_uring_sqe_set_data64(sqe, i);
+			in_ring[i - at] = true;
 			queued++;
 		}
-		if (queued) {
-			int rc = io_uring_submit_and_wait(ring, (unsigned)queued);
-			if (rc < 0 && rc != -EINTR)
-				return rc; /* nothing known submitted: the ring is unusable */
-			for (size_t done = 0; done < queued; done++) {
-				struct io_uring_cqe *cqe;
-				rc = io_uring_wait_cqe(ring, &cqe);
-				if (rc < 0) {
-					if (rc == -EINTR) {
-						done--;
-						continue;
-					}
-					return rc;
-				}
-				size_t i = (size_t)io_uring_cqe_get_data64(cqe);
-				int res = cqe->res;
-				io_uring_cqe_seen(ring, cqe);
-				if (res == (int)f->page_size) {
-					rcs[i] = 0;
-				} else if (res == 0 && !write) {
-					rcs[i] = 1; /* the end of the file */
-				} else if (res >= 0 || res == -EAGAIN || res == -EINTR) {
-					/* short: finish it with the synchronous path */
-					off_t off = (off_t)((pids[i] + 1) * f->page_size);
-					size_t got = 0;
-					rcs[i] =
-					    xfer(f->fd, bufs[i], f->page_size, off, write, &got);
-					if (!write && rcs[i] == PTBM_EIO_SHORT && got == 0)
-						rcs[i] = 1;
-				} else {
-					rcs[i] = res;
-				}
+		int rc = 0;
+		if (queued)
+			rc = ring_fault ? -EIO : ring_submit(ring, (unsigned)queued);
+		if (rc < 0) {
+			/* nothing was taken: drop the ring, do them one by one */
+			ring_broken(ring);
+			ring = NULL;
+			for (size_t i = at; i < at + k; i++) {
+				if (!in_ring[i - at])
+					continue;
+				in_ring[i - at] = false;
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+			}
+			queued = 0;
+		}
+		for (size_t done = 0; done < queued; done++) {
+			struct io_uring_cqe *cqe;
+			rc = io_uring_wait_cqe(ring, &cqe);
+			if (rc == -EINTR) {
+				done--;
+				continue;
+			}
+			if (rc < 0) {
+				/* the ring failed with requests in flight */
+				for (size_t i = at; i < at + k; i++)
+					if (in_ring[i - at])
+						rcs[i] = rc;
+				ring_broken(ring);
+				ring = NULL;
+				break;
+			}
+			size_t i = (size_t)io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+			io_uring_cqe_seen(ring, cqe);
+			in_ring[i - at] = false;
+			if (res == (int)f->page_size) {
+				rcs[i] = 0;
+			} else if (res == 0 && !write) {
+				rcs[i] = 0; /* the end of the file */
+				if (eof)
+					eof[i] = true;
+			} else if (res >= 0 || res == -EAGAIN || res == -EINTR) {
+				/* short: finish it with the synchronous path */
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+			} else {
+				rcs[i] = res;
 			}
 		}
-		for (size_t i = at; i < at + k; i++)
-			if (rcs[i] < 0 && !first_err)
-				first_err = rcs[i];
 		at += k;
 	}
-	return first_err;
 }
 
 int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
 			 int *rcs)
 {
 	uint64_t known = known_pages(f);
-	int first_err = batch_xfer(f, pids, dst, n, false, rcs);
-	if (first_err < 0 && first_err > -4096 && first_err != -EIO && first_err != -ENOSPC) {
-		/* the ring itself failed: results are unknown, read one by one */
-		first_err = 0;
-		for (size_t i = 0; i < n; i++) {
-			rcs[i] = ptbm_file_read_page(f, pids[i], dst[i]);
+	int first_err = 0;
+	for (size_t at = 0; at < n; at += RING_DEPTH) {
+		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH;
+		bool eof[RING_DEPTH];
+		batch_xfer(f, pids + at, dst + at, k, false, rcs + at, eof);
+		for (size_t j = 0; j < k; j++) {
+			size_t i = at + j;
+			if (rcs[i] == 0)
+				rcs[i] = eof[j] ? read_at_eof(f, pids[i], dst[i], known)
+						: ptbm_file_verify(f, dst[i], pids[i]);
 			if (rcs[i] < 0 && !first_err)
 				first_err = rcs[i];
 		}
-		return first_err;
-	}
-	first_err = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] == 1) {
-			rcs[i] = read_at_eof(f, pids[i], dst[i], known);
-		} else if (rcs[i] == 0) {
-			rcs[i] = ptbm_file_verify(f, dst[i], pids[i]);
-		}
-		if (rcs[i] < 0 && !first_err)
-			first_err = rcs[i];
 	}
 	return first_err;
 }
@@ -744,10 +790,13 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 	st->queued = 0;
 	st->buf = stage_buffers(ptbm_file_stage_slots(f) * f->page_size);
 	struct io_uring *ring = st->buf ? ring_of(&tl_ring.stage, &tl_ring.stage_state) : NULL;
+	bool ring_fault = false;
 	for (size_t i = 0; i < n; i++) {
 		enum ptbm_fault fault = fault_take(&read_plan);
-		if (fault == PTBM_FAULT_DELAY) {
-			usleep(200000); /* then the request goes as usual */
+		if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
+			if (fault == PTBM_FAULT_DELAY)
+				usleep(200000); /* then the request goes as usual */
+			ring_fault |= fault == PTBM_FAULT_RING;
 			fault = PTBM_FAULT_NONE;
 		}
 		st->how[i] = fault == PTBM_FAULT_EIO	  ? -EIO
@@ -763,7 +812,7 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 		st->how[i] = 0;
 		st->queued++;
 	}
-	if (st->queued && io_uring_submit(ring) < 0) {
+	if (st->queued && (ring_fault || io_uring_submit(ring) < 0)) {
 		/* nothing known submitted: read them all at finish, one by one */
 		io_uring_queue_exit(ring);
 		tl_ring.stage_state = 0;
@@ -843,13 +892,17 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 {
 	for (size_t i = 0; i < n; i++)
 		ptbm_page_seal(pages[i], f->page_size, pids[i]);
-	int rc = batch_xfer(f, pids, pages, n, true, rcs);
-	for (size_t i = 0; i < n; i++)
+	batch_xfer(f, pids, pages, n, true, rcs, NULL);
+	int first_err = 0;
+	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 0) {
 			note_length(f, pids[i]);
 			ptbm_file_note_written(f, pids[i]);
+		} else if (!first_err) {
+			first_err = rcs[i];
 		}
-	return rc;
+	}
+	return first_err;
 }
 
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n)

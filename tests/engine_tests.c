@@ -8,7 +8,9 @@
  *              cache holds, optimistic reads (begin, validate, restart after
  *              a writer or an eviction, upgrade), eviction with data 4x the
  *              budget intact after write-back, a failed write-back (the
- *              page stays dirty and is written by a later one), 4 threads
+ *              page stays dirty and is written by a later one), a batch
+ *              ring that fails to submit (every page read or written one
+ *              by one instead, none lost), 4 threads
  *              of random fixes/writes/reads/flushes with a per-page counter
  *              checked at the end (and after reopen), flush + close + reopen
  *              by the same engine and by every other engine (one file
@@ -340,6 +342,42 @@ static void test_writeback_error(void **state)
 		assert_rc(pid < SMALL_BUDGET ? tu_verify(pool, pid, 3) : touch_zero(pool, pid), 0);
 	for (uint64_t pid = 0; pid < SMALL_BUDGET; pid++)
 		assert_rc(tu_verify(pool, pid, 3), 0);
+	tu_close(pool);
+}
+
+/* The batch ring fails to submit: the pages are read and written one by one,
+ * every one of them has its own result, and none is lost or taken for read. */
+static void test_ring_failure(void **state)
+{
+	(void)state;
+	if (!bounded())
+		skip(); /* the kernel does this engine's I/O */
+	const uint64_t budget = SMALL_BUDGET, pages = 4 * budget, n = 32;
+	ptbm_pool *pool = open_with(__func__, budget, pages);
+	for (uint64_t pid = 0; pid < pages; pid++)
+		assert_rc(tu_write(pool, pid, 6), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	/* reads: a prefetch of pages evicted since they were written */
+	uint64_t ids[32];
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = i;
+	ptbm_fault_inject_read(PTBM_FAULT_RING, 0);
+	int loaded = ptbm_prefetch(pool, ids, n);
+	ptbm_fault_inject_read(PTBM_FAULT_NONE, 0);
+	assert_int_equal(loaded, (int)n);
+	for (uint64_t i = 0; i < n; i++)
+		assert_rc(tu_verify(pool, ids[i], 6), 0);
+	/* writes: a flush of dirty pages, then a reopen */
+	for (uint64_t i = 0; i < n; i++)
+		assert_rc(tu_write(pool, ids[i], 7), 0);
+	ptbm_fault_inject_write(PTBM_FAULT_RING, 0);
+	int rc = ptbm_flush(pool);
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	assert_rc(rc, 0);
+	tu_close(pool);
+	pool = reopen(__func__, engine, pages);
+	for (uint64_t pid = 0; pid < pages; pid++)
+		assert_rc(tu_verify(pool, pid, pid < n ? 7 : 6), 0);
 	tu_close(pool);
 }
 
@@ -772,6 +810,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_prefetch_batches),
 	    cmocka_unit_test(test_writeback_error),
+	    cmocka_unit_test(test_ring_failure),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_persist),
 	    cmocka_unit_test(test_checksum),
