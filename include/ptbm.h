@@ -293,7 +293,8 @@ PTBM_API int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
  * Allocate count consecutive new page ids; the first is stored in *first.
  * New pages read as zeros until written.
  * Errors: -EINVAL (pool or first NULL, count 0); PTBM_EFULL (past
- * max_pages); I/O errors (the mmap engine extends the file).
+ * max_pages); and in the mmap engine, which extends the file:
+ * PTBM_EOWNERDEAD, PTBM_ETOOMANY, I/O errors.
  */
 PTBM_API int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
 
@@ -320,6 +321,14 @@ PTBM_API int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
 PTBM_API int ptbm_flush(ptbm_pool *pool);
 
 /*
+ * Dead owners. The vm and mmap engines count every latch a process holds
+ * and find a process that died holding one; the hash engine (the baseline
+ * in PostgreSQL's design, whose partition locks are process-shared pthread
+ * rwlocks and whose buffer latches and I/O flags are not counted) does not:
+ * a process that dies holding one of its latches leaves the waiters for it
+ * waiting, and ptbm_health does not report it. As PostgreSQL does, restart
+ * the pool (close, open) whenever a process using it dies abnormally.
+ *
  * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
  * used it died (or exited) holding latches (its pages may be half-written
  * and its latches are never released); a killed process counts as dead

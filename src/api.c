@@ -167,6 +167,8 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
 {
 	if (!pool || !first || count == 0)
 		return -EINVAL;
+	if (pool->ops->on_alloc)
+		NEED_SLOT(pool); /* the engine may wait (mmap: to extend the file) */
 	_Atomic uint64_t *n = &pool->sh->n_alloc;
 	uint64_t cur = atomic_load(n);
 	do {

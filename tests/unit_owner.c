@@ -3,8 +3,8 @@
  * another thread of the same process is no crash, in threads mode and in a
  * forked worker process, whether the thread that took it is still there or
  * has exited: ptbm_health stays 0 and the page serves again. A worker
- * process that exits holding a latch is a dead owner: ptbm_health and the
- * waiters of the page return PTBM_EOWNERDEAD, also while it is a zombie
+ * process that exits holding a latch is a dead owner (vm and mmap engines):
+ * ptbm_health and the waiters of the page return PTBM_EOWNERDEAD, also while it is a zombie
  * that the waiting process itself would reap (the postmaster pattern), and
  * a process with its pid but another start time is not it. A process whose
  * main thread has exited while another thread holds a latch is alive.
@@ -99,16 +99,37 @@ static int worker_keeps(void *arg)
 	return ptbm_fix_exclusive(pool, 4, &p) == 0 ? 0 : 1;
 }
 
-static void test_worker_exits_holding(void **state)
+static void exits_holding(const char *file, enum ptbm_engine engine)
 {
-	(void)state;
-	ptbm_pool *pool = open_owner(__func__, PTBM_SHARE_PROCESSES);
+	struct ptbm_config cfg;
+	tu_config(&cfg, file);
+	cfg.share = PTBM_SHARE_PROCESSES;
+	cfg.engine = engine;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 8), 0);
 	assert_rc(tu_write(pool, 4, 1), 0);
 	assert_int_equal(tu_fork_run(worker_keeps, pool), 0);
 	assert_rc(ptbm_health(pool), PTBM_EOWNERDEAD);
 	void *p;
+	const void *cp;
+	uint64_t v;
 	assert_rc(ptbm_fix_shared(pool, 4, &p), PTBM_EOWNERDEAD);
+	assert_rc(ptbm_read_begin(pool, 4, &cp, &v), PTBM_EOWNERDEAD);
 	tu_close(pool);
+}
+
+static void test_worker_exits_holding(void **state)
+{
+	(void)state;
+	exits_holding(__func__, PTBM_ENGINE_VM);
+}
+
+/* The mmap engine counts and waits as vm does (the hash engine does not:
+ * ptbm.h, dead owners). */
+static void test_worker_exits_holding_mmap(void **state)
+{
+	(void)state;
+	exits_holding(__func__, PTBM_ENGINE_MMAP);
 }
 
 /* ---- a zombie holder ------------------------------------------------------ */
@@ -251,6 +272,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_released_by_another_thread),
 	    cmocka_unit_test(test_released_by_another_thread_processes),
 	    cmocka_unit_test(test_worker_exits_holding),
+	    cmocka_unit_test(test_worker_exits_holding_mmap),
 	    cmocka_unit_test(test_zombie_holder),
 	    cmocka_unit_test(test_reused_pid),
 	    cmocka_unit_test(test_main_thread_exits_first),
