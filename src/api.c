@@ -93,8 +93,6 @@ int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *
 	if (PTBM_UNLIKELY(!page || !version))
 		return -EINVAL;
 	CHECK_PAGE(pool, pid);
-	if (!pool->ops->read_begin)
-		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_begin(pool, pid, page, version);
 	NEED_SLOT(pool);
@@ -104,8 +102,6 @@ int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *
 int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 {
 	CHECK_PAGE(pool, pid);
-	if (!pool->ops->read_validate)
-		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_validate(pool, pid, version);
 	NEED_SLOT(pool);
@@ -131,14 +127,6 @@ int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t le
 	if (offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
 		return PTBM_ERANGE;
 	NEED_SLOT(pool);
-	if (!pool->ops->read_begin) {
-		void *p;
-		int rc = pool->ops->fix_shared(pool, pid, &p);
-		if (rc < 0)
-			return rc;
-		memcpy(buf, (char *)p + offset, len);
-		return pool->ops->unfix_shared(pool, pid);
-	}
 	for (;;) {
 		const void *p;
 		uint64_t v;
@@ -157,8 +145,6 @@ int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t le
 int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 {
 	CHECK_PAGE(pool, pid);
-	if (!pool->ops->upgrade)
-		return PTBM_ENOSUPPORT;
 	NEED_SLOT(pool);
 	return pool->ops->upgrade(pool, pid, version);
 }

@@ -1,8 +1,8 @@
 /*
  * engine_hash.c - the baseline: a buffer manager in PostgreSQL's design.
  *
- * Written from the description in ../shared/anchors.md, not from
- * PostgreSQL's code. A fixed pool of frames lives in the pool's engine area
+ * Written from published descriptions of PostgreSQL's buffer manager, not
+ * from PostgreSQL's code. A fixed pool of frames lives in the pool's engine area
  * (so in the shared region: threads, forked processes and attachers by name
  * all see it), and a shared hash table maps page ids to frames. The point of
  * this engine is to measure what PT-BM removes: the lookup on every access.

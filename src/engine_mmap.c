@@ -5,7 +5,8 @@
  * page_size (after the header page). The kernel's page cache decides what
  * is resident and when dirty pages reach the disk; this engine only latches.
  * The point is to measure the approach the CIDR 2022 paper ("Are You Sure
- * You Want to Use MMAP...", ../shared/anchors.md) argues against.
+ * You Want to Use MMAP in Your Database Management System?", Crotty, Leis
+ * and Pavlo) argues against.
  *
  * The mapping: each process maps the file itself in init (the creator and
  * every attacher); forked children inherit the parent's mapping. The range

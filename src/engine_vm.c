@@ -18,7 +18,9 @@
  * Loading (load_page, holding the exclusive latch of an evicted page):
  *   1. check the page is allocated;
  *   2. reserve a frame: resident + 1 <= budget, else evict a batch first;
- *   3. read the page into its own address and verify its checksum (a
+ *   3. read the page into this thread's staging buffer (issued before step
+ *      2, so the frame is made ready while the disk works; io.c, staged
+ *      reads), verify its checksum there and copy it into the frame (a
  *      failure releases the frame, the page stays evicted, the caller gets
  *      the error);
  *   4. insert it into the resident set, bump its residency generation.

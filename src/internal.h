@@ -414,9 +414,8 @@ struct ptbm_run {
 	uint64_t bytes;
 };
 int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared);
-/* Map (and allocate if needed) [addr, addr + bytes) writable in this process. */
-int ptbm_region_populate(void *addr, uint64_t bytes);
-/* The same for n runs, in one system call where the kernel allows. */
+/* Map (and allocate if needed) n runs writable in this process, in one system
+ * call where the kernel allows. */
 int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n);
 
 /* resident.c: the set of resident pages, walked in page id order. */

@@ -1,6 +1,6 @@
 # bench: `ptbm bench` end to end on tiny sizes (every engine, both modes,
-# both sections, one round), its JSON checked for the keys issue 4 asks
-# for; and bad arguments, which must exit with status 2 before any work.
+# both sections, one round), its JSON checked for every key the report
+# promises; and bad arguments, which must exit with status 2 before any work.
 add_test(NAME bench_smoke
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench_check.sh smoke $<TARGET_FILE:ptbm>
           ${CMAKE_CURRENT_BINARY_DIR}/bench_smoke)

@@ -1,4 +1,4 @@
-# Reliability (issue 5): the model-based randomized test in both sharing
+# Reliability: the model-based randomized test in both sharing
 # modes, invalid arguments to every public function, ENOSPC on a real small
 # filesystem (root only; 77 otherwise), and a brief libFuzzer run of the
 # operation sequence (scripts/fuzz.sh builds it with clang, here in this

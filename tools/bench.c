@@ -21,7 +21,7 @@
  *      (ptbm_prefetch, then fixes), mixed writes, a scan with read-ahead.
  * In each section the engines run interleaved (A B C, B C A, ...) over
  * --rounds rounds and the median of each figure is reported, because these
- * machines are noisy. Then the table, the ratios, the goals of issue 4,
+ * machines are noisy. Then the table, the ratios, the performance goals,
  * and on request JSON (--json) and charts (--plot, gnuplot).
  */
 #include "bench.h"

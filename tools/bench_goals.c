@@ -1,5 +1,5 @@
 /*
- * bench_goals.c - the goals of issue 4, judged on the medians of a run:
+ * bench_goals.c - the project's performance goals, judged on the medians of a run:
  *   in memory, uniform random reads: vm >= 2x hash, and within 1.5x of a
  *   raw memory read, at every mode and worker count measured;
  *   out of memory: vm reads at least 80% of the disk's random-read ceiling

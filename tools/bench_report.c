@@ -2,7 +2,7 @@
  * bench_report.c - what `ptbm bench` prints and writes: the Markdown tables
  * (one row per engine x configuration, medians over the rounds), the ratios
  * of vm to the other engines and to the physical limits, the warm-up of a
- * new process, the goals of issue 4, and the same figures as JSON.
+ * new process, the project's performance goals, and the same figures as JSON.
  */
 #include "bench.h"
 #include "units.h"
@@ -406,7 +406,7 @@ void report_table(FILE *f, const struct bench_report *r)
 		   "the same queue depth out of memory)\n\n");
 	ratios(f, r);
 	warmups(f, r);
-	fprintf(f, "## Goals (issue 4)\n\n");
+	fprintf(f, "## Goals\n\n");
 	for (unsigned i = 0; i < r->n_goals; i++) {
 		const struct bench_goal *g = &r->goals[i];
 		fprintf(f, "- **%s** %s: %s\n",
