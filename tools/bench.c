@@ -91,6 +91,8 @@ static struct bench_host *host_of(struct section *s, enum bench_engine e, enum p
 {
 	if (e == BE_RAW)
 		return s->host[BE_VM][m];
+	if (e == BE_HUGE)
+		return s->host[BE_HUGE][m];
 	if (e == BE_DISK)
 		return s->host[BE_DISK][PTBM_SHARE_THREADS];
 	return s->host[e][m];
@@ -187,7 +189,7 @@ static struct bench_cmd row_cmd(const struct bench_opts *o, const struct bench_r
 {
 	struct bench_cmd c = {
 	    .work = r->work,
-	    .raw = r->engine == BE_RAW,
+	    .raw = r->engine == BE_RAW || r->engine == BE_HUGE,
 	    .workers = r->workers,
 	    .seconds = o->seconds,
 	    .writes = o->writes,
@@ -365,6 +367,25 @@ static unsigned worker_counts(unsigned max, unsigned *out)
 	return n;
 }
 
+/* raw-huge is a limit only where it got its 2 MiB pages: say so when not. */
+static void huge_note(struct bench_report *rep, unsigned first)
+{
+	for (unsigned i = first; i < rep->n_rows; i++) {
+		const struct bench_row *r = &rep->rows[i];
+		double data =
+		    (double)(rep->opts->data_bytes / rep->opts->page_size) * rep->opts->page_size;
+		if (r->engine != BE_HUGE || !r->rounds || r->med[F_HUGE] >= data / 2)
+			continue;
+		char pct[32];
+		snprintf(pct, sizeof pct, "%.0f%%", 100 * r->med[F_HUGE] / data);
+		note(rep,
+		     "raw-huge: only %s of its memory was mapped by 2 MiB pages (see "
+		     "/sys/kernel/mm/transparent_hugepage/enabled)%s",
+		     pct, "");
+		return;
+	}
+}
+
 static void in_memory(struct plan *p, const struct host_spec *base)
 {
 	const struct bench_opts *o = p->o;
@@ -374,10 +395,25 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 	sp.fresh = true;
 	sp.workers = o->max_workers;
 	sp.budget_bytes = in_memory_budget(sp.n_pages * sp.page_size);
+	/* the limit in 2 MiB pages: one per mode, set up while the pools fill */
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		struct host_spec hp = sp;
+		hp.engine = BE_HUGE;
+		hp.share = (enum ptbm_share)m;
+		hp.fresh = false;
+		hp.path = NULL;
+		s.host[BE_HUGE][m] = host_spawn(&hp);
+	}
 	start_hosts(p, &s, &sp);
+	for (int m = 0; m < 2; m++)
+		if (o->modes & (1u << m))
+			wait_host(p, &s, BE_HUGE, m);
+	progress_end(o);
 
 	unsigned first = rep->n_rows, ws[16], nw = worker_counts(o->max_workers, ws);
-	unsigned all = (1u << BE_RAW) | ENGINE_BITS, pools = ENGINE_BITS;
+	unsigned all = (1u << BE_RAW) | (1u << BE_HUGE) | ENGINE_BITS, pools = ENGINE_BITS;
 	for (int m = 0; m < 2; m++) {
 		if (!(o->modes & (1u << m)))
 			continue;
@@ -390,6 +426,7 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 	}
 	p->total = p->done + count_phases(p, first);
 	run_rounds(p, &s, first);
+	huge_note(rep, first);
 
 	/* a new process joining each warm processes-mode pool */
 	if (o->modes & (1u << PTBM_SHARE_PROCESSES)) {
@@ -763,8 +800,9 @@ static int check_setup(struct bench_opts *o)
 			format_size(need, b, sizeof b));
 		return 2;
 	}
-	/* in memory: vm and hash hold the data once per mode, mmap's page cache once */
-	int pools = popcount(o->engines & ((1u << BE_VM) | (1u << BE_HASH)));
+	/* in memory: vm, hash and raw-huge hold the data once per mode, mmap's
+	 * page cache once */
+	int pools = popcount(o->engines & ((1u << BE_VM) | (1u << BE_HASH))) + 1;
 	uint64_t mem = o->data_bytes * ((uint64_t)pools * (uint64_t)popcount(o->modes) +
 					(o->engines & (1u << BE_MMAP) ? 1 : 0));
 	uint64_t avail = mem_available();

@@ -41,6 +41,8 @@ enum bench_engine {
 	BE_HASH, /* PostgreSQL-style hash table + clock sweep */
 	BE_MMAP, /* the data file mapped MAP_SHARED */
 	BE_DISK, /* O_DIRECT reads of the data file, no buffer manager */
+	BE_HUGE, /* memory read of a private copy in 2 MiB pages (MADV_HUGEPAGE), no
+		    buffer manager: what the same reads cost through huge TLB entries */
 	BE_N,
 };
 
@@ -76,6 +78,7 @@ enum bench_fig {
 	F_RSS,	     /* peak resident set of a process of the engine */
 	F_SHM,	     /* shared (shmem or file) pages mapped by that process */
 	F_RESIDENT,  /* pages of the data set in memory (mmap: page cache) */
+	F_HUGE,	     /* bytes that process maps by 2 MiB (PMD) entries */
 	F_N,
 };
 
@@ -108,6 +111,7 @@ struct bench_worker_out {
 	long minflt, majflt;
 	uint64_t io_read, io_written; /* /proc/.../io of this task */
 	uint64_t hwm, shm;	      /* processes mode: this worker's VmHWM, RssShmem+File */
+	uint64_t huge;		      /* ... and its PMD-mapped bytes */
 	double warm_s;		      /* processes mode: first pass over every page */
 	long warm_minflt;	      /* ... and its minor faults */
 	int err;
@@ -197,6 +201,12 @@ struct work_ctx {
 	uint64_t series_tick; /* TSC cycles per series interval */
 	double tsc_ns;	      /* ns per TSC cycle */
 };
+
+/* The word an operation reads of page pid: one of the first 64, by page. */
+static inline size_t word_of(uint64_t pid)
+{
+	return (size_t)(pid & 63) * 8;
+}
 
 void work_init(struct work_ctx *c, unsigned id);
 /* Run cmd until *go leaves 1; fills out (not the /proc figures). */
@@ -314,6 +324,16 @@ extern const char *const fig_json_name[F_N];
 void report_table(FILE *f, const struct bench_report *r);
 int report_json(const char *path, const struct bench_report *r);
 int report_plot(const char *dir, const struct bench_report *r);
+/*
+ * The limit vm's row is measured against, NULL if none ran: out of memory
+ * the disk at the same depth (for batches, its continuous QD ceiling); in
+ * memory, for the workloads the raw reads run (reads, scans), the fastest
+ * of raw, raw-huge and mmap in the same configuration, since a raw read of
+ * 4 KiB pages is not the fastest the memory can be read (docs/bench.md,
+ * "What the limit is").  *fig gets the figure compared.
+ */
+const struct bench_row *report_limit(const struct bench_report *r, const struct bench_row *v,
+				     enum bench_fig *fig);
 /* The row of a configuration, NULL if not run. */
 const struct bench_row *report_find(const struct bench_report *r, enum bench_engine e,
 				    enum ptbm_share s, unsigned workers, enum bench_work w,
