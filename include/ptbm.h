@@ -16,14 +16,32 @@
  * and the data file mapped by the OS (PTBM_ENGINE_MMAP).
  *
  * Conventions:
- *   - Functions return 0 or a negative error: -errno, or one of ptbm's own
- *     codes below -4095 (PTBM_E*); ptbm_strerror() names both.
+ *   - Errors, one rule for every call: a function that returns int returns
+ *     a negative error when it fails, and on success 0, or the count its
+ *     contract names (ptbm_prefetch). An error is -errno, or one of ptbm's
+ *     own codes below -4095 (PTBM_E*); ptbm_strerror() names both. The same
+ *     mistake gets the same error from every call:
+ *       -EINVAL             a NULL pool, a NULL pointer the call needs, or an
+ *                           argument no call could take (a count of 0, a
+ *                           name not of the form "/x"); checked first;
+ *       PTBM_EINVAL_CONFIG  a field of struct ptbm_config (ptbm_open only);
+ *       PTBM_ERANGE         a page id beyond max_pages or not allocated, or
+ *                           bytes beyond the page's usable ones;
+ *       PTBM_ENOTFIXED      a release or mark of a page not latched so;
+ *       PTBM_ETOOMANY       max_threads other threads use the pool.
+ *     Each contract below lists every error its call can return.
+ *   - "I/O errors" below: -EIO, -ENOSPC, -EFBIG or another -errno of a read
+ *     or write of the data file, PTBM_EIO_SHORT (a transfer cut short) or
+ *     PTBM_ETRUNCATED (the file was cut short under the pool).
  *   - A page handed out by a fix call stays at the same address until it is
  *     unfixed. The caller owns the first ptbm_page_usable(pool) bytes of a
  *     page; the last PTBM_PAGE_TRAILER bytes hold the page's checksum, written
  *     by the pool when it writes the page back.
  *   - Every function is safe to call from any thread; in processes mode, from
- *     any process that created, inherited (fork) or attached the pool.
+ *     any process that created, inherited (fork) or attached the pool. A
+ *     pool serves at most max_threads threads (of all its processes) at
+ *     once: a thread's calls that latch, wait or count return PTBM_ETOOMANY
+ *     while max_threads others use the pool, and change nothing.
  *
  * Minimal use:
  *
@@ -53,6 +71,13 @@
 extern "C" {
 #endif
 
+/* What libptbm exports: the functions declared here, and nothing else. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PTBM_API __attribute__((visibility("default")))
+#else
+#define PTBM_API
+#endif
+
 #define PTBM_VERSION_MAJOR  0
 #define PTBM_VERSION_MINOR  1
 #define PTBM_VERSION_PATCH  0
@@ -68,7 +93,7 @@ enum {
 	PTBM_ENOTFIXED = -5002,	    /* unfix/dirty of a page not latched that way */
 	PTBM_ECHECKSUM = -5003,	    /* a page read from disk failed its checksum */
 	PTBM_EBADFILE = -5004,	    /* data file is not a ptbm file, or damaged */
-	PTBM_ETRUNCATED = -5005,    /* data file shorter than its header says */
+	PTBM_ETRUNCATED = -5005,    /* data file shorter than its header says, or empty */
 	PTBM_ELAYOUT = -5006,	    /* page size, layout version or engine differ */
 	PTBM_ERESTART = -5007,	    /* optimistic read invalid: restart it */
 	PTBM_ENOSUPPORT = -5008,    /* the engine or mode cannot do this */
@@ -76,6 +101,8 @@ enum {
 	PTBM_EFULL = -5010,	    /* max_pages already allocated */
 	PTBM_EOWNERDEAD = -5011,    /* a process died holding a latch */
 	PTBM_EIO_SHORT = -5012,	    /* short read or write on the data file */
+	PTBM_ETOOMANY = -5013,	    /* more threads than max_threads use the pool */
+	PTBM_EINUSE = -5014,	    /* the data file is open in another pool */
 };
 
 enum ptbm_share {
@@ -96,8 +123,8 @@ enum ptbm_direct {
 };
 
 /* Flags for ptbm_config.flags. */
-#define PTBM_CREATE	 0x1u /* create the data file if it is missing */
-#define PTBM_TRUNCATE	 0x2u /* start from an empty data file */
+#define PTBM_CREATE	 0x1u /* create the data file if it is missing (only then) */
+#define PTBM_TRUNCATE	 0x2u /* start over: empty the data file, lose its pages */
 #define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
 
 typedef struct ptbm_pool ptbm_pool;
@@ -115,7 +142,9 @@ struct ptbm_config {
 	uint64_t budget_bytes; /* resident page memory; default 1 GiB */
 	uint32_t evict_batch;  /* pages released per eviction round; default 64 */
 	enum ptbm_direct direct;
-	uint32_t flags; /* PTBM_CREATE | PTBM_TRUNCATE | ... */
+	uint32_t flags;	      /* PTBM_CREATE | PTBM_TRUNCATE | ... */
+	uint32_t max_threads; /* threads of all processes that use the pool at
+				 once; default 1024, at most 65536 */
 };
 
 /*
@@ -138,37 +167,60 @@ struct ptbm_stats {
 	uint64_t major_faults; /* this process, since open/attach */
 };
 
-/* Fill *cfg with defaults. Always call it before setting fields. */
-void ptbm_config_init(struct ptbm_config *cfg);
+/* Fill *cfg with defaults. Always call it before setting fields.
+ * Errors: -EINVAL (cfg NULL). */
+PTBM_API int ptbm_config_init(struct ptbm_config *cfg);
 
 /*
  * Create a pool over cfg->data_path (opening the file, or creating it with
- * PTBM_CREATE). In processes mode the pool may be shared with children
- * forked after this call returns, and, if cfg->name is set, attached by
- * name. Errors: PTBM_EINVAL_CONFIG (page size, budget, sizes), -ENOENT (no
- * file and no PTBM_CREATE), -EEXIST (name in use), PTBM_EBADFILE,
- * PTBM_ETRUNCATED, PTBM_ELAYOUT (file of another page size or layout),
- * -EINVAL (O_DIRECT refused with PTBM_DIRECT_ON, or out is NULL), -ENOMEM,
- * other -errno.
+ * PTBM_CREATE if it is missing) and store it in *out. A pool starts empty
+ * only from a file that PTBM_CREATE created or PTBM_TRUNCATE emptied: an
+ * existing file of 0 bytes is PTBM_ETRUNCATED (its pages are gone), never a
+ * new pool. A data file is open in one pool at a time: PTBM_EINUSE (after a
+ * second of waiting) while another pool (of this or any process) has it
+ * open, until that pool is closed or its processes (those that opened,
+ * forked from or attached it) are all gone. In processes mode the pool may
+ * be shared with children forked after this call returns, and, if
+ * cfg->name is set, attached by name.
+ * Errors: -EINVAL (cfg or out NULL); PTBM_EINVAL_CONFIG (a field: not
+ * filled by ptbm_config_init, page size, sizes, budget, evict_batch,
+ * max_threads, name, flags; or a file holding more pages than max_pages);
+ * PTBM_ENOSUPPORT (an engine this build lacks, or O_DIRECT refused by the
+ * filesystem with PTBM_DIRECT_ON); -ENOENT (no file and no PTBM_CREATE, or
+ * no such directory); -EEXIST (the name is in use); PTBM_EBADFILE (not a
+ * ptbm data file, or its header is damaged); PTBM_ETRUNCATED (shorter than
+ * its header says, or emptied); PTBM_ELAYOUT (another page size or layout
+ * version); PTBM_EINUSE; -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
+ * and the other -errno of open(2), shm_open(3) and mmap(2); I/O errors
+ * (writing the header of a new or emptied file).
  */
-int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
+PTBM_API int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
 
 /*
- * Attach to a pool created by another process with cfg->name = name.
- * Errors: -ENOENT (no such pool), PTBM_ELAYOUT (created by another layout
- * version of ptbm), -errno.
+ * Attach to a pool created by another process with cfg->name = name and
+ * store it in *out.
+ * Errors: -EINVAL (name or out NULL, name not of the form "/x", or a name
+ * the system refuses); -ENOENT (no such pool, or its data file is gone);
+ * PTBM_ELAYOUT (a pool of another layout version of ptbm, or not
+ * attachable); PTBM_EBADFILE, PTBM_ETRUNCATED (its data file, as for
+ * ptbm_open); PTBM_EINUSE; -ENOMEM; other -errno of shm_open(3), open(2)
+ * and mmap(2).
  */
-int ptbm_attach(const char *name, ptbm_pool **out);
+PTBM_API int ptbm_attach(const char *name, ptbm_pool **out);
 
 /*
  * Detach from the pool; the creator also releases it (and unlinks its
  * name). Dirty pages are NOT written: call ptbm_flush() first to keep them.
- * No page may be fixed by this process. Returns 0 or -errno.
+ * No page may be fixed by this process. Errors: -EINVAL (pool NULL).
  */
-int ptbm_close(ptbm_pool *pool);
+PTBM_API int ptbm_close(ptbm_pool *pool);
 
-/* Remove a named pool left behind by a process that died. 0 or -errno. */
-int ptbm_unlink(const char *name);
+/*
+ * Remove a named pool left behind by a process that died.
+ * Errors: -EINVAL (name NULL or not of the form "/x"); -ENOENT (no such
+ * pool); other -errno of shm_unlink(3).
+ */
+PTBM_API int ptbm_unlink(const char *name);
 
 /*
  * Latch page pid shared (many readers) or exclusive (one writer), loading it
@@ -176,22 +228,35 @@ int ptbm_unlink(const char *name);
  * Blocks while another holder has it exclusive. A thread must not fix the
  * same page twice, and must not wait on a latch while holding latches in a
  * cycle (latch pages in ascending page id order when holding several).
- * Errors: PTBM_ERANGE (pid not allocated or beyond max_pages),
- * PTBM_ECHECKSUM (the page on disk is torn or corrupt; nothing returned),
- * PTBM_EBUSY (no frame can be freed), PTBM_EIO_SHORT, -errno from I/O.
+ * A latch belongs to the process that took it: any thread of that process
+ * may release it (the one that took it may have exited), no other process
+ * may.
+ * Errors: -EINVAL (pool or page NULL); PTBM_ERANGE (pid not allocated or
+ * beyond max_pages); PTBM_ECHECKSUM (the page on disk is torn or corrupt,
+ * or was written once and is zeros now; nothing returned); PTBM_EBUSY (no
+ * frame can be freed: every resident page is latched); PTBM_EOWNERDEAD (a
+ * process died holding a latch this call waited for, or any latch since:
+ * see ptbm_health); PTBM_ETOOMANY; -ENOMEM; I/O errors (of the read, or of
+ * the write-back of the pages evicted to make room).
  */
-int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
+PTBM_API int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
+PTBM_API int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
 
-/* Release a latch. PTBM_ENOTFIXED if the page is not latched that way. */
-int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
-int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+/*
+ * Release a latch.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ENOTFIXED (the page is not latched that way); PTBM_ETOOMANY.
+ */
+PTBM_API int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid);
+PTBM_API int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
 
 /*
  * Record that the exclusively latched page was modified, so that eviction
- * and ptbm_flush() write it back. PTBM_ENOTFIXED unless latched exclusive.
+ * and ptbm_flush() write it back.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ENOTFIXED (not latched exclusive).
  */
-int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
+PTBM_API int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
 
 /*
  * Optimistic read: ptbm_read_begin() makes the page resident if needed and
@@ -199,77 +264,107 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid);
  * to shared memory. The caller reads, then calls ptbm_read_validate(); if
  * that returns PTBM_ERESTART a writer or an eviction intervened and what was
  * read must be discarded. Data read before validation may be inconsistent:
- * never follow pointers or trust lengths from it unchecked.
- * Errors (begin): as ptbm_fix_shared. All three engines support it.
+ * never follow pointers or trust lengths from it unchecked. All three
+ * engines support it.
+ * Errors (begin): -EINVAL (pool, page or version NULL), and those of
+ * ptbm_fix_shared. Errors (validate): -EINVAL (pool NULL); PTBM_ERANGE (pid
+ * beyond max_pages); PTBM_ERESTART; PTBM_ETOOMANY.
  */
-int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
-int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
+PTBM_API int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
+PTBM_API int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Convenience: copy len bytes at offset of page pid into buf, consistently
- * (optimistic read with restarts). Errors: as ptbm_read_begin, PTBM_ERANGE
- * if offset + len exceeds the usable bytes.
+ * (optimistic read with restarts).
+ * Errors: -EINVAL (pool or buf NULL); PTBM_ERANGE (also offset + len beyond
+ * the usable bytes); the others of ptbm_read_begin.
  */
-int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
+PTBM_API int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len);
 
 /*
  * Turn an optimistic read into an exclusive latch if nothing changed since
- * ptbm_read_begin returned version; PTBM_ERESTART otherwise (no latch held).
+ * ptbm_read_begin returned version.
+ * Errors: -EINVAL (pool NULL); PTBM_ERANGE (pid beyond max_pages);
+ * PTBM_ERESTART (something changed; no latch is held); PTBM_ETOOMANY.
  */
-int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
+PTBM_API int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /*
  * Allocate count consecutive new page ids; the first is stored in *first.
- * New pages read as zeros until written. PTBM_EFULL past max_pages.
+ * New pages read as zeros until written.
+ * Errors: -EINVAL (pool or first NULL, count 0); PTBM_EFULL (past
+ * max_pages); and in the mmap engine, which extends the file:
+ * PTBM_EOWNERDEAD, PTBM_ETOOMANY, I/O errors.
  */
-int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
+PTBM_API int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first);
 
 /*
- * Load pages into memory ahead of use, in one batch of I/O; pages already
- * resident or latched are skipped. Returns the number of pages loaded, or a
- * negative error. PTBM_ERANGE if any pid is not allocated.
+ * Load pages into memory ahead of use, in batches of I/O; pages already
+ * resident or latched are skipped. Returns the number of pages loaded (0 or
+ * more), or a negative error: -EINVAL (pool NULL, pids NULL with n > 0, or
+ * n > INT_MAX); PTBM_ERANGE (a pid not allocated; nothing is loaded then);
+ * PTBM_ETOOMANY; and, when no page could be loaded, the error of the first
+ * that failed: PTBM_ECHECKSUM, PTBM_EBUSY, PTBM_EOWNERDEAD, -ENOMEM, I/O
+ * errors.
  */
-int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
+PTBM_API int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n);
 
 /*
  * Write every dirty page to the data file, then fdatasync it and its header:
  * when this returns 0, every modification unfixed before the call survives
  * the death of every process. Safe while other workers run (they block only
- * on the page being written). Errors: -errno from I/O (-ENOSPC, -EIO); pages
- * that could not be written stay dirty in memory.
+ * on the page being written). Pages that could not be written stay dirty in
+ * memory.
+ * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD; PTBM_ETOOMANY; -ENOMEM; I/O
+ * errors.
  */
-int ptbm_flush(ptbm_pool *pool);
+PTBM_API int ptbm_flush(ptbm_pool *pool);
 
 /*
- * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a thread of any
- * process that used it died holding latches (its pages may be half-written
- * and its latches are never released). The remedy is the one PostgreSQL
- * applies after a backend crash: stop using the pool, ptbm_close() it and
- * ptbm_open() it again from the data file, which holds every flushed page.
- * Waits inside ptbm return PTBM_EOWNERDEAD by themselves; this call lets a
- * supervisor ask without waiting (one kill(2) per thread that holds
- * latches). -EINVAL if pool is NULL.
+ * Dead owners. The vm and mmap engines count every latch a process holds
+ * and find a process that died holding one; the hash engine (the baseline
+ * in PostgreSQL's design, whose partition locks are process-shared pthread
+ * rwlocks and whose buffer latches and I/O flags are not counted) does not:
+ * a process that dies holding one of its latches leaves the waiters for it
+ * waiting, and ptbm_health does not report it. As PostgreSQL does, restart
+ * the pool (close, open) whenever a process using it dies abnormally.
+ *
+ * Whether the pool can be trusted: 0, or PTBM_EOWNERDEAD if a process that
+ * used it died (or exited) holding latches (its pages may be half-written
+ * and its latches are never released); a killed process counts as dead
+ * from the moment it dies, before its parent reaps it. The remedy is the
+ * one PostgreSQL applies after a backend crash: stop using the pool,
+ * ptbm_close() it and ptbm_open() it again from the data file, which holds
+ * every flushed page. Waits inside ptbm return PTBM_EOWNERDEAD by
+ * themselves; this call lets a supervisor ask without waiting (one look per
+ * process that holds latches).
+ * Errors: -EINVAL (pool NULL); PTBM_EOWNERDEAD.
  */
-int ptbm_health(ptbm_pool *pool);
+PTBM_API int ptbm_health(ptbm_pool *pool);
 
-/* Fill *st. Returns 0, or -EINVAL if pool or st is NULL. */
-int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
+/* Fill *st. Errors: -EINVAL (pool or st NULL). */
+PTBM_API int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st);
 
+/*
+ * What the pool is. The sizes are 0 if pool is NULL; the others return
+ * -EINVAL then.
+ */
 /* Bytes of each page the caller owns: page_size - PTBM_PAGE_TRAILER. */
-size_t ptbm_page_usable(const ptbm_pool *pool);
-uint32_t ptbm_page_size(const ptbm_pool *pool);
-uint64_t ptbm_max_pages(const ptbm_pool *pool);
-enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool);
-enum ptbm_share ptbm_share_of(const ptbm_pool *pool);
-/* Whether data file I/O bypasses the page cache (O_DIRECT). */
-int ptbm_direct_io(const ptbm_pool *pool);
+PTBM_API size_t ptbm_page_usable(const ptbm_pool *pool);
+PTBM_API uint32_t ptbm_page_size(const ptbm_pool *pool);
+PTBM_API uint64_t ptbm_max_pages(const ptbm_pool *pool);
+/* enum ptbm_engine, enum ptbm_share */
+PTBM_API int ptbm_engine_of(const ptbm_pool *pool);
+PTBM_API int ptbm_share_of(const ptbm_pool *pool);
+/* 1 if data file I/O bypasses the page cache (O_DIRECT), else 0. */
+PTBM_API int ptbm_direct_io(const ptbm_pool *pool);
 
 /* A message for a ptbm error or a negative errno. Never NULL. */
-const char *ptbm_strerror(int err);
+PTBM_API const char *ptbm_strerror(int err);
 
 /* Names used on command lines and in reports; NULL if out of range. */
-const char *ptbm_engine_name(enum ptbm_engine engine);
-const char *ptbm_share_name(enum ptbm_share share);
+PTBM_API const char *ptbm_engine_name(enum ptbm_engine engine);
+PTBM_API const char *ptbm_share_name(enum ptbm_share share);
 
 #ifdef __cplusplus
 }

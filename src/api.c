@@ -1,13 +1,15 @@
 /*
  * api.c - the public entry points: argument checks, then the engine.
  *
- * Every call checks what a caller can get wrong (a NULL pool or pointer, a
- * page id beyond max_pages) and returns an error instead of crashing; the
- * engine checks the rest (latch misuse, unallocated pages). The vm engine
+ * Every call checks what a caller can get wrong and returns an error instead
+ * of crashing, by one rule (include/ptbm.h): a NULL pool or pointer is
+ * -EINVAL, checked first; then a page id beyond max_pages, or bytes beyond
+ * the page, PTBM_ERANGE. The engine checks the rest (latch misuse,
+ * unallocated pages). The vm engine
  * is called directly rather than through its method table so that the hit
  * path has no indirect call.
  */
-#include "internal.h"
+#include "engine_vm.h"
 
 #include <errno.h>
 #include <string.h>
@@ -15,29 +17,53 @@
 #define CHECK_PAGE(pool, pid)                                                                      \
 	do {                                                                                       \
 		if (PTBM_UNLIKELY(!(pool)))                                                        \
-			return PTBM_EINVAL_CONFIG;                                                 \
+			return -EINVAL;                                                            \
 		if (PTBM_UNLIKELY((pid) >= (pool)->max_pages))                                     \
 			return PTBM_ERANGE;                                                        \
 	} while (0)
 
+/* Calls that latch, wait or count need the thread's slot (stats.c); the vm
+ * engine's latch calls check it themselves. */
+#define NEED_SLOT(pool)                                                                            \
+	do {                                                                                       \
+		if (PTBM_UNLIKELY(!ptbm_slot(pool)))                                               \
+			return PTBM_ETOOMANY;                                                      \
+	} while (0)
+
+/* The baseline engines, out of line: the vm hit path saves no register
+ * for them. */
+static __attribute__((noinline)) int engine_fix(ptbm_pool *pool, uint64_t pid, void **page,
+						bool exclusive)
+{
+	NEED_SLOT(pool);
+	return exclusive ? pool->ops->fix_exclusive(pool, pid, page)
+			 : pool->ops->fix_shared(pool, pid, page);
+}
+
+static __attribute__((noinline)) int engine_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	return exclusive ? pool->ops->unfix_exclusive(pool, pid)
+			 : pool->ops->unfix_shared(pool, pid);
+}
+
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_shared(pool, pid, page);
-	return pool->ops->fix_shared(pool, pid, page);
+	return engine_fix(pool, pid, page, false);
 }
 
 int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_fix_exclusive(pool, pid, page);
-	return pool->ops->fix_exclusive(pool, pid, page);
+	return engine_fix(pool, pid, page, true);
 }
 
 int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
@@ -45,7 +71,7 @@ int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_unfix_shared(pool, pid);
-	return pool->ops->unfix_shared(pool, pid);
+	return engine_unfix(pool, pid, false);
 }
 
 int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
@@ -53,7 +79,7 @@ int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	CHECK_PAGE(pool, pid);
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_unfix_exclusive(pool, pid);
-	return pool->ops->unfix_exclusive(pool, pid);
+	return engine_unfix(pool, pid, true);
 }
 
 int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)
@@ -64,13 +90,14 @@ int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 
 int ptbm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
 {
-	CHECK_PAGE(pool, pid);
 	if (PTBM_UNLIKELY(!page || !version))
 		return -EINVAL;
+	CHECK_PAGE(pool, pid);
 	if (!pool->ops->read_begin)
 		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_begin(pool, pid, page, version);
+	NEED_SLOT(pool);
 	return pool->ops->read_begin(pool, pid, page, version);
 }
 
@@ -81,6 +108,7 @@ int ptbm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 		return PTBM_ENOSUPPORT;
 	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
 		return ptbm_vm_read_validate(pool, pid, version);
+	NEED_SLOT(pool);
 	return pool->ops->read_validate(pool, pid, version);
 }
 
@@ -97,9 +125,12 @@ void AnnotateIgnoreReadsEnd(const char *file, int line);
 
 int ptbm_read(ptbm_pool *pool, uint64_t pid, size_t offset, void *buf, size_t len)
 {
+	if (!buf)
+		return -EINVAL;
 	CHECK_PAGE(pool, pid);
-	if (!buf || offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
+	if (offset > ptbm_page_usable(pool) || len > ptbm_page_usable(pool) - offset)
 		return PTBM_ERANGE;
+	NEED_SLOT(pool);
 	if (!pool->ops->read_begin) {
 		void *p;
 		int rc = pool->ops->fix_shared(pool, pid, &p);
@@ -128,6 +159,7 @@ int ptbm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	CHECK_PAGE(pool, pid);
 	if (!pool->ops->upgrade)
 		return PTBM_ENOSUPPORT;
+	NEED_SLOT(pool);
 	return pool->ops->upgrade(pool, pid, version);
 }
 
@@ -135,6 +167,8 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
 {
 	if (!pool || !first || count == 0)
 		return -EINVAL;
+	if (pool->ops->on_alloc)
+		NEED_SLOT(pool); /* the engine may wait (mmap: to extend the file) */
 	_Atomic uint64_t *n = &pool->sh->n_alloc;
 	uint64_t cur = atomic_load(n);
 	do {
@@ -151,12 +185,13 @@ int ptbm_alloc(ptbm_pool *pool, uint64_t count, uint64_t *first)
 
 int ptbm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 {
-	if (!pool || (!pids && n))
+	if (!pool || (!pids && n) || n > INT_MAX) /* the count returned is an int */
 		return -EINVAL;
 	uint64_t n_alloc = atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire);
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] >= n_alloc)
 			return PTBM_ERANGE;
+	NEED_SLOT(pool);
 	/* engines take PTBM_PREFETCH_BATCH pages at a time */
 	int loaded = 0;
 	for (size_t at = 0; at < n; at += PTBM_PREFETCH_BATCH) {
@@ -173,11 +208,13 @@ int ptbm_flush(ptbm_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	int rc = pool->ops->flush(pool);
 	if (rc < 0)
 		return rc;
 	/* one committer at a time: the header must not go backwards */
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
 	uint32_t zero = 0;
 	ptbm_slot_hold(slot, 1); /* the flush lock counts as a latch */
@@ -202,32 +239,32 @@ int ptbm_health(ptbm_pool *pool)
 
 size_t ptbm_page_usable(const ptbm_pool *pool)
 {
-	return pool->page_size - PTBM_PAGE_TRAILER;
+	return pool ? pool->page_size - PTBM_PAGE_TRAILER : 0;
 }
 
 uint32_t ptbm_page_size(const ptbm_pool *pool)
 {
-	return pool->page_size;
+	return pool ? pool->page_size : 0;
 }
 
 uint64_t ptbm_max_pages(const ptbm_pool *pool)
 {
-	return pool->max_pages;
+	return pool ? pool->max_pages : 0;
 }
 
-enum ptbm_engine ptbm_engine_of(const ptbm_pool *pool)
+int ptbm_engine_of(const ptbm_pool *pool)
 {
-	return pool->engine;
+	return pool ? (int)pool->engine : -EINVAL;
 }
 
-enum ptbm_share ptbm_share_of(const ptbm_pool *pool)
+int ptbm_share_of(const ptbm_pool *pool)
 {
-	return pool->share;
+	return pool ? (int)pool->share : -EINVAL;
 }
 
 int ptbm_direct_io(const ptbm_pool *pool)
 {
-	return pool->file.direct;
+	return pool ? pool->file.direct : -EINVAL;
 }
 
 const char *ptbm_engine_name(enum ptbm_engine e)
@@ -258,7 +295,7 @@ const char *ptbm_strerror(int err)
 	case PTBM_EBADFILE:
 		return "data file is not a ptbm data file, or its header is damaged";
 	case PTBM_ETRUNCATED:
-		return "data file is shorter than its header says (truncated)";
+		return "data file is truncated: shorter than its header says, or emptied";
 	case PTBM_ELAYOUT:
 		return "page size, layout version or kind of pool differs";
 	case PTBM_ERESTART:
@@ -273,6 +310,10 @@ const char *ptbm_strerror(int err)
 		return "a process died holding a latch";
 	case PTBM_EIO_SHORT:
 		return "short read or write on the data file";
+	case PTBM_ETOOMANY:
+		return "too many threads use the pool at once (max_threads)";
+	case PTBM_EINUSE:
+		return "the data file is open in another pool";
 	default:
 		if (err < 0 && err > -4096)
 			return strerror(-err);

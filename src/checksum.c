@@ -10,7 +10,9 @@
  * a page written to the wrong place fails too. It is computed when the page
  * is written back (ptbm_page_seal) and verified when it is read
  * (ptbm_page_verify). A page of all zeros is a page never written (a hole
- * of a file extended by ftruncate) and reads as zeros.
+ * of a file extended by ftruncate) and reads as zeros, unless the pool
+ * knows it was written (io.c, the written set): then it was zeroed on disk
+ * (a zeroed block, a hole punched over it) and is as corrupt as any other.
  */
 #include "internal.h"
 
@@ -52,11 +54,11 @@ static bool all_zero(const void *page, uint32_t n)
 	return true;
 }
 
-int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid)
+int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid, bool written)
 {
 	struct trailer t;
 	memcpy(&t, (const char *)page + page_size - PTBM_PAGE_TRAILER, sizeof t);
 	if (t.magic != TRAILER_MAGIC || t.page_size != page_size)
-		return all_zero(page, page_size) ? 0 : PTBM_ECHECKSUM;
+		return !written && all_zero(page, page_size) ? 0 : PTBM_ECHECKSUM;
 	return t.checksum == page_sum(page, page_size, pid) ? 0 : PTBM_ECHECKSUM;
 }

@@ -21,11 +21,11 @@
  * long enough and never truncates it itself.
  *
  * Latches: the pool's descriptor array, with the vm engine's tags (internal.h)
- * minus eviction: 0 or 1 unlocked (0 is a page never latched), 2..253
- * shared, 254 exclusive. Exclusive unlock bumps the version, so optimistic
- * reads work as in vm: the mapping is never unmapped, a racing read sees
- * some bytes of the page (possibly after a major fault the kernel serves)
- * and validation discards them.
+ * minus eviction, counted in the thread's slot and waited for with
+ * ptbm_wait as in vm, so a process that dies holding one is a dead owner: 0 or 1 unlocked (0 is a
+ * page never latched), 2..253 shared, 254 exclusive. Exclusive unlock bumps the version, so
+ * optimistic reads work as in vm: the mapping is never unmapped, a racing read sees some bytes of
+ * the page (possibly after a major fault the kernel serves) and validation discards them.
  *
  *   unlocked --fix shared: CAS-> shared(n+1) --unfix: CAS-> ... unlocked
  *   unlocked --fix exclusive: CAS-> exclusive --unfix: store-> unlocked, v+1
@@ -91,7 +91,7 @@ static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid);
 /* First latch of the page in this pool: verify it (caller holds a latch). */
 static int check_page(ptbm_pool *pool, uint64_t pid)
 {
-	int rc = ptbm_page_verify(ptbm_page_addr(pool, pid), pool->page_size, pid);
+	int rc = ptbm_file_verify(&pool->file, ptbm_page_addr(pool, pid), pid);
 	if (rc == 0)
 		atomic_fetch_or_explicit(&pool->desc[pid], MMAP_CHECKED, memory_order_relaxed);
 	return rc;
@@ -103,7 +103,9 @@ static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **p
 		return PTBM_ERANGE;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
+	ptbm_slot_hold(slot, 1); /* a latch counts before it is taken (dead owners) */
 	for (;;) {
 		uint64_t tag = ptbm_tag(s) ? ptbm_tag(s) : PTBM_TAG_UNLOCKED;
 		uint64_t want = 0; /* the tag to take, 0 = wait */
@@ -116,18 +118,24 @@ static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **p
 				break;
 			continue;
 		}
-		ptbm_backoff(&spins); /* exclusive, or too many readers */
+		int rc = ptbm_wait(pool, &spins); /* exclusive, or too many readers */
+		if (rc < 0) {
+			ptbm_slot_hold(slot, -1);
+			return rc;
+		}
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
 	if (PTBM_UNLIKELY(!(s & MMAP_CHECKED))) {
 		int rc = check_page(pool, pid);
 		if (rc < 0) {
-			if (exclusive) /* let go unchanged: no version bump */
+			if (exclusive) { /* let go unchanged: no version bump */
 				atomic_store_explicit(
 				    w, ptbm_with_tag(atomic_load(w), PTBM_TAG_UNLOCKED),
 				    memory_order_release);
-			else
+				ptbm_slot_hold(slot, -1);
+			} else {
 				mm_unfix_shared(pool, pid);
+			}
 			return rc;
 		}
 	}
@@ -148,6 +156,9 @@ static int mm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 
 static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	for (;;) {
@@ -156,13 +167,18 @@ static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 			return PTBM_ENOTFIXED;
 		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
 							  memory_order_release,
-							  memory_order_relaxed))
+							  memory_order_relaxed)) {
+			ptbm_slot_hold(slot, -1);
 			return 0;
+		}
 	}
 }
 
 static int mm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
@@ -170,11 +186,13 @@ static int mm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	if (s & PTBM_DIRTY_BIT) {
 		/* the kernel may write the page any time from now on */
 		ptbm_page_seal(ptbm_page_addr(pool, pid), pool->page_size, pid);
+		ptbm_file_note_written(&pool->file, pid);
 		s &= ~PTBM_DIRTY_BIT;
 	}
 	/* only the holder writes an exclusive word: a store is enough */
 	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
 			      memory_order_release);
+	ptbm_slot_hold(slot, -1);
 	return 0;
 }
 
@@ -200,7 +218,9 @@ static int mm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint6
 	for (;;) {
 		uint64_t s = atomic_load_explicit(w, memory_order_acquire);
 		if (PTBM_UNLIKELY(ptbm_tag(s) == PTBM_TAG_EXCLUSIVE)) {
-			ptbm_backoff(&spins);
+			int rc = ptbm_wait(pool, &spins);
+			if (rc < 0)
+				return rc;
 			continue;
 		}
 		if (PTBM_UNLIKELY(!(s & MMAP_CHECKED))) {
@@ -233,10 +253,13 @@ static int mm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
 	while (ptbm_tag(s) <= PTBM_TAG_UNLOCKED && ptbm_version(s) == version)
 		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 			return 0;
-	ptbm_count(pool, PTBM_C_RESTARTS, 1);
+	ptbm_slot_hold(slot, -1);
+	ptbm_slot_add(slot, PTBM_C_RESTARTS, 1);
 	return PTBM_ERESTART;
 }
 
@@ -280,13 +303,16 @@ static int mm_on_alloc(ptbm_pool *pool, uint64_t first, uint64_t count)
 	uint64_t need = first + count;
 	if (atomic_load(&a->file_pages) >= need)
 		return 0;
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	unsigned spins = 0;
 	uint32_t zero = 0;
+	int rc = 0;
+	ptbm_slot_hold(slot, 1); /* the lock counts as a latch */
 	while (!atomic_compare_exchange_weak(&a->extend_lock, &zero, 1)) {
 		zero = 0;
-		ptbm_backoff(&spins);
+		if ((rc = ptbm_wait(pool, &spins)) < 0)
+			goto out;
 	}
-	int rc = 0;
 	if (atomic_load(&a->file_pages) < need) {
 		if (ftruncate(pool->file.fd, (off_t)((need + 1) * pool->page_size)) < 0)
 			rc = -errno;
@@ -294,6 +320,8 @@ static int mm_on_alloc(ptbm_pool *pool, uint64_t first, uint64_t count)
 			atomic_store(&a->file_pages, need);
 	}
 	atomic_store(&a->extend_lock, 0);
+out:
+	ptbm_slot_hold(slot, -1);
 	return rc;
 }
 

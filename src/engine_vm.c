@@ -42,7 +42,7 @@
  * path that reads without a latch, the optimistic read, cleans up after
  * itself: a validation that finds the page evicted punches the page again.
  */
-#include "internal.h"
+#include "engine_vm.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -51,12 +51,6 @@
 static inline struct ptbm_resident *resident_set(ptbm_pool *pool)
 {
 	return pool->engine_area;
-}
-
-static inline bool cas(_Atomic uint64_t *w, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_weak_explicit(w, expected, desired, memory_order_acquire,
-						     memory_order_relaxed);
 }
 
 /* ---- frames and eviction ---------------------------------------------- */
@@ -81,11 +75,53 @@ struct gap_latch {
 	uint64_t pid, state;
 };
 
-/* Latch the evicted pages in [from, to); false (none kept) if one is not. */
+/*
+ * One eviction's arrays, sized by evict_batch (up to 4096) and so on the
+ * heap, not on the caller's stack (a worker's stack may be small).
+ */
+struct evict_work {
+	uint64_t *victims;
+	uint64_t *dirty;
+	void **dirty_addr;
+	int *rcs;
+	struct ptbm_run *runs;
+	struct gap_latch *gaps; /* as many as victims: merging stops there */
+	size_t cap;		/* evict_batch */
+};
+
+static void *work_carve(char **at, size_t bytes)
+{
+	void *p = *at;
+	*at += (bytes + 15) & ~(size_t)15;
+	return p;
+}
+
+static void *evict_work_alloc(struct evict_work *w, size_t cap)
+{
+	size_t bytes = cap * (2 * sizeof(uint64_t) + sizeof(void *) + sizeof(int) +
+			      sizeof(struct ptbm_run) + sizeof(struct gap_latch)) +
+		       6 * 16;
+	char *base = malloc(bytes), *at = base;
+	if (!base)
+		return NULL;
+	w->cap = cap;
+	w->victims = work_carve(&at, cap * sizeof(uint64_t));
+	w->dirty = work_carve(&at, cap * sizeof(uint64_t));
+	w->dirty_addr = work_carve(&at, cap * sizeof(void *));
+	w->rcs = work_carve(&at, cap * sizeof(int));
+	w->runs = work_carve(&at, cap * sizeof(struct ptbm_run));
+	w->gaps = work_carve(&at, cap * sizeof(struct gap_latch));
+	return base;
+}
+
+/* Latch the evicted pages in [from, to) into out (room for cap); false
+ * (none kept) if one is not evicted or there is no room. */
 static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_latch *out,
-		      size_t *n_out)
+		      size_t *n_out, size_t cap)
 {
 	size_t n0 = *n_out;
+	if (to - from > cap - n0)
+		return false;
 	for (uint64_t q = from; q < to; q++) {
 		uint64_t s = atomic_load_explicit(&pool->desc[q], memory_order_relaxed);
 		if (ptbm_tag(s) != PTBM_TAG_EVICTED ||
@@ -104,11 +140,10 @@ static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_la
 }
 
 /* Release the frames of n exclusively latched pages, sorted by id. */
-static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
+static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t *pids, size_t n)
 {
 	bool shared = pool->share == PTBM_SHARE_PROCESSES;
-	struct ptbm_run runs[n ? n : 1];
-	struct gap_latch gaps[n ? (n - 1) * MAX_GAP + 1 : 1];
+	struct ptbm_run *runs = w->runs;
 	size_t k = 0, n_gaps = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *a = ptbm_page_addr(pool, pids[i]);
@@ -116,7 +151,7 @@ static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
 			struct ptbm_run *last = &runs[k - 1];
 			uint64_t gap = pids[i] - pids[i - 1] - 1;
 			if (gap == 0 || (gap <= MAX_GAP && latch_gap(pool, pids[i - 1] + 1, pids[i],
-								     gaps, &n_gaps))) {
+								     w->gaps, &n_gaps, w->cap))) {
 				last->bytes = (uint64_t)(a - (char *)last->addr) + pool->page_size;
 				continue;
 			}
@@ -127,7 +162,7 @@ static int release_frames(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	}
 	int rc = ptbm_region_release(runs, k, shared);
 	for (size_t i = 0; i < n_gaps; i++)
-		atomic_store_explicit(&pool->desc[gaps[i].pid], gaps[i].state,
+		atomic_store_explicit(&pool->desc[w->gaps[i].pid], w->gaps[i].state,
 				      memory_order_release);
 	return rc;
 }
@@ -146,13 +181,12 @@ static void unlatch_unchanged(ptbm_pool *pool, uint64_t pid)
  * latched or recently used twice round) or a negative error from write-back
  * when no page could be evicted.
  */
-static int evict_batch_held(ptbm_pool *pool)
+static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 {
 	struct ptbm_resident *rs = resident_set(pool);
-	uint32_t want = pool->sh->evict_batch;
-	uint64_t victims[want];
-	void *dirty_addr[want];
-	uint64_t dirty[want];
+	uint32_t want = (uint32_t)work->cap;
+	uint64_t *victims = work->victims, *dirty = work->dirty;
+	void **dirty_addr = work->dirty_addr;
 	size_t n = 0, n_dirty = 0;
 	/*
 	 * The hand moves over allocated page ids 64 at a time; two turns
@@ -173,9 +207,9 @@ static int evict_batch_held(ptbm_pool *pool)
 			_Atomic uint64_t *w = &pool->desc[pid];
 			uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 			if (ptbm_tag(s) == PTBM_TAG_UNLOCKED)
-				cas(w, &s, ptbm_with_tag(s, PTBM_TAG_MARKED));
+				ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_MARKED));
 			else if (ptbm_tag(s) == PTBM_TAG_MARKED &&
-				 cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+				 ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				victims[n++] = pid;
 		}
 	}
@@ -191,7 +225,7 @@ static int evict_batch_held(ptbm_pool *pool)
 		}
 	int werr = 0;
 	if (n_dirty) {
-		int rcs[n_dirty];
+		int *rcs = work->rcs;
 		werr = ptbm_file_write_batch(&pool->file, dirty, dirty_addr, n_dirty, rcs);
 		size_t failed = 0;
 		for (size_t j = 0; j < n_dirty; j++) {
@@ -217,7 +251,7 @@ static int evict_batch_held(ptbm_pool *pool)
 	}
 
 	qsort(victims, n, sizeof victims[0], cmp_u64);
-	int rc = release_frames(pool, victims, n);
+	int rc = release_frames(pool, work, victims, n);
 	if (rc < 0) {
 		for (size_t i = 0; i < n; i++)
 			unlatch_unchanged(pool, victims[i]);
@@ -238,10 +272,15 @@ static int evict_batch_held(ptbm_pool *pool)
 /* Victims are latched inside: count the work as one held latch. */
 static int evict_batch(ptbm_pool *pool)
 {
+	struct evict_work w;
+	void *mem = evict_work_alloc(&w, pool->sh->evict_batch);
+	if (!mem)
+		return -ENOMEM;
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
-	int rc = evict_batch_held(pool);
+	int rc = evict_batch_held(pool, &w);
 	ptbm_slot_hold(slot, -1);
+	free(mem);
 	return rc;
 }
 
@@ -285,9 +324,13 @@ static void unreserve_frame(ptbm_pool *pool)
  */
 static void prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
 {
-	struct ptbm_run runs[n ? n : 1];
+	struct ptbm_run runs[PTBM_STAGE_MAX]; /* n <= ptbm_file_stage_slots() */
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (k == PTBM_STAGE_MAX) {
+			ptbm_region_populate_runs(runs, k);
+			k = 0;
+		}
 		if (k && (char *)runs[k - 1].addr + runs[k - 1].bytes == (char *)addr[i]) {
 			runs[k - 1].bytes += pool->page_size;
 			continue;
@@ -384,7 +427,7 @@ static int map_group(ptbm_pool *pool, uint64_t pid, uint8_t g)
 			ptbm_slot_hold(slot, 1);
 			uint64_t ns = tag == PTBM_TAG_MARKED ? ptbm_with_tag(s, 2)
 							     : s + (1ull << PTBM_TAG_SHIFT);
-			if (!cas(w, &s, ns)) {
+			if (!ptbm_vm_cas(w, &s, ns)) {
 				ptbm_slot_hold(slot, -1);
 				continue;
 			}
@@ -414,38 +457,28 @@ static int map_group(ptbm_pool *pool, uint64_t pid, uint8_t g)
 	return rc;
 }
 
-static inline int ensure_mapped(ptbm_pool *pool, uint64_t pid, uint64_t s)
-{
-	uint8_t g = (uint8_t)ptbm_gen(s);
-	if (PTBM_LIKELY(!pool->populate || pool->mapgen[pid] == g))
-		return 0;
-	return map_group(pool, pid, g);
-}
-
 /* ---- latches ----------------------------------------------------------- */
 
-int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_shared_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+			    uint64_t s)
 {
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
 	int rc;
-	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag - 1 < PTBM_TAG_SHARED_MAX - 1)) { /* unlocked or shared */
-			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+			if (ptbm_vm_cas(w, &s, s + PTBM_VM_READER))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_MARKED) {
-			if (cas(w, &s, ptbm_with_tag(s, 2)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, 2)))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_EVICTED) {
-			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (!ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
 			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
@@ -460,11 +493,8 @@ int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	rc = ensure_mapped(pool, pid, s);
-	if (PTBM_UNLIKELY(rc < 0)) {
-		ptbm_vm_unfix_shared(pool, pid);
-		return rc;
-	}
+	if (ptbm_vm_unmapped(pool, pid, s))
+		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, false);
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
@@ -473,23 +503,21 @@ fail:
 	return rc;
 }
 
-int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
+int ptbm_vm_fix_exclusive_slow(ptbm_pool *pool, uint64_t pid, void **page,
+			       struct ptbm_stat_slot *slot, uint64_t s)
 {
-	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	unsigned spins = 0;
 	int rc;
-	ptbm_slot_hold(slot, 1);
 	for (;;) {
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_LIKELY(tag == PTBM_TAG_UNLOCKED || tag == PTBM_TAG_MARKED)) {
-			if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				break;
 			continue;
 		}
 		if (tag == PTBM_TAG_EVICTED) {
-			if (!cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+			if (!ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 				continue;
 			rc = load_page(pool, pid, s, &s);
 			if (rc < 0)
@@ -501,11 +529,8 @@ int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 			goto fail;
 		s = atomic_load_explicit(w, memory_order_relaxed);
 	}
-	rc = ensure_mapped(pool, pid, s);
-	if (PTBM_UNLIKELY(rc < 0)) {
-		unlatch_unchanged(pool, pid);
-		goto fail;
-	}
+	if (ptbm_vm_unmapped(pool, pid, s))
+		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, true);
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;
@@ -514,7 +539,43 @@ fail:
 	return rc;
 }
 
-int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
+int ptbm_vm_fix_mapped(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+		       uint64_t s, bool exclusive)
+{
+	int rc = map_group(pool, pid, (uint8_t)ptbm_gen(s));
+	if (PTBM_UNLIKELY(rc < 0)) {
+		if (exclusive) {
+			unlatch_unchanged(pool, pid);
+			ptbm_slot_hold(slot, -1);
+		} else {
+			ptbm_vm_unfix_shared(pool, pid);
+		}
+		return rc;
+	}
+	ptbm_slot_add(slot, PTBM_C_HITS, 1);
+	*page = ptbm_page_addr(pool, pid);
+	return 0;
+}
+
+int ptbm_vm_fix_first(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive)
+{
+	struct ptbm_stat_slot *slot = ptbm_stat_slot_slow(pool);
+	if (!slot)
+		return PTBM_ETOOMANY;
+	ptbm_slot_hold(slot, 1);
+	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
+	return exclusive ? ptbm_vm_fix_exclusive_slow(pool, pid, page, slot, s)
+			 : ptbm_vm_fix_shared_slow(pool, pid, page, slot, s);
+}
+
+int ptbm_vm_unfix_first(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	if (!ptbm_stat_slot_slow(pool))
+		return PTBM_ETOOMANY;
+	return exclusive ? ptbm_vm_unfix_exclusive(pool, pid) : ptbm_vm_unfix_shared(pool, pid);
+}
+
+int ptbm_vm_unfix_shared_slow(ptbm_pool *pool, uint64_t pid, struct ptbm_stat_slot *slot)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
@@ -522,26 +583,12 @@ int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 		uint64_t tag = ptbm_tag(s);
 		if (PTBM_UNLIKELY(tag < 2 || tag > PTBM_TAG_SHARED_MAX))
 			return PTBM_ENOTFIXED;
-		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
-							  memory_order_release,
-							  memory_order_relaxed)) {
-			ptbm_slot_hold(ptbm_slot(pool), -1);
+		if (atomic_compare_exchange_weak_explicit(
+			w, &s, s - PTBM_VM_READER, memory_order_release, memory_order_relaxed)) {
+			ptbm_slot_hold(slot, -1);
 			return 0;
 		}
 	}
-}
-
-int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
-{
-	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
-		return PTBM_ENOTFIXED;
-	/* only the holder writes an exclusive word: a store is enough */
-	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
-			      memory_order_release);
-	ptbm_slot_hold(ptbm_slot(pool), -1);
-	return 0;
 }
 
 static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
@@ -559,6 +606,9 @@ static int vm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version)
 {
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	if (PTBM_UNLIKELY(!slot))
+		return PTBM_ETOOMANY;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	unsigned spins = 0;
 	for (;;) {
@@ -580,7 +630,7 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 			ptbm_vm_unfix_shared(pool, pid);
 			continue;
 		}
-		ptbm_count(pool, PTBM_C_OPTIMISTIC, 1);
+		ptbm_slot_add(slot, PTBM_C_OPTIMISTIC, 1);
 		*version = ptbm_version(s);
 		*page = ptbm_page_addr(pool, pid);
 		return 0;
@@ -597,7 +647,7 @@ static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 	_Atomic uint64_t *w = &pool->desc[pid];
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
-	if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
+	if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
 		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
 		ptbm_region_release(&run, 1, true);
 		atomic_store_explicit(w, s, memory_order_release);
@@ -613,6 +663,8 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	if (PTBM_LIKELY(tag != PTBM_TAG_EXCLUSIVE && tag != PTBM_TAG_EVICTED &&
 			ptbm_version(s) == version))
 		return 0;
+	if (PTBM_UNLIKELY(!ptbm_slot(pool)))
+		return PTBM_ERESTART; /* no read_begin can have succeeded here */
 	if (tag == PTBM_TAG_EVICTED && pool->share == PTBM_SHARE_PROCESSES)
 		drop_stray(pool, pid, s);
 	ptbm_count(pool, PTBM_C_RESTARTS, 1);
@@ -633,7 +685,7 @@ static int vm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 			ptbm_slot_add(slot, PTBM_C_RESTARTS, 1);
 			return PTBM_ERESTART;
 		}
-		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+		if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 			return 0;
 	}
 }
@@ -755,12 +807,12 @@ static enum latch_try latch_shared_resident(ptbm_pool *pool, uint64_t pid, bool 
 			break;
 		}
 		if (tag - 1 < PTBM_TAG_SHARED_MAX - 1) {
-			if (cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
+			if (ptbm_vm_cas(w, &s, s + (1ull << PTBM_TAG_SHIFT)))
 				return LATCHED;
 			continue;
 		}
 		if (tag == PTBM_TAG_MARKED) {
-			if (cas(w, &s, ptbm_with_tag(s, 2)))
+			if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, 2)))
 				return LATCHED;
 			continue;
 		}

@@ -19,7 +19,7 @@
 #define PTBM_CACHELINE	 64
 
 /* Layout of the shared control block and of the data file. Bump on change. */
-#define PTBM_LAYOUT_VERSION 1u
+#define PTBM_LAYOUT_VERSION 2u
 #define PTBM_SHARED_MAGIC   0x4c4f4f504d425450ull /* "PTBMPOOL" */
 
 /* ---------------------------------------------------------------------
@@ -81,8 +81,10 @@ static inline uint64_t ptbm_bump_gen(uint64_t s)
 }
 
 /* ---------------------------------------------------------------------
- * Statistics: one cache-line slot per thread, written without atomic
- * read-modify-write (only its owner writes it), summed by ptbm_get_stats.
+ * Statistics and latch counts: one cache-line slot per thread, written
+ * without atomic read-modify-write (only its owner writes it), summed by
+ * ptbm_get_stats (counters) and per process by the dead-owner check
+ * (latch counts; stats.c).
  * ------------------------------------------------------------------- */
 enum ptbm_counter {
 	PTBM_C_HITS,
@@ -96,12 +98,20 @@ enum ptbm_counter {
 	PTBM_N_COUNTERS
 };
 
-#define PTBM_STAT_SLOTS 256
+/* Slots: max_threads of them (ptbm_config), used up to a high-water mark. */
+#define PTBM_DEFAULT_MAX_THREADS 1024u
+#define PTBM_MAX_THREADS_LIMIT	 65536u
+
+/* slot owners besides a tid: */
+#define PTBM_OWNER_FREE	    0
+#define PTBM_OWNER_RECLAIM  (-1) /* being reclaimed */
+#define PTBM_OWNER_DEPARTED (-2) /* latch counts of threads of owner_pid that left */
 
 struct ptbm_stat_slot {
-	_Atomic int32_t owner;		     /* tid using it; 0 = free, -1 = being reclaimed */
-	_Atomic int32_t owner_pid;	     /* its process */
-	_Atomic int64_t held;		     /* latches it may hold (never under-counts) */
+	_Atomic int32_t owner;		     /* tid using it, or PTBM_OWNER_* */
+	_Atomic int32_t owner_pid;	     /* its process; 0 while free */
+	_Atomic uint64_t owner_start;	     /* the process's start time (proc.c) */
+	_Atomic int64_t held;		     /* latches it took minus latches it released */
 	_Atomic uint64_t c[PTBM_N_COUNTERS]; /* owner writes, anyone reads */
 } __attribute__((aligned(PTBM_CACHELINE)));
 
@@ -120,22 +130,27 @@ struct ptbm_shared {
 	uint32_t evict_batch;	  /* pages per eviction round */
 	uint32_t direct;	  /* enum ptbm_direct as configured */
 	uint32_t flags;		  /* config flags */
+	uint32_t max_slots;	  /* statistics slots: max_threads */
 	int32_t creator_pid;	  /* process that created the pool */
 	uint64_t region_bytes;	  /* size of the whole shared object */
 	uint64_t off_stats;	  /* offset of the stats slots */
 	uint64_t off_desc;	  /* offset of the descriptor array */
 	uint64_t off_engine;	  /* offset of the engine's own area */
 	uint64_t engine_bytes;	  /* its size */
+	uint64_t off_written;	  /* offset of the written set (io.c) */
 	uint64_t off_data;	  /* offset of page 0 (vm engine) */
 	char data_path[PATH_MAX]; /* absolute path of the data file */
 
 	_Atomic uint64_t n_alloc __attribute__((aligned(PTBM_CACHELINE)));
-	_Atomic uint32_t n_procs; /* processes attached (informational) */
-	_Atomic int32_t broken;
-	_Atomic uint64_t file_pages;
-	/* pages the data file is known to hold */ /* tid of a thread that died holding latches
-						    */
-	_Atomic uint32_t flush_lock;		   /* serializes header writes */
+	_Atomic uint32_t n_procs;	  /* processes attached (informational) */
+	_Atomic uint32_t slots_hwm;	  /* slots [0, slots_hwm) were ever claimed */
+	_Atomic int32_t broken;		  /* pid of a process that died holding latches */
+	_Atomic int32_t slot_lock;	  /* pid reclaiming dead processes' slots */
+	_Atomic int32_t reclaim_pid;	  /* the dead process it reclaims */
+	_Atomic uint64_t slot_lock_start; /* start time of the lock's holder */
+	_Atomic uint64_t reclaim_start;	  /* start time of reclaim_pid */
+	_Atomic uint64_t file_pages;	  /* pages the data file is known to hold */
+	_Atomic uint32_t flush_lock;	  /* serializes header writes */
 	_Atomic uint64_t resident __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t clock_hand __attribute__((aligned(PTBM_CACHELINE)));
 	_Atomic uint64_t retired[PTBM_N_COUNTERS] __attribute__((aligned(PTBM_CACHELINE)));
@@ -144,23 +159,50 @@ struct ptbm_shared {
 /* ---------------------------------------------------------------------
  * The data file (io.c): a header page, then page p at (p + 1) * page_size.
  * ------------------------------------------------------------------- */
-/* The header block at offset 0 (the rest of the block is zeros). */
+/*
+ * The header block at offset 0: this struct, then n_written ranges of pages
+ * written at least once (struct ptbm_range, sorted, disjoint), then zeros.
+ * The checksum covers the bytes above it, and the ranges when there are any
+ * (ptbm_file_header_sum).
+ */
 #define PTBM_FILE_MAGIC "PTBMDATA"
 struct ptbm_file_header {
 	char magic[8];
 	uint32_t layout_version;
 	uint32_t page_size;
 	uint64_t n_pages;
-	uint64_t checksum; /* XXH3-64 of the bytes above */
+	uint32_t n_written;    /* ranges that follow the header */
+	uint32_t written_lost; /* 1: more ranges than fit; the shortest were left out */
+	uint64_t checksum;     /* XXH3-64 */
 };
+struct ptbm_range {
+	uint64_t first, end; /* pages [first, end) */
+};
+#define PTBM_HEADER_RANGES_AT 64 /* byte offset of the ranges in the block */
+/* Ranges that fit in the header block of a file of that page size. */
+static inline uint32_t ptbm_header_ranges(uint32_t page_size)
+{
+	return (page_size - PTBM_HEADER_RANGES_AT) / sizeof(struct ptbm_range);
+}
+uint64_t ptbm_file_header_sum(const struct ptbm_file_header *h, const struct ptbm_range *ranges);
 
+struct ptbm_resident;
 struct ptbm_file {
-	_Atomic uint64_t *file_pages; /* pages the file is known to hold (shared) */
+	_Atomic uint64_t *file_pages;  /* pages the file is known to hold (shared) */
+	struct ptbm_resident *written; /* pages written at least once (shared) */
+	struct ptbm_range *pending;    /* from the header, until bound to written */
+	uint32_t n_pending;
 	int fd;
 	int direct; /* opened with O_DIRECT */
 	uint32_t page_size;
 };
 
+/*
+ * Open (or create, or empty: PTBM_CREATE, PTBM_TRUNCATE in flags) the data
+ * file and lock it for this pool: PTBM_EINUSE if another pool has it open.
+ * PTBM_FILE_ATTACH: an attacher of the pool that holds it.
+ */
+#define PTBM_FILE_ATTACH 0x80000000u
 int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
 		   enum ptbm_direct direct, uint64_t *n_pages);
 void ptbm_file_close(struct ptbm_file *f);
@@ -169,9 +211,10 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst);
 /* Seal (checksum) and write n pages; returns 0 or the first error. */
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n);
 /*
- * Batches, in one io_uring submission where available: read and verify n
+ * Batches, in io_uring submissions where available: read and verify n
  * pages, or seal and write n pages. rcs[i] gets each page's result (0 or a
- * negative error); returns 0 or the first error.
+ * negative error), whatever becomes of the ring; returns 0 or the first
+ * page's error (a summary of rcs, nothing more).
  */
 int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
 			 int *rcs);
@@ -213,15 +256,25 @@ int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages);
 int ptbm_file_trim(struct ptbm_file *f, uint64_t n_pages);
 /* Checksum trailer (checksum.c). */
 void ptbm_page_seal(void *page, uint32_t page_size, uint64_t pid);
-int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid);
+/* 0 if the page is whole; an all-zero page is whole if it was never written. */
+int ptbm_page_verify(const void *page, uint32_t page_size, uint64_t pid, bool written);
+/* ptbm_page_verify, with what f knows of the page's writes. */
+int ptbm_file_verify(struct ptbm_file *f, const void *page, uint64_t pid);
+/* The written set lives in the pool's region: bind it (the creator also fills
+ * it from the header's ranges), once the region is there. */
+void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool creator);
+/* The file holds a written copy of page pid (the mmap engine's own writes). */
+void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid);
 
-/* Fault injection for tests (io.c; no-ops unless PTBM_FAULT_INJECTION). */
+/* Fault injection for tests (io.c; only in a library built with
+ * PTBM_FAULT_INJECTION, as the tests' one is). */
 enum ptbm_fault {
 	PTBM_FAULT_NONE = 0,
 	PTBM_FAULT_EIO,	   /* the call fails with EIO */
 	PTBM_FAULT_ENOSPC, /* the call fails with ENOSPC */
 	PTBM_FAULT_SHORT,  /* the call transfers half the bytes */
 	PTBM_FAULT_DELAY,  /* the call sleeps 200 ms, then works (kill tests) */
+	PTBM_FAULT_RING,   /* the io_uring submission the call is in fails */
 };
 /* After `after` more read (or write) calls succeed, the next one fails. */
 void ptbm_fault_inject_read(enum ptbm_fault f, long after);
@@ -253,11 +306,8 @@ struct ptbm_engine_ops {
 };
 
 extern const struct ptbm_engine_ops ptbm_vm_ops;
-/* The vm engine's hit path, called directly by api.c (no indirect call). */
-int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page);
-int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid);
-int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid);
+/* The vm engine's latch calls are inlined from engine_vm.h; these two are
+ * called directly by api.c (no indirect call). */
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 extern const struct ptbm_engine_ops ptbm_hash_ops;
@@ -270,7 +320,7 @@ struct ptbm_pool {
 	char *data;		      /* page 0 (vm engine) */
 	uint8_t *mapgen;	      /* processes mode: gen this process mapped */
 	struct ptbm_shared *sh;	      /* shared control block */
-	struct ptbm_stat_slot *slots; /* PTBM_STAT_SLOTS of them */
+	struct ptbm_stat_slot *slots; /* sh->max_slots of them */
 	uint64_t max_pages;
 	uint32_t page_size;
 	uint32_t page_shift; /* log2(page_size) if a power of 2, else 0 */
@@ -301,7 +351,12 @@ extern __thread __attribute__((tls_model("initial-exec"))) struct ptbm_tls_stat 
 	struct ptbm_stat_slot *slot;
 } ptbm_tls_stat;
 
-/* This thread's slot in pool (claimed on first use). */
+/*
+ * This thread's slot in pool, claimed on first use; NULL if every slot is
+ * taken by a live thread (the caller returns PTBM_ETOOMANY). api.c makes
+ * sure a thread has its slot before it enters an engine, so engine code
+ * past an entry point may take ptbm_slot() as non-NULL.
+ */
 static inline struct ptbm_stat_slot *ptbm_slot(ptbm_pool *pool)
 {
 	if (PTBM_UNLIKELY(ptbm_tls_stat.serial != pool->serial))
@@ -317,9 +372,11 @@ static inline void ptbm_slot_add(struct ptbm_stat_slot *s, enum ptbm_counter c, 
 }
 
 /*
- * Latches this thread may hold: +1 before a latch is taken, -1 after it is
- * released, so that a thread killed at any instant is never seen holding
- * fewer latches than it does (latch.c, dead owners).
+ * Latches this thread took minus those it released: +1 before a latch is
+ * taken, -1 after one is released, so that a process killed at any instant
+ * is never seen holding fewer latches than it does (its threads' counts
+ * summed: a latch may be released by another thread of the process than
+ * the one that took it; stats.c, dead owners).
  */
 static inline void ptbm_slot_hold(struct ptbm_stat_slot *s, int64_t n)
 {
@@ -333,9 +390,20 @@ static inline void ptbm_count(ptbm_pool *pool, enum ptbm_counter c, uint64_t n)
 	ptbm_slot_add(ptbm_slot(pool), c, n);
 }
 void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS]);
-bool ptbm_tid_alive(int32_t tid);
-void ptbm_stats_forget_thread(void);
+/* proc.c: a process is (pid, start time); is it gone (dead, zombie too)? */
+uint64_t ptbm_proc_self_start(void);
+bool ptbm_proc_gone(int32_t pid, uint64_t start);
+/* A process that died (or exited) holding latches, or 0 (stats.c). */
+int32_t ptbm_dead_owner(ptbm_pool *pool);
+/* Slots in use: [0, ptbm_slots_used(pool)) is what a scan must cover. */
+static inline uint32_t ptbm_slots_used(ptbm_pool *pool)
+{
+	return atomic_load_explicit(&pool->sh->slots_hwm, memory_order_acquire);
+}
+/* The calling thread leaves pool (ptbm_close): its slot is given back. */
 void ptbm_stats_release_pool(ptbm_pool *pool);
+/* In a forked child: the parent's threads' slots are not this process's. */
+void ptbm_stats_after_fork(void);
 
 /* region.c: the address space layer. */
 void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset);
@@ -362,16 +430,20 @@ void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid);
 void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid);
 /* The first resident page in [from, limit), or UINT64_MAX. */
 uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit);
+bool ptbm_resident_has(struct ptbm_resident *r, uint64_t pid);
+void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_t end);
+/* The first page in [from, limit) not in the set, or limit. */
+uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64_t limit);
 
 /* Waiting for a latch: spin briefly, then yield, then sleep a little. */
 void ptbm_backoff(unsigned *spins);
 /*
- * ptbm_backoff, and after a while of waiting a look for threads that died
+ * ptbm_backoff, and after a while of waiting a look for processes that died
  * holding latches: PTBM_EOWNERDEAD if one did (the pool is then broken for
  * every waiter), else 0.
  */
 int ptbm_wait(ptbm_pool *pool, unsigned *spins);
-/* PTBM_EOWNERDEAD if a thread of any process died holding latches. */
+/* PTBM_EOWNERDEAD if a process died holding latches. */
 int ptbm_check_owners(ptbm_pool *pool);
 
 /* pool.c */

@@ -2,9 +2,9 @@
  * io.c - the data file.
  *
  * Layout: one header block of page_size bytes, then page p at byte
- * (p + 1) * page_size. The header records the layout version, the page size
- * and n_pages, the number of pages allocated at the last commit, with a
- * checksum of its own:
+ * (p + 1) * page_size. The header records the layout version, the page size,
+ * n_pages (the number of pages allocated at the last commit) and the ranges
+ * of pages written at least once, with a checksum of its own:
  *
  *   offset 0          page_size        2*page_size
  *   [ header         | page 0         | page 1        | ...
@@ -16,6 +16,20 @@
  * cache does not hold a second copy. Every page written
  * is sealed with its checksum trailer first (checksum.c) and verified when
  * read, so a torn or corrupted page is reported, never returned.
+ *
+ * Written pages: a page allocated and never written is a hole and reads as
+ * zeros; a page written once carries a trailer from then on, so an all-zero
+ * copy of it means it was zeroed on disk. The pool keeps the set of pages
+ * written (a bitmap in its region, set after each write completes; the
+ * mmap engine sets it when it seals a page) and each commit stores it in
+ * the header as up to ptbm_header_ranges() ranges, the shortest left out if
+ * there are more; the creator loads them back at open.
+ *
+ * Creation: a missing file is created only with PTBM_CREATE, unnamed
+ * (O_TMPFILE) and linked to its path once its header is durable, so a file
+ * at the path always has a header: an empty one was emptied by someone, and
+ * opening it is PTBM_ETRUNCATED, not a new pool (only PTBM_TRUNCATE starts
+ * a file over).
  *
  * Commit order (ptbm_file_commit): pages are written, the file is extended
  * to hold n_pages, fdatasync, then the header, then fdatasync. A crash
@@ -32,7 +46,7 @@
  * Entry points: ptbm_file_open, ptbm_file_read_page, ptbm_file_read_batch,
  * ptbm_file_read_start/_finish, ptbm_file_write_batch,
  * ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim, ptbm_file_close;
- * ptbm_fault_inject_* for tests.
+ * ptbm_fault_inject_* in the tests' build of the library.
  */
 #include "internal.h"
 
@@ -40,6 +54,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,12 +64,17 @@
 
 /* ---- fault injection seam ------------------------------------------- */
 
+/*
+ * Only in the library the tests link (PTBM_FAULT_INJECTION): the library
+ * that is installed has neither the functions nor the check.
+ */
 struct fault_plan {
 	_Atomic int kind;
 	_Atomic long after;
 };
 static struct fault_plan read_plan, write_plan;
 
+#ifdef PTBM_FAULT_INJECTION
 void ptbm_fault_inject_read(enum ptbm_fault f, long after)
 {
 	atomic_store(&read_plan.after, after);
@@ -70,17 +90,19 @@ void ptbm_fault_inject_write(enum ptbm_fault f, long after)
 /* Returns the fault to apply to this call, disarming the plan. */
 static enum ptbm_fault fault_take(struct fault_plan *p)
 {
-#ifdef PTBM_FAULT_INJECTION
 	if (PTBM_LIKELY(atomic_load_explicit(&p->kind, memory_order_relaxed) == PTBM_FAULT_NONE))
 		return PTBM_FAULT_NONE;
 	if (atomic_fetch_sub(&p->after, 1) > 0)
 		return PTBM_FAULT_NONE;
 	return (enum ptbm_fault)atomic_exchange(&p->kind, PTBM_FAULT_NONE);
+}
 #else
+static inline enum ptbm_fault fault_take(struct fault_plan *p)
+{
 	(void)p;
 	return PTBM_FAULT_NONE;
-#endif
 }
+#endif
 
 /* pread/pwrite of exactly n bytes; 0, PTBM_EIO_SHORT at EOF, or -errno. */
 static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done_out)
@@ -116,26 +138,122 @@ static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done
 	return done == n ? 0 : PTBM_EIO_SHORT;
 }
 
-static void header_fill(struct ptbm_file_header *h, uint32_t page_size, uint64_t n_pages)
+uint64_t ptbm_file_header_sum(const struct ptbm_file_header *h, const struct ptbm_range *ranges)
 {
-	memset(h, 0, sizeof *h);
+	uint64_t sum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
+	if (h->n_written)
+		sum = XXH3_64bits_withSeed(ranges, h->n_written * sizeof *ranges, sum);
+	return sum;
+}
+
+/*
+ * The written pages of [0, n_pages) as up to cap ranges, in page order,
+ * into out; if there are more, the shortest are left out (*lost = 1): a page
+ * left out of the header reads as zeros after a reopen if its copy on disk
+ * is zeroed, but no page that was never written is ever said written.
+ */
+static uint32_t written_ranges(struct ptbm_file *f, uint64_t n_pages, struct ptbm_range *out,
+			       uint32_t cap, uint32_t *lost)
+{
+	uint32_t n = 0;
+	*lost = 0;
+	if (!f->written)
+		return 0;
+	uint64_t p = ptbm_resident_next(f->written, 0, n_pages);
+	while (p < n_pages) {
+		struct ptbm_range r = {p, ptbm_resident_next_clear(f->written, p, n_pages)};
+		if (n < cap) {
+			out[n++] = r;
+		} else {
+			*lost = 1;
+			uint32_t k = 0;
+			for (uint32_t i = 1; i < n; i++)
+				if (out[i].end - out[i].first < out[k].end - out[k].first)
+					k = i;
+			if (out[k].end - out[k].first < r.end - r.first) {
+				memmove(&out[k], &out[k + 1], (n - k - 1) * sizeof *out);
+				out[n - 1] = r;
+			}
+		}
+		p = r.end < n_pages ? ptbm_resident_next(f->written, r.end, n_pages) : UINT64_MAX;
+	}
+	return n;
+}
+
+/* A header block for n_pages with the ranges written so far; NULL: no memory. */
+static void *header_block(struct ptbm_file *f, uint64_t n_pages)
+{
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, f->page_size))
+		return NULL;
+	memset(buf, 0, f->page_size);
+	struct ptbm_file_header *h = buf;
+	struct ptbm_range *ranges = (struct ptbm_range *)((char *)buf + PTBM_HEADER_RANGES_AT);
 	memcpy(h->magic, PTBM_FILE_MAGIC, 8);
 	h->layout_version = PTBM_LAYOUT_VERSION;
-	h->page_size = page_size;
+	h->page_size = f->page_size;
 	h->n_pages = n_pages;
-	h->checksum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
+	h->n_written =
+	    written_ranges(f, n_pages, ranges, ptbm_header_ranges(f->page_size), &h->written_lost);
+	h->checksum = ptbm_file_header_sum(h, ranges);
+	return buf;
+}
+
+static int block_write(struct ptbm_file *f, void *buf)
+{
+	int rc = xfer(f->fd, buf, f->page_size, 0, true, NULL);
+	free(buf);
+	return rc;
 }
 
 static int header_write(struct ptbm_file *f, uint64_t n_pages)
 {
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, f->page_size))
-		return -ENOMEM;
-	memset(buf, 0, f->page_size);
-	header_fill(buf, f->page_size, n_pages);
-	int rc = xfer(f->fd, buf, f->page_size, 0, true, NULL);
-	free(buf);
-	return rc;
+	void *buf = header_block(f, n_pages);
+	return buf ? block_write(f, buf) : -ENOMEM;
+}
+
+/* The header's checksum, as layout version 1 computed it (no ranges). */
+static bool v1_header(const void *block)
+{
+	const unsigned char *b = block;
+	uint32_t version;
+	uint64_t sum;
+	memcpy(&version, b + 8, 4);
+	memcpy(&sum, b + 24, 8);
+	return version == 1 && sum == XXH3_64bits(b, 24);
+}
+
+/* Check the header block and keep its ranges for ptbm_file_bind_written. */
+static int header_read(struct ptbm_file *f, const void *block, size_t got, uint64_t *n_pages)
+{
+	struct ptbm_file_header h;
+	memcpy(&h, block, sizeof h);
+	const struct ptbm_range *ranges =
+	    (const struct ptbm_range *)((const char *)block + PTBM_HEADER_RANGES_AT);
+	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0)
+		return PTBM_EBADFILE;
+	if (v1_header(block))
+		return PTBM_ELAYOUT; /* an older ptbm's file */
+	if (h.n_written > ptbm_header_ranges((uint32_t)got) ||
+	    h.checksum != ptbm_file_header_sum(&h, ranges))
+		return PTBM_EBADFILE;
+	if (h.layout_version != PTBM_LAYOUT_VERSION || h.page_size != f->page_size)
+		return PTBM_ELAYOUT;
+	for (uint32_t i = 0; i < h.n_written; i++)
+		if (ranges[i].first >= ranges[i].end || ranges[i].end > h.n_pages ||
+		    (i && ranges[i].first <= ranges[i - 1].end))
+			return PTBM_EBADFILE;
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = h.n_written;
+	if (h.n_written) {
+		f->pending = malloc(h.n_written * sizeof *ranges);
+		if (!f->pending)
+			return -ENOMEM;
+		memcpy(f->pending, ranges, h.n_written * sizeof *ranges);
+	}
+	*n_pages = h.n_pages;
+	return 0;
 }
 
 static int open_fd(const char *path, int oflags, bool direct)
@@ -144,21 +262,123 @@ static int open_fd(const char *path, int oflags, bool direct)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Write a fresh header (no pages) to fd and make it durable. */
+static int fresh_header(int fd, uint32_t page_size)
+{
+	struct ptbm_file tmp = {.fd = fd, .page_size = page_size};
+	int rc = header_write(&tmp, 0);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Make the directory entry of a new file durable. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/*
+ * Create the missing file path holding a header and no pages. The file is
+ * written unnamed (O_TMPFILE) and linked to path once its header is
+ * durable, so that no one, even after a crash, ever finds path empty.
+ * Where the filesystem has no O_TMPFILE, path is created (O_EXCL) and
+ * written in place. -EEXIST if someone else created path meanwhile.
+ */
+static int create_file(const char *path, uint32_t page_size)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	if (fd >= 0) {
+		int rc = fresh_header(fd, page_size);
+		char proc[64];
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		if (rc == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+			rc = -errno;
+		close(fd);
+		if (rc == 0)
+			sync_dir(dir);
+		if (rc != -ENOENT)
+			return rc; /* else no /proc to link through: create in place */
+	}
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = fresh_header(fd, page_size);
+	close(fd);
+	if (rc < 0)
+		unlink(path);
+	else
+		sync_dir(dir);
+	return rc;
+}
+
+/*
+ * One pool per data file: an open file description lock (which the kernel
+ * drops when the last descriptor of the description closes, at death too,
+ * and which forked children share) on byte 0. The opener takes it
+ * exclusive, which fails while anyone holds it, then turns it shared;
+ * attachers of the same pool take it shared. Where the filesystem has no
+ * such locks, nothing is locked.
+ */
+static int lock_file(int fd, bool attach)
+{
+	struct flock l = {.l_type = attach ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+	/*
+	 * A process killed with reads or writes in flight lets go of the file
+	 * only once the kernel has torn its io_uring down, a little after it
+	 * is reaped: a pool reopened right after its workers were killed (a
+	 * crash restart) waits for that, up to a second.
+	 */
+	for (int tries = 0; fcntl(fd, F_OFD_SETLK, &l) < 0; tries++) {
+		if (errno != EAGAIN && errno != EACCES)
+			return errno == EINVAL || errno == ENOLCK ? 0 : -errno;
+		if (tries == 100)
+			return PTBM_EINUSE;
+		usleep(10000);
+	}
+	if (attach)
+		return 0;
+	l.l_type = F_RDLCK; /* from now on attachers may join */
+	return fcntl(fd, F_OFD_SETLK, &l) < 0 ? -errno : 0;
+}
+
 int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
 		   enum ptbm_direct direct, uint64_t *n_pages)
 {
 	int oflags = O_RDWR | O_CLOEXEC;
-	if (flags & PTBM_CREATE)
-		oflags |= O_CREAT;
-	if (flags & PTBM_TRUNCATE)
-		oflags |= O_TRUNC;
 	f->fd = -1;
 	f->page_size = page_size;
-	f->direct = direct != PTBM_DIRECT_OFF;
-	int fd = open_fd(path, oflags, f->direct);
-	if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
-		f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
-		fd = open_fd(path, oflags, false);
+	int fd = -ENOENT;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		f->direct = direct != PTBM_DIRECT_OFF;
+		fd = open_fd(path, oflags, f->direct);
+		if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
+			f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
+			fd = open_fd(path, oflags, false);
+		} else if (fd == -EINVAL && direct == PTBM_DIRECT_ON) {
+			return PTBM_ENOSUPPORT; /* the filesystem refuses O_DIRECT */
+		}
+		if (fd != -ENOENT || !(flags & PTBM_CREATE))
+			break;
+		/* missing, and the caller asks for it: only now may a pool start empty */
+		int rc = create_file(path, page_size);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
 	}
 	if (fd < 0)
 		return fd;
@@ -174,17 +394,25 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 		ptbm_file_close(f);
 		return PTBM_EBADFILE;
 	}
-	if (st.st_size == 0) {
-		/* a new file: write its header now */
-		int rc = header_write(f, 0);
-		if (rc == 0 && fdatasync(fd) < 0)
-			rc = -errno;
+	int rc = lock_file(fd, flags & PTBM_FILE_ATTACH);
+	if (rc < 0) {
+		ptbm_file_close(f);
+		return rc;
+	}
+	if (flags & PTBM_TRUNCATE) {
+		/* start over: no pages, a fresh header */
+		rc = ftruncate(fd, 0) < 0 ? -errno : fresh_header(fd, page_size);
 		if (rc < 0) {
 			ptbm_file_close(f);
 			return rc;
 		}
 		*n_pages = 0;
 		return 0;
+	}
+	if (st.st_size == 0) {
+		/* it had a header once (ptbm never leaves a file empty): emptied */
+		ptbm_file_close(f);
+		return PTBM_ETRUNCATED;
 	}
 
 	void *buf = NULL;
@@ -194,30 +422,19 @@ int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, ui
 	}
 	memset(buf, 0, page_size);
 	size_t got = 0;
-	int rc = xfer(fd, buf, page_size, 0, false, &got);
-	struct ptbm_file_header h;
-	memcpy(&h, buf, sizeof h);
+	uint64_t n = 0;
+	rc = xfer(fd, buf, page_size, 0, false, &got);
+	if (rc == 0 || rc == PTBM_EIO_SHORT)
+		rc = header_read(f, buf, got, &n);
 	free(buf);
-	if (rc < 0 && rc != PTBM_EIO_SHORT)
+	if (rc < 0)
 		goto fail;
-	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0) {
-		rc = PTBM_EBADFILE;
-		goto fail;
-	}
-	if (h.checksum != XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum))) {
-		rc = PTBM_EBADFILE;
-		goto fail;
-	}
-	if (h.layout_version != PTBM_LAYOUT_VERSION || h.page_size != page_size) {
-		rc = PTBM_ELAYOUT;
-		goto fail;
-	}
-	if (h.n_pages >= UINT64_MAX / page_size || /* its size in bytes would overflow */
-	    (uint64_t)st.st_size < (h.n_pages + 1) * (uint64_t)page_size) {
+	if (n >= UINT64_MAX / page_size || /* its size in bytes would overflow */
+	    (uint64_t)st.st_size < (n + 1) * (uint64_t)page_size) {
 		rc = PTBM_ETRUNCATED;
 		goto fail;
 	}
-	*n_pages = h.n_pages;
+	*n_pages = n;
 	return 0;
 fail:
 	ptbm_file_close(f);
@@ -229,6 +446,35 @@ void ptbm_file_close(struct ptbm_file *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = 0;
+}
+
+void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool creator)
+{
+	f->written = set;
+	for (uint32_t i = 0; creator && i < f->n_pending; i++)
+		ptbm_resident_insert_range(set, f->pending[i].first, f->pending[i].end);
+	free(f->pending);
+	f->pending = NULL;
+	f->n_pending = 0;
+}
+
+void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid)
+{
+	if (f->written && !ptbm_resident_has(f->written, pid))
+		ptbm_resident_insert(f->written, pid);
+}
+
+static bool was_written(struct ptbm_file *f, uint64_t pid)
+{
+	return f->written && ptbm_resident_has(f->written, pid);
+}
+
+int ptbm_file_verify(struct ptbm_file *f, const void *page, uint64_t pid)
+{
+	return ptbm_page_verify(page, f->page_size, pid, was_written(f, pid));
 }
 
 /* What the file is known to hold, taken before a read is issued. */
@@ -243,14 +489,14 @@ static uint64_t known_pages(const struct ptbm_file *f)
  * was issued may have grown the file meanwhile: that is not a truncation. */
 static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst, uint64_t known)
 {
-	if (pid < known)
+	if (pid < known || was_written(f, pid))
 		return PTBM_ETRUNCATED;
 	memset(dst, 0, f->page_size);
 	return 0;
 }
 
-/* The file now holds page pid. */
-static void note_written(struct ptbm_file *f, uint64_t pid)
+/* The file is now at least pid + 1 pages long. */
+static void note_length(struct ptbm_file *f, uint64_t pid)
 {
 	if (!f->file_pages)
 		return;
@@ -268,7 +514,7 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 		return read_at_eof(f, pid, dst, known);
 	if (rc < 0)
 		return rc;
-	return ptbm_page_verify(dst, f->page_size, pid);
+	return ptbm_file_verify(f, dst, pid);
 }
 
 /* ---- batches through io_uring ------------------------------------------- */
@@ -334,44 +580,80 @@ void ptbm_io_after_fork(void)
 	tl_ring.state = tl_ring.stage_state = 0;
 }
 
+/* One page by pread/pwrite: its result, and whether a read found the end. */
+static int xfer_page(struct ptbm_file *f, uint64_t pid, void *buf, bool write, bool *eof)
+{
+	size_t got = 0;
+	int rc = xfer(f->fd, buf, f->page_size, (off_t)((pid + 1) * f->page_size), write, &got);
+	if (!write && rc == PTBM_EIO_SHORT && got == 0) {
+		*eof = true;
+		return 0;
+	}
+	return rc;
+}
+
+/* The calling thread's batch ring failed: drop it (and whatever requests it
+ * holds that the kernel did not take); the next batch makes a new one. */
+static void ring_broken(struct io_uring *ring)
+{
+	io_uring_queue_exit(ring);
+	tl_ring.state = 0;
+}
+
+/* Submit what the ring holds, through interruptions; 0 or the ring's error. */
+static int ring_submit(struct io_uring *ring, unsigned wait_for)
+{
+	int rc = io_uring_submit_and_wait(ring, wait_for);
+	while (rc == -EINTR || (rc >= 0 && io_uring_sq_ready(ring))) /* some were not taken */
+		rc = io_uring_submit(ring);
+	return rc < 0 ? rc : 0;
+}
+
 /*
- * Transfer n whole pages; rcs[i] gets each one's result (0, -errno or
- * PTBM_EIO_SHORT; a read that finds the end of the file gets 1). Returns the
- * first error, or 0.
+ * Transfer n whole pages, in io_uring submissions of up to RING_DEPTH (one
+ * pread/pwrite at a time where there is no ring). Two channels, neither a
+ * sum of the other: rcs[i] gets page i's own result (0, -errno or
+ * PTBM_EIO_SHORT) and, for reads, eof[i] whether its read found the end of
+ * the file (rcs[i] is 0 then). The ring's own failure is no page's result:
+ * a ring that cannot submit is torn down and the pages it did not take are
+ * transferred one by one; one that fails while requests are in flight
+ * leaves those pages with its error, their outcome unknown.
  */
-static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bufs, size_t n,
-		      bool write, int *rcs)
+static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bufs, size_t n,
+		       bool write, int *rcs, bool *eof)
 {
 	struct io_uring *ring = thread_ring();
-	int first_err = 0;
 	for (size_t at = 0; at < n;) {
 		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH, queued = 0;
+		bool in_ring[RING_DEPTH] = {false}, ring_fault = false;
 		for (size_t i = at; i < at + k; i++) {
-			off_t off = (off_t)((pids[i] + 1) * f->page_size);
+			if (eof)
+				eof[i] = false;
 			enum ptbm_fault fault = fault_take(write ? &write_plan : &read_plan);
-			if (fault == PTBM_FAULT_DELAY) {
-				usleep(200000); /* then the request goes as usual */
+			if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
+				if (fault == PTBM_FAULT_DELAY)
+					usleep(200000); /* then the request goes as usual */
+				ring_fault |= fault == PTBM_FAULT_RING;
 				fault = PTBM_FAULT_NONE;
 			}
 			/* no SQE for a faulted page: one taken and left unprepared
 			 * would be submitted anyway, replaying a stale request */
 			struct io_uring_sqe *sqe =
 			    ring && fault == PTBM_FAULT_NONE ? io_uring_get_sqe(ring) : NULL;
-			if (fault != PTBM_FAULT_NONE || !sqe) {
-				/* injected faults and ring-less systems: one call each */
-				if (fault != PTBM_FAULT_NONE) {
-					rcs[i] = fault == PTBM_FAULT_EIO      ? -EIO
-						 : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
-									      : PTBM_EIO_SHORT;
-				} else {
-					size_t got = 0;
-					rcs[i] =
-					    xfer(f->fd, bufs[i], f->page_size, off, write, &got);
-					if (!write && rcs[i] == PTBM_EIO_SHORT && got == 0)
-						rcs[i] = 1;
-				}
+			if (fault != PTBM_FAULT_NONE) {
+				rcs[i] = fault == PTBM_FAULT_EIO      ? -EIO
+					 : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
+								      : PTBM_EIO_SHORT;
 				continue;
 			}
+			if (!sqe) { /* no ring here: one call each */
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+				continue;
+			}
+			off_t off = (off_t)((pids[i] + 1) * f->page_size);
 			if (write)
 				io_uring_prep_write(sqe, f->fd, bufs[i], f->page_size,
 						    (uint64_t)off);
@@ -379,74 +661,84 @@ static int batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *bu
 				io_uring_prep_read(sqe, f->fd, bufs[i], f->page_size,
 						   (uint64_t)off);
 			io_uring_sqe_set_data64(sqe, i);
+			in_ring[i - at] = true;
 			queued++;
 		}
-		if (queued) {
-			int rc = io_uring_submit_and_wait(ring, (unsigned)queued);
-			if (rc < 0 && rc != -EINTR)
-				return rc; /* nothing known submitted: the ring is unusable */
-			for (size_t done = 0; done < queued; done++) {
-				struct io_uring_cqe *cqe;
-				rc = io_uring_wait_cqe(ring, &cqe);
-				if (rc < 0) {
-					if (rc == -EINTR) {
-						done--;
-						continue;
-					}
-					return rc;
-				}
-				size_t i = (size_t)io_uring_cqe_get_data64(cqe);
-				int res = cqe->res;
-				io_uring_cqe_seen(ring, cqe);
-				if (res == (int)f->page_size) {
-					rcs[i] = 0;
-				} else if (res == 0 && !write) {
-					rcs[i] = 1; /* the end of the file */
-				} else if (res >= 0 || res == -EAGAIN || res == -EINTR) {
-					/* short: finish it with the synchronous path */
-					off_t off = (off_t)((pids[i] + 1) * f->page_size);
-					size_t got = 0;
-					rcs[i] =
-					    xfer(f->fd, bufs[i], f->page_size, off, write, &got);
-					if (!write && rcs[i] == PTBM_EIO_SHORT && got == 0)
-						rcs[i] = 1;
-				} else {
-					rcs[i] = res;
-				}
+		int rc = 0;
+		if (queued)
+			rc = ring_fault ? -EIO : ring_submit(ring, (unsigned)queued);
+		if (rc < 0) {
+			/* nothing was taken: drop the ring, do them one by one */
+			ring_broken(ring);
+			ring = NULL;
+			for (size_t i = at; i < at + k; i++) {
+				if (!in_ring[i - at])
+					continue;
+				in_ring[i - at] = false;
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+			}
+			queued = 0;
+		}
+		for (size_t done = 0; done < queued; done++) {
+			struct io_uring_cqe *cqe;
+			rc = io_uring_wait_cqe(ring, &cqe);
+			if (rc == -EINTR) {
+				done--;
+				continue;
+			}
+			if (rc < 0) {
+				/* the ring failed with requests in flight */
+				for (size_t i = at; i < at + k; i++)
+					if (in_ring[i - at])
+						rcs[i] = rc;
+				ring_broken(ring);
+				ring = NULL;
+				break;
+			}
+			size_t i = (size_t)io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+			io_uring_cqe_seen(ring, cqe);
+			in_ring[i - at] = false;
+			if (res == (int)f->page_size) {
+				rcs[i] = 0;
+			} else if (res == 0 && !write) {
+				rcs[i] = 0; /* the end of the file */
+				if (eof)
+					eof[i] = true;
+			} else if (res >= 0 || res == -EAGAIN || res == -EINTR) {
+				/* short: finish it with the synchronous path */
+				bool end = false;
+				rcs[i] = xfer_page(f, pids[i], bufs[i], write, &end);
+				if (eof)
+					eof[i] = end;
+			} else {
+				rcs[i] = res;
 			}
 		}
-		for (size_t i = at; i < at + k; i++)
-			if (rcs[i] < 0 && !first_err)
-				first_err = rcs[i];
 		at += k;
 	}
-	return first_err;
 }
 
 int ptbm_file_read_batch(struct ptbm_file *f, const uint64_t *pids, void *const *dst, size_t n,
 			 int *rcs)
 {
 	uint64_t known = known_pages(f);
-	int first_err = batch_xfer(f, pids, dst, n, false, rcs);
-	if (first_err < 0 && first_err > -4096 && first_err != -EIO && first_err != -ENOSPC) {
-		/* the ring itself failed: results are unknown, read one by one */
-		first_err = 0;
-		for (size_t i = 0; i < n; i++) {
-			rcs[i] = ptbm_file_read_page(f, pids[i], dst[i]);
+	int first_err = 0;
+	for (size_t at = 0; at < n; at += RING_DEPTH) {
+		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH;
+		bool eof[RING_DEPTH];
+		batch_xfer(f, pids + at, dst + at, k, false, rcs + at, eof);
+		for (size_t j = 0; j < k; j++) {
+			size_t i = at + j;
+			if (rcs[i] == 0)
+				rcs[i] = eof[j] ? read_at_eof(f, pids[i], dst[i], known)
+						: ptbm_file_verify(f, dst[i], pids[i]);
 			if (rcs[i] < 0 && !first_err)
 				first_err = rcs[i];
 		}
-		return first_err;
-	}
-	first_err = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] == 1) {
-			rcs[i] = read_at_eof(f, pids[i], dst[i], known);
-		} else if (rcs[i] == 0) {
-			rcs[i] = ptbm_page_verify(dst[i], f->page_size, pids[i]);
-		}
-		if (rcs[i] < 0 && !first_err)
-			first_err = rcs[i];
 	}
 	return first_err;
 }
@@ -498,10 +790,13 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 	st->queued = 0;
 	st->buf = stage_buffers(ptbm_file_stage_slots(f) * f->page_size);
 	struct io_uring *ring = st->buf ? ring_of(&tl_ring.stage, &tl_ring.stage_state) : NULL;
+	bool ring_fault = false;
 	for (size_t i = 0; i < n; i++) {
 		enum ptbm_fault fault = fault_take(&read_plan);
-		if (fault == PTBM_FAULT_DELAY) {
-			usleep(200000); /* then the request goes as usual */
+		if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
+			if (fault == PTBM_FAULT_DELAY)
+				usleep(200000); /* then the request goes as usual */
+			ring_fault |= fault == PTBM_FAULT_RING;
 			fault = PTBM_FAULT_NONE;
 		}
 		st->how[i] = fault == PTBM_FAULT_EIO	  ? -EIO
@@ -517,7 +812,7 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 		st->how[i] = 0;
 		st->queued++;
 	}
-	if (st->queued && io_uring_submit(ring) < 0) {
+	if (st->queued && (ring_fault || io_uring_submit(ring) < 0)) {
 		/* nothing known submitted: read them all at finish, one by one */
 		io_uring_queue_exit(ring);
 		tl_ring.stage_state = 0;
@@ -548,7 +843,7 @@ static int stage_deliver(struct ptbm_file *f, struct ptbm_staged *st, size_t i, 
 		if (rc < 0)
 			return rc;
 	}
-	int rc = ptbm_page_verify(slot, f->page_size, st->pids[i]);
+	int rc = ptbm_file_verify(f, slot, st->pids[i]);
 	if (rc == 0 && dst)
 		memcpy(dst, slot, f->page_size);
 	return rc;
@@ -597,11 +892,17 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 {
 	for (size_t i = 0; i < n; i++)
 		ptbm_page_seal(pages[i], f->page_size, pids[i]);
-	int rc = batch_xfer(f, pids, pages, n, true, rcs);
-	for (size_t i = 0; i < n; i++)
-		if (rcs[i] == 0)
-			note_written(f, pids[i]);
-	return rc;
+	batch_xfer(f, pids, pages, n, true, rcs, NULL);
+	int first_err = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] == 0) {
+			note_length(f, pids[i]);
+			ptbm_file_note_written(f, pids[i]);
+		} else if (!first_err) {
+			first_err = rcs[i];
+		}
+	}
+	return first_err;
 }
 
 int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const *pages, size_t n)
@@ -636,10 +937,17 @@ int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages)
 	if ((uint64_t)st.st_size < need && ftruncate(f->fd, (off_t)need) < 0)
 		return -errno;
 	if (n_pages)
-		note_written(f, n_pages - 1);
-	if (fdatasync(f->fd) < 0)
+		note_length(f, n_pages - 1);
+	/* the ranges are taken before the sync, so every page they name is
+	 * durable before the header that names it */
+	void *block = header_block(f, n_pages);
+	if (!block)
+		return -ENOMEM;
+	if (fdatasync(f->fd) < 0) {
+		free(block);
 		return -errno;
-	int rc = header_write(f, n_pages);
+	}
+	int rc = block_write(f, block);
 	if (rc < 0)
 		return rc;
 	if (fdatasync(f->fd) < 0)

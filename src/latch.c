@@ -8,17 +8,19 @@
  * short naps so that a long holder (a page being read from disk) costs the
  * waiter no CPU.
  *
- * Dead owners. A thread killed while it holds a latch never releases it.
+ * Dead owners. A process killed while it holds a latch never releases it.
  * Every thread counts, in its statistics slot in shared memory, the latches
- * it may hold (+1 before taking one, -1 after releasing it, so the count is
- * never below the truth). A waiter that has waited ~20 ms, and every ~20 ms
- * after, looks at every slot: an owner that no longer exists with a count
- * above zero died holding latches. The pool is then marked broken and every
- * wait in every process returns PTBM_EOWNERDEAD instead of hanging; what
- * does not wait carries on. As PostgreSQL's postmaster does after a backend
- * crash, the application then starts over from the data file: close the
- * pool, open it again (unflushed changes are lost, flushed ones are not).
- * A thread that died holding nothing is harmless; its slot is reclaimed.
+ * it took minus those it released (+1 before taking one, -1 after releasing
+ * one), and the sum over a process's slots is never below the latches the
+ * process holds (stats.c). A waiter that has waited a while, and again
+ * every few milliseconds after, asks stats.c for a process that is gone
+ * with a sum above zero: it died holding latches. The pool is then marked
+ * broken and every wait in every process returns PTBM_EOWNERDEAD instead of
+ * hanging; what does not wait carries on. As PostgreSQL's postmaster does
+ * after a backend crash, the application then starts over from the data
+ * file: close the pool, open it again (unflushed changes are lost, flushed
+ * ones are not). A process that died holding nothing is harmless; its
+ * slots are reclaimed.
  */
 #include "internal.h"
 
@@ -38,19 +40,12 @@ int ptbm_check_owners(ptbm_pool *pool)
 {
 	if (atomic_load_explicit(&pool->sh->broken, memory_order_relaxed))
 		return PTBM_EOWNERDEAD;
-	for (int i = 0; i < PTBM_STAT_SLOTS; i++) {
-		struct ptbm_stat_slot *s = &pool->slots[i];
-		int32_t tid = atomic_load(&s->owner);
-		if (tid <= 0 || atomic_load(&s->held) == 0 || ptbm_tid_alive(tid))
-			continue;
-		/* re-read: the slot may have been released meanwhile */
-		if (atomic_load(&s->owner) == tid && atomic_load(&s->held) != 0) {
-			int32_t zero = 0;
-			atomic_compare_exchange_strong(&pool->sh->broken, &zero, tid);
-			return PTBM_EOWNERDEAD;
-		}
-	}
-	return 0;
+	int32_t pid = ptbm_dead_owner(pool);
+	if (!pid)
+		return 0;
+	int32_t zero = 0;
+	atomic_compare_exchange_strong(&pool->sh->broken, &zero, pid);
+	return PTBM_EOWNERDEAD;
 }
 
 int ptbm_wait(ptbm_pool *pool, unsigned *spins)

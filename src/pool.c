@@ -3,10 +3,10 @@
  *
  * A pool is one region of memory laid out as:
  *
- *   0            off_stats       off_desc          off_engine     off_data
- *   [ control   | stats slots   | state words     | engine area  | pages ...
- *     block     | 256 x 64 B    | max_pages x 8 B | (resident    | max_pages x
- *     (shared.h)|               |                 |  set, ...)   | page_size
+ *   0          off_stats      off_desc         off_written   off_engine   off_data
+ *   [ control | stats slots  | state words    | written set | engine area| pages ...
+ *     block   | max_threads  | max_pages x 8 B| 1 bit per   | (resident  | max_pages x
+ *             | x 128 B      |                | page        |  set, ...) | page_size
  *
  * reserved with MAP_NORESERVE, so only what is touched costs memory: a
  * 1 TiB pool of 8 KiB pages reserves 1 GiB of state words and touches the
@@ -48,8 +48,7 @@ static void after_fork_child(void)
 {
 	/* the lock may have been held by a thread that does not exist here */
 	pthread_mutex_init(&open_lock, NULL);
-	ptbm_tls_stat.serial = 0;
-	ptbm_tls_stat.slot = NULL;
+	ptbm_stats_after_fork();
 	ptbm_io_after_fork();
 	for (ptbm_pool *p = open_pools; p; p = p->next_open) {
 		p->creator = false; /* the child never releases the parent's pool */
@@ -96,8 +95,10 @@ ptbm_pool *ptbm_open_pools_find(uint64_t serial)
 	return found;
 }
 
-void ptbm_config_init(struct ptbm_config *cfg)
+int ptbm_config_init(struct ptbm_config *cfg)
 {
+	if (!cfg)
+		return -EINVAL;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->struct_size = sizeof *cfg;
 	cfg->engine = PTBM_ENGINE_VM;
@@ -108,6 +109,8 @@ void ptbm_config_init(struct ptbm_config *cfg)
 	cfg->evict_batch = 64;
 	cfg->direct = PTBM_DIRECT_AUTO;
 	cfg->flags = PTBM_CREATE;
+	cfg->max_threads = PTBM_DEFAULT_MAX_THREADS;
+	return 0;
 }
 
 static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
@@ -115,14 +118,10 @@ static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
 	switch (e) {
 	case PTBM_ENGINE_VM:
 		return &ptbm_vm_ops;
-#ifdef PTBM_HAVE_HASH
 	case PTBM_ENGINE_HASH:
 		return &ptbm_hash_ops;
-#endif
-#ifdef PTBM_HAVE_MMAP
 	case PTBM_ENGINE_MMAP:
 		return &ptbm_mmap_ops;
-#endif
 	default:
 		return NULL;
 	}
@@ -130,7 +129,7 @@ static const struct ptbm_engine_ops *engine_ops(enum ptbm_engine e)
 
 static int check_config(const struct ptbm_config *cfg)
 {
-	if (!cfg || cfg->struct_size != sizeof *cfg)
+	if (cfg->struct_size != sizeof *cfg)
 		return PTBM_EINVAL_CONFIG; /* not filled by ptbm_config_init */
 	if (!cfg->data_path || !cfg->data_path[0])
 		return PTBM_EINVAL_CONFIG;
@@ -151,6 +150,8 @@ static int check_config(const struct ptbm_config *cfg)
 		return PTBM_EINVAL_CONFIG;
 	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE))
 		return PTBM_EINVAL_CONFIG;
+	if (cfg->max_threads == 0 || cfg->max_threads > PTBM_MAX_THREADS_LIMIT)
+		return PTBM_EINVAL_CONFIG;
 	if (!engine_ops(cfg->engine))
 		return PTBM_ENOSUPPORT;
 	return 0;
@@ -167,6 +168,11 @@ static void fault_baseline(ptbm_pool *pool)
 	getrusage(RUSAGE_SELF, &ru);
 	pool->minflt0 = ru.ru_minflt;
 	pool->majflt0 = ru.ru_majflt;
+}
+
+static struct ptbm_resident *written_set(ptbm_pool *pool)
+{
+	return (struct ptbm_resident *)(pool->region + pool->sh->off_written);
 }
 
 /* Point the handle's fields at the region described by pool->sh. */
@@ -222,11 +228,11 @@ static ptbm_pool *pool_alloc(void)
 
 int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 {
+	if (!cfg || !out)
+		return -EINVAL;
 	int rc = check_config(cfg);
 	if (rc < 0)
 		return rc;
-	if (!out)
-		return -EINVAL;
 	*out = NULL;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
@@ -261,6 +267,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	    .evict_batch = cfg->evict_batch,
 	    .direct = cfg->direct,
 	    .flags = cfg->flags,
+	    .max_slots = cfg->max_threads,
 	    .creator_pid = getpid(),
 	};
 	if (proto.budget_pages > proto.max_pages)
@@ -268,8 +275,9 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	const struct ptbm_engine_ops *ops = engine_ops(cfg->engine);
 	proto.off_stats = align_up(sizeof(struct ptbm_shared), 4096);
 	proto.off_desc =
-	    align_up(proto.off_stats + PTBM_STAT_SLOTS * sizeof(struct ptbm_stat_slot), 4096);
-	proto.off_engine = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
+	    align_up(proto.off_stats + proto.max_slots * sizeof(struct ptbm_stat_slot), 4096);
+	proto.off_written = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
+	proto.off_engine = align_up(proto.off_written + ptbm_resident_bytes(proto.max_pages), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
 	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
 	proto.region_bytes = proto.off_data;
@@ -312,6 +320,8 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail_unlink;
+	ptbm_resident_init(written_set(pool), pool->max_pages);
+	ptbm_file_bind_written(&pool->file, written_set(pool), true);
 	rc = pool->ops->init(pool, true);
 	if (rc < 0)
 		goto fail_unlink;
@@ -332,7 +342,7 @@ fail:
 int ptbm_attach(const char *name, ptbm_pool **out)
 {
 	if (!name || name[0] != '/' || !out)
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	*out = NULL;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
@@ -355,7 +365,8 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 		goto fail;
 	}
 	if (head.magic != PTBM_SHARED_MAGIC || head.layout_version != PTBM_LAYOUT_VERSION ||
-	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES) {
+	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES ||
+	    head.max_slots == 0 || head.max_slots > PTBM_MAX_THREADS_LIMIT) {
 		rc = PTBM_ELAYOUT;
 		goto fail;
 	}
@@ -370,11 +381,12 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	if (rc < 0)
 		goto fail;
 	uint64_t n_pages;
-	rc = ptbm_file_open(&pool->file, pool->sh->data_path, pool->page_size, 0,
+	rc = ptbm_file_open(&pool->file, pool->sh->data_path, pool->page_size, PTBM_FILE_ATTACH,
 			    (enum ptbm_direct)pool->sh->direct, &n_pages);
 	if (rc < 0)
 		goto fail;
 	pool->file.file_pages = &pool->sh->file_pages;
+	ptbm_file_bind_written(&pool->file, written_set(pool), false);
 	rc = pool->ops->init(pool, false);
 	if (rc < 0)
 		goto fail;
@@ -390,7 +402,7 @@ fail:
 int ptbm_close(ptbm_pool *pool)
 {
 	if (!pool)
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	ptbm_stats_release_pool(pool);
 	ptbm_pool_unregister(pool);
 	pool->ops->fini(pool, pool->creator);
@@ -404,7 +416,7 @@ int ptbm_close(ptbm_pool *pool)
 int ptbm_unlink(const char *name)
 {
 	if (!name || name[0] != '/')
-		return PTBM_EINVAL_CONFIG;
+		return -EINVAL;
 	return shm_unlink(name) < 0 ? -errno : 0;
 }
 

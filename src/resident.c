@@ -1,5 +1,7 @@
 /*
- * resident.c - the resident set: which pages are in memory, in page order.
+ * resident.c - page sets: the resident set (which pages are in memory, in
+ * page order), and, in the same form, the written set (which pages the data
+ * file holds a written copy of, io.c).
  *
  * The page table answers "where is page p" but not "which pages are
  * resident", and the clock needs the latter. The set is a bitmap with one
@@ -56,6 +58,39 @@ void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid)
 	uint64_t sbit = 1ull << (w % WORD_BITS);
 	if (!(atomic_load_explicit(s, memory_order_relaxed) & sbit))
 		atomic_fetch_or(s, sbit);
+}
+
+bool ptbm_resident_has(struct ptbm_resident *r, uint64_t pid)
+{
+	return atomic_load_explicit(&r->bits[pid / WORD_BITS], memory_order_acquire) &
+	       (1ull << (pid % WORD_BITS));
+}
+
+void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_t end)
+{
+	while (first < end) {
+		uint64_t w = first / WORD_BITS, lo = first % WORD_BITS;
+		uint64_t n = end - first < WORD_BITS - lo ? end - first : WORD_BITS - lo;
+		uint64_t mask = (n == WORD_BITS ? ~0ull : ((1ull << n) - 1)) << lo;
+		atomic_fetch_or(&r->bits[w], mask);
+		atomic_fetch_or(&summary(r)[w / WORD_BITS], 1ull << (w % WORD_BITS));
+		first += n;
+	}
+}
+
+uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64_t limit)
+{
+	while (from < limit) {
+		uint64_t w = from / WORD_BITS;
+		uint64_t clear = ~atomic_load_explicit(&r->bits[w], memory_order_acquire);
+		clear &= ~0ull << (from % WORD_BITS);
+		if (clear) {
+			uint64_t pid = w * WORD_BITS + (uint64_t)__builtin_ctzll(clear);
+			return pid < limit ? pid : limit;
+		}
+		from = (w + 1) * WORD_BITS;
+	}
+	return limit;
 }
 
 void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid)

@@ -12,7 +12,9 @@
  * 0, one past max_pages and UINT64_MAX. Pool calls: ptbm_open with a NULL
  * out pointer or an unusable path, ptbm_attach and ptbm_unlink of names
  * that are not valid, too long or not there (unlinking a live pool's name
- * leaves it working), ptbm_close, ptbm_flush and ptbm_get_stats of NULL,
+ * leaves it working), ptbm_close, ptbm_flush, ptbm_get_stats, the accessors
+ * (page sizes, max_pages, engine, sharing mode, direct I/O) and
+ * ptbm_config_init of NULL,
  * ptbm_strerror of every code and of a million other ints, the name
  * functions of every int. Data files that unit_file does not already try:
  * the magic followed by random bytes, random bytes of one byte and of one
@@ -122,17 +124,18 @@ static void page_calls(ptbm_pool *pool)
 	const void *cp;
 	uint64_t v, first;
 	char buf[64];
+	ptbm_pool *other = NULL;
 
 	/* a NULL pool */
-	BAD(pool, ptbm_fix_shared(NULL, 0, &p), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_fix_exclusive(NULL, 0, &p), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_unfix_shared(NULL, 0), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_unfix_exclusive(NULL, 0), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_mark_dirty(NULL, 0), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_read_begin(NULL, 0, &cp, &v), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_read_validate(NULL, 0, 0), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_read(NULL, 0, 0, buf, sizeof buf), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_upgrade(NULL, 0, 0), PTBM_EINVAL_CONFIG);
+	BAD(pool, ptbm_fix_shared(NULL, 0, &p), -EINVAL);
+	BAD(pool, ptbm_fix_exclusive(NULL, 0, &p), -EINVAL);
+	BAD(pool, ptbm_unfix_shared(NULL, 0), -EINVAL);
+	BAD(pool, ptbm_unfix_exclusive(NULL, 0), -EINVAL);
+	BAD(pool, ptbm_mark_dirty(NULL, 0), -EINVAL);
+	BAD(pool, ptbm_read_begin(NULL, 0, &cp, &v), -EINVAL);
+	BAD(pool, ptbm_read_validate(NULL, 0, 0), -EINVAL);
+	BAD(pool, ptbm_read(NULL, 0, 0, buf, sizeof buf), -EINVAL);
+	BAD(pool, ptbm_upgrade(NULL, 0, 0), -EINVAL);
 	BAD(pool, ptbm_alloc(NULL, 1, &first), -EINVAL);
 	BAD(pool, ptbm_prefetch(NULL, &first, 1), -EINVAL);
 	BAD(pool, ptbm_flush(NULL), -EINVAL);
@@ -142,7 +145,13 @@ static void page_calls(ptbm_pool *pool)
 	BAD(pool, ptbm_fix_exclusive(pool, 0, NULL), -EINVAL);
 	BAD(pool, ptbm_read_begin(pool, 0, NULL, &v), -EINVAL);
 	BAD(pool, ptbm_read_begin(pool, 0, &cp, NULL), -EINVAL);
-	BAD(pool, ptbm_read(pool, 0, 0, NULL, 8), PTBM_ERANGE);
+	BAD(pool, ptbm_read(pool, 0, 0, NULL, 8), -EINVAL);
+	BAD(pool, ptbm_read(pool, 0, 0, NULL, 0), -EINVAL);
+	BAD(pool, ptbm_read(pool, UINT64_MAX, 0, NULL, 8), -EINVAL); /* pointers first */
+	BAD(pool, ptbm_fix_shared(pool, UINT64_MAX, NULL), -EINVAL);
+	BAD(pool, ptbm_fix_shared(NULL, UINT64_MAX, NULL), -EINVAL);
+	BAD(pool, ptbm_open(NULL, &other), -EINVAL);
+	BAD(pool, ptbm_prefetch(pool, &first, (size_t)INT_MAX + 1), -EINVAL);
 	BAD(pool, ptbm_alloc(pool, 1, NULL), -EINVAL);
 	BAD(pool, ptbm_prefetch(pool, NULL, 1), -EINVAL);
 	BAD(pool, ptbm_prefetch(pool, NULL, SIZE_MAX), -EINVAL);
@@ -275,7 +284,7 @@ static void test_pool_calls(void **state)
 	struct ptbm_config c2;
 	tu_config(&c2, "open");
 	BAD(pool, ptbm_open(&c2, NULL), -EINVAL);
-	BAD(pool, ptbm_open(NULL, NULL), PTBM_EINVAL_CONFIG);
+	BAD(pool, ptbm_open(NULL, NULL), -EINVAL);
 	char *longpath = malloc(PATH_MAX + 16);
 	memset(longpath, 'a', PATH_MAX + 15);
 	longpath[0] = '/';
@@ -292,10 +301,10 @@ static void test_pool_calls(void **state)
 	assert_null(other);
 
 	/* ptbm_attach: names not valid, too long, not there */
-	BAD(pool, ptbm_attach(NULL, &other), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_attach("", &other), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_attach("ptbm", &other), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_attach(name, NULL), PTBM_EINVAL_CONFIG);
+	BAD(pool, ptbm_attach(NULL, &other), -EINVAL);
+	BAD(pool, ptbm_attach("", &other), -EINVAL);
+	BAD(pool, ptbm_attach("ptbm", &other), -EINVAL);
+	BAD(pool, ptbm_attach(name, NULL), -EINVAL);
 	BAD(pool, ptbm_attach("/", &other), -EINVAL);
 	BAD(pool, ptbm_attach("/a/b", &other), -EINVAL);
 	char longname[NAME_MAX + 8];
@@ -307,9 +316,9 @@ static void test_pool_calls(void **state)
 	assert_null(other);
 
 	/* ptbm_unlink: the same names */
-	BAD(pool, ptbm_unlink(NULL), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_unlink(""), PTBM_EINVAL_CONFIG);
-	BAD(pool, ptbm_unlink("ptbm"), PTBM_EINVAL_CONFIG);
+	BAD(pool, ptbm_unlink(NULL), -EINVAL);
+	BAD(pool, ptbm_unlink(""), -EINVAL);
+	BAD(pool, ptbm_unlink("ptbm"), -EINVAL);
 	/* glibc's shm_unlink says a name no object can have is not there */
 	BAD(pool, ptbm_unlink("/"), -ENOENT);
 	BAD(pool, ptbm_unlink("/a/b"), -ENOENT);
@@ -317,7 +326,21 @@ static void test_pool_calls(void **state)
 	BAD(pool, ptbm_unlink(tu_shm_name("absent2")), -ENOENT);
 
 	/* ptbm_close of NULL */
-	BAD(pool, ptbm_close(NULL), PTBM_EINVAL_CONFIG);
+	BAD(pool, ptbm_close(NULL), -EINVAL);
+
+	/* the accessors and ptbm_config_init of NULL */
+	n_bad += 7;
+	assert_int_equal(ptbm_page_usable(NULL), 0);
+	assert_int_equal(ptbm_page_size(NULL), 0);
+	assert_int_equal(ptbm_max_pages(NULL), 0);
+	assert_rc(ptbm_engine_of(NULL), -EINVAL);
+	assert_rc(ptbm_share_of(NULL), -EINVAL);
+	assert_rc(ptbm_direct_io(NULL), -EINVAL);
+	assert_rc(ptbm_config_init(NULL), -EINVAL);
+	assert_rc(ptbm_engine_of(pool), PTBM_ENGINE_VM);
+	assert_rc(ptbm_share_of(pool), PTBM_SHARE_PROCESSES);
+	assert_true(ptbm_direct_io(pool) == 0 || ptbm_direct_io(pool) == 1);
+	still_works(pool);
 
 	/* the live pool's name unlinked: the pool works on, cannot be
 	 * attached, and its close is clean */
@@ -358,6 +381,8 @@ static void test_strerror_and_names(void **state)
 	    PTBM_EFULL,
 	    PTBM_EOWNERDEAD,
 	    PTBM_EIO_SHORT,
+	    PTBM_ETOOMANY,
+	    PTBM_EINUSE,
 	};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		check_message(codes[i]);

@@ -8,12 +8,15 @@
  *              cache holds, optimistic reads (begin, validate, restart after
  *              a writer or an eviction, upgrade), eviction with data 4x the
  *              budget intact after write-back, a failed write-back (the
- *              page stays dirty and is written by a later one), 4 threads
+ *              page stays dirty and is written by a later one), a batch
+ *              ring that fails to submit (every page read or written one
+ *              by one instead, none lost), 4 threads
  *              of random fixes/writes/reads/flushes with a per-page counter
  *              checked at the end (and after reopen), flush + close + reopen
  *              by the same engine and by every other engine (one file
  *              format), a page corrupted on disk reported PTBM_ECHECKSUM and
- *              left not resident, and a named pool attached twice in one
+ *              left not resident, and so a page zeroed on disk after it
+ *              was written, and a named pool attached twice in one
  *              process (two mappings at different addresses).
  *   processes: 2 forked workers doing the threads workload on one pool,
  *              then checked by the parent; a process started afresh (exec)
@@ -342,6 +345,42 @@ static void test_writeback_error(void **state)
 	tu_close(pool);
 }
 
+/* The batch ring fails to submit: the pages are read and written one by one,
+ * every one of them has its own result, and none is lost or taken for read. */
+static void test_ring_failure(void **state)
+{
+	(void)state;
+	if (!bounded())
+		skip(); /* the kernel does this engine's I/O */
+	const uint64_t budget = SMALL_BUDGET, pages = 4 * budget, n = 32;
+	ptbm_pool *pool = open_with(__func__, budget, pages);
+	for (uint64_t pid = 0; pid < pages; pid++)
+		assert_rc(tu_write(pool, pid, 6), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	/* reads: a prefetch of pages evicted since they were written */
+	uint64_t ids[32];
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = i;
+	ptbm_fault_inject_read(PTBM_FAULT_RING, 0);
+	int loaded = ptbm_prefetch(pool, ids, n);
+	ptbm_fault_inject_read(PTBM_FAULT_NONE, 0);
+	assert_int_equal(loaded, (int)n);
+	for (uint64_t i = 0; i < n; i++)
+		assert_rc(tu_verify(pool, ids[i], 6), 0);
+	/* writes: a flush of dirty pages, then a reopen */
+	for (uint64_t i = 0; i < n; i++)
+		assert_rc(tu_write(pool, ids[i], 7), 0);
+	ptbm_fault_inject_write(PTBM_FAULT_RING, 0);
+	int rc = ptbm_flush(pool);
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	assert_rc(rc, 0);
+	tu_close(pool);
+	pool = reopen(__func__, engine, pages);
+	for (uint64_t pid = 0; pid < pages; pid++)
+		assert_rc(tu_verify(pool, pid, pid < n ? 7 : 6), 0);
+	tu_close(pool);
+}
+
 /* ---- the random workload shared by threads and processes ------------------ */
 
 enum { WORK_TORN = 1000, WORK_BADVAL = 1001 };
@@ -594,6 +633,36 @@ static void test_checksum(void **state)
 	tu_close(pool);
 }
 
+/* A page written, flushed, then zeroed on disk: PTBM_ECHECKSUM, not zeros;
+ * a page allocated and never written: zeros. */
+static void test_zeroed(void **state)
+{
+	(void)state;
+	enum { N = 6, BAD = 3 };
+	ptbm_pool *pool = open_with(__func__, SMALL_BUDGET, N + 1);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(pool, pid, 9), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	int fd = open(tu_path(__func__), O_RDWR);
+	assert_true(fd >= 0);
+	static char zeros[TU_PAGE_SIZE];
+	assert_int_equal(pwrite(fd, zeros, sizeof zeros, (off_t)(BAD + 1) * TU_PAGE_SIZE),
+			 TU_PAGE_SIZE);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	pool = reopen(__func__, engine, N + 1);
+	void *p;
+	uint64_t x;
+	assert_rc(ptbm_fix_shared(pool, BAD, &p), PTBM_ECHECKSUM);
+	assert_rc(ptbm_read(pool, BAD, 0, &x, sizeof x), PTBM_ECHECKSUM);
+	for (uint64_t pid = 0; pid < N; pid++)
+		if (pid != BAD)
+			assert_rc(tu_verify(pool, pid, 9), 0);
+	assert_rc(touch_zero(pool, N), 0);
+	tu_close(pool);
+}
+
 /* A named pool attached a second time in the same process. */
 static void test_attach_twice(void **state)
 {
@@ -741,9 +810,11 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_prefetch_batches),
 	    cmocka_unit_test(test_writeback_error),
+	    cmocka_unit_test(test_ring_failure),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_persist),
 	    cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_zeroed),
 	    cmocka_unit_test(test_attach_twice),
 	};
 	static const struct CMUnitTest process_tests[] = {

@@ -981,7 +981,9 @@ static void op_bad(struct model *m)
 			 PTBM_ENOTFIXED);
 		m->bad_inputs += 2;
 		break;
-	case 2: /* ptbm_read out of the page's usable bytes, or into NULL */
+	case 2: /* ptbm_read out of the page's usable bytes (PTBM_ERANGE), or
+		 * into NULL (-EINVAL) */
+		want = PTBM_ERANGE;
 		switch (pick(m, 4)) {
 		case 0:
 			rc = ptbm_read(pool, pid, m->usable + 1 + pick(m, 9000), buf, 1);
@@ -995,9 +997,10 @@ static void op_bad(struct model *m)
 			break;
 		default:
 			rc = ptbm_read(pool, pid, 0, NULL, 1 + pick(m, sizeof buf));
+			want = -EINVAL;
 			break;
 		}
-		CHECK_RC(m, "ptbm_read out of the page", rc, PTBM_ERANGE);
+		CHECK_RC(m, "ptbm_read out of the page", rc, want);
 		m->bad_inputs++;
 		break;
 	case 3: /* validate and upgrade with a version the page does not have */
@@ -1010,15 +1013,12 @@ static void op_bad(struct model *m)
 			 in_range ? PTBM_ERESTART : PTBM_ERANGE);
 		m->bad_inputs += 2;
 		break;
-	case 4: /* NULL out pointers */
-		CHECK_RC(m, "fix_shared(NULL)", ptbm_fix_shared(pool, pid, NULL),
-			 in_range ? -EINVAL : PTBM_ERANGE);
-		CHECK_RC(m, "fix_exclusive(NULL)", ptbm_fix_exclusive(pool, pid, NULL),
-			 in_range ? -EINVAL : PTBM_ERANGE);
-		CHECK_RC(m, "read_begin(NULL page)", ptbm_read_begin(pool, pid, NULL, &v),
-			 in_range ? -EINVAL : PTBM_ERANGE);
+	case 4: /* NULL out pointers: -EINVAL whatever the id (pointers first) */
+		CHECK_RC(m, "fix_shared(NULL)", ptbm_fix_shared(pool, pid, NULL), -EINVAL);
+		CHECK_RC(m, "fix_exclusive(NULL)", ptbm_fix_exclusive(pool, pid, NULL), -EINVAL);
+		CHECK_RC(m, "read_begin(NULL page)", ptbm_read_begin(pool, pid, NULL, &v), -EINVAL);
 		CHECK_RC(m, "read_begin(NULL version)", ptbm_read_begin(pool, pid, &cp, NULL),
-			 in_range ? -EINVAL : PTBM_ERANGE);
+			 -EINVAL);
 		CHECK_RC(m, "alloc(NULL first)", ptbm_alloc(pool, 1, NULL), -EINVAL);
 		CHECK_RC(m, "prefetch(NULL, 1)", ptbm_prefetch(pool, NULL, 1), -EINVAL);
 		CHECK_RC(m, "prefetch(NULL, 0)", ptbm_prefetch(pool, NULL, 0), 0);

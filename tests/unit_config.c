@@ -39,6 +39,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.evict_batch, 64);
 	assert_int_equal(cfg.direct, PTBM_DIRECT_AUTO);
 	assert_int_equal(cfg.flags, PTBM_CREATE);
+	assert_int_equal(cfg.max_threads, 1024);
 }
 
 static bool exists(const char *path)
@@ -60,6 +61,7 @@ enum field {
 	F_DIRECT,
 	F_FLAGS,
 	F_ENGINE,
+	F_MAX_THREADS,
 };
 
 static void test_invalid(void **state)
@@ -102,6 +104,8 @@ static void test_invalid(void **state)
 	    {F_FLAGS, 0x80000000u, NULL, PTBM_EINVAL_CONFIG},
 	    {F_ENGINE, 3, NULL, PTBM_ENOSUPPORT},
 	    {F_ENGINE, 1000, NULL, PTBM_ENOSUPPORT},
+	    {F_MAX_THREADS, 0, NULL, PTBM_EINVAL_CONFIG},
+	    {F_MAX_THREADS, 65537, NULL, PTBM_EINVAL_CONFIG},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct ptbm_config cfg;
@@ -147,6 +151,9 @@ static void test_invalid(void **state)
 		case F_ENGINE:
 			cfg.engine = (enum ptbm_engine)v;
 			break;
+		case F_MAX_THREADS:
+			cfg.max_threads = (uint32_t)v;
+			break;
 		}
 		ptbm_pool *pool = NULL;
 		int rc = ptbm_open(&cfg, &pool);
@@ -170,6 +177,13 @@ static void test_invalid(void **state)
 	cfg.evict_batch = 4096;
 	cfg.budget_bytes = 4096ull * TU_PAGE_SIZE;
 	cfg.max_pages = 1;
+	pool = tu_open(&cfg);
+	tu_close(pool);
+	tu_config(&cfg, __func__);
+	cfg.max_threads = 65536;
+	pool = tu_open(&cfg);
+	tu_close(pool);
+	cfg.max_threads = 1;
 	pool = tu_open(&cfg);
 	tu_close(pool);
 }
@@ -315,7 +329,7 @@ static void test_strerror(void **state)
 	const int codes[] = {
 	    PTBM_EINVAL_CONFIG, PTBM_ERANGE,	 PTBM_ENOTFIXED, PTBM_ECHECKSUM,  PTBM_EBADFILE,
 	    PTBM_ETRUNCATED,	PTBM_ELAYOUT,	 PTBM_ERESTART,	 PTBM_ENOSUPPORT, PTBM_EBUSY,
-	    PTBM_EFULL,		PTBM_EOWNERDEAD, PTBM_EIO_SHORT,
+	    PTBM_EFULL,		PTBM_EOWNERDEAD, PTBM_EIO_SHORT, PTBM_ETOOMANY,	  PTBM_EINUSE,
 	};
 	const size_t n = sizeof codes / sizeof codes[0];
 	const char *unknown = ptbm_strerror(-4999);
@@ -331,7 +345,7 @@ static void test_strerror(void **state)
 	assert_string_equal(ptbm_strerror(-ENOENT), strerror(ENOENT));
 	assert_string_equal(ptbm_strerror(-EIO), strerror(EIO));
 	assert_string_equal(ptbm_strerror(-ENOSPC), strerror(ENOSPC));
-	const int strange[] = {-5013, -4097, -6000, 1, 5000, INT32_MIN, INT32_MAX};
+	const int strange[] = {-5099, -4097, -6000, 1, 5000, INT32_MIN, INT32_MAX};
 	for (size_t i = 0; i < sizeof strange / sizeof strange[0]; i++)
 		assert_string_equal(ptbm_strerror(strange[i]), unknown);
 	assert_string_not_equal(ptbm_strerror(0), unknown);

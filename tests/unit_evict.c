@@ -14,10 +14,13 @@
  * A miss on a page past the file's end whose eviction writes back pages
  * further on (growing the file while the read is in flight) reads zeros,
  * not PTBM_ETRUNCATED.
+ * The largest eviction batch (4096) evicts and writes back from a thread
+ * with a 256 KiB stack.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,6 +434,48 @@ static void test_child_evicts(void **state)
 	tu_close(pool);
 }
 
+/* ---- the largest batch on a small stack --------------------------------- */
+
+#define BIG_BATCH 4096u
+
+static void *write_and_verify(void *arg)
+{
+	ptbm_pool *pool = arg;
+	uint64_t n = BIG_BATCH + 256;
+	for (uint64_t pid = 0; pid < n; pid++)
+		if (tu_write(pool, pid, 3) != 0)
+			return (void *)1;
+	for (uint64_t pid = 0; pid < n; pid++)
+		if (tu_verify(pool, pid, 3) != 0)
+			return (void *)2;
+	return NULL;
+}
+
+static void test_big_batch_small_stack(void **state)
+{
+	(void)state;
+	struct ptbm_config cfg;
+	tu_config(&cfg, __func__);
+	cfg.max_pages = 2 * BIG_BATCH;
+	cfg.evict_batch = BIG_BATCH;
+	cfg.budget_bytes = (uint64_t)BIG_BATCH * TU_PAGE_SIZE;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, BIG_BATCH + 256), 0);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, &attr, write_and_verify, pool), 0);
+	pthread_attr_destroy(&attr);
+	void *ret;
+	pthread_join(t, &ret);
+	assert_null(ret);
+	struct ptbm_stats st = tu_stats(pool);
+	assert_true(st.evictions >= 256);
+	assert_true(st.writes >= 256);
+	tu_close(pool);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +491,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_child_evicts),
 	    cmocka_unit_test(test_miss_past_end_threads),
 	    cmocka_unit_test(test_miss_past_end_processes),
+	    cmocka_unit_test(test_big_batch_small_stack),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }

@@ -4,18 +4,22 @@
  * directory, a directory, a device, a file the process may not read
  * (-EACCES), random bytes or a damaged header (PTBM_EBADFILE), another page
  * size or layout version (PTBM_ELAYOUT), a file shorter than its header
- * says (PTBM_ETRUNCATED), more pages than max_pages. Pages: one corrupted,
+ * says (PTBM_ETRUNCATED), a file emptied to 0 bytes (PTBM_ETRUNCATED, even
+ * with PTBM_CREATE, and nothing written over it), more pages than max_pages,
+ * a file that another pool has open (PTBM_EINUSE, nothing changed). Pages: one corrupted,
  * torn, or copied from another page on disk is PTBM_ECHECKSUM on every
- * access path and stays evicted, while the other pages read fine. Reopen
+ * access path and stays evicted, while the other pages read fine; so is a
+ * page written once and zeroed on disk since (zeros or a hole punched over
+ * it), after a reopen (by the header's written ranges; more ranges than the
+ * header holds: the shortest are left out) and in the pool that wrote it. Reopen
  * keeps the data and the allocated count of the last flush; pages allocated
  * but never written read as zeros; PTBM_TRUNCATE empties the file; O_DIRECT
  * and buffered I/O both round-trip, and where the filesystem refuses
  * O_DIRECT (a ramfs in a private mount namespace) PTBM_DIRECT_ON fails with
- * -EINVAL while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed read
- * leaves the page evicted and a later fix succeeds; a failed write during
- * flush, or a failed header commit, is reported, leaves that page dirty
- * (or the header old) and a later flush succeeds, and the data survives
- * reopen.
+ * PTBM_ENOSUPPORT while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed
+ * read leaves the page evicted and a later fix succeeds; a failed write during flush, or a failed
+ * header commit, is reported, leaves that page dirty (or the header old) and a later flush
+ * succeeds, and the data survives reopen.
  */
 #include "testutil.h"
 
@@ -185,11 +189,12 @@ static void test_garbage(void **state)
 	free(buf);
 }
 
-/* Header byte flips: magic, layout, page size, page count, checksum. */
+/* Header byte flips: magic, layout, page size, page count, written ranges
+ * (their count, a range), checksum. */
 static void test_header_corrupted(void **state)
 {
 	(void)state;
-	const off_t offs[] = {0, 7, 8, 12, 16, 24, 31};
+	const off_t offs[] = {0, 7, 8, 12, 16, 24, 28, 31, 32, 39, 64, 79};
 	for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
 		make_file(__func__, 1);
 		flip_byte(tu_path(__func__), offs[i]);
@@ -224,18 +229,32 @@ static void test_layout(void **state)
 
 	/* a valid header of the next layout version */
 	make_file(__func__, 1);
-	struct ptbm_file_header h;
-	pread_at(path, &h, sizeof h, 0);
-	assert_memory_equal(h.magic, "PTBMDATA", 8);
-	assert_int_equal(h.layout_version, PTBM_LAYOUT_VERSION);
-	h.layout_version++;
-	h.checksum = XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum));
-	pwrite_at(path, &h, sizeof h, 0);
+	static char block[TU_PAGE_SIZE];
+	struct ptbm_file_header *h = (struct ptbm_file_header *)block;
+	const struct ptbm_range *ranges = (const void *)(block + PTBM_HEADER_RANGES_AT);
+	pread_at(path, block, sizeof block, 0);
+	assert_memory_equal(h->magic, "PTBMDATA", 8);
+	assert_int_equal(h->layout_version, PTBM_LAYOUT_VERSION);
+	h->layout_version++;
+	h->checksum = ptbm_file_header_sum(h, ranges);
+	pwrite_at(path, block, sizeof block, 0);
 	assert_rc(try_open(__func__, 0), PTBM_ELAYOUT);
-	h.layout_version--;
-	h.checksum = XXH3_64bits(&h, offsetof(struct ptbm_file_header, checksum));
-	pwrite_at(path, &h, sizeof h, 0);
+	h->layout_version--;
+	h->checksum = ptbm_file_header_sum(h, ranges);
+	pwrite_at(path, block, sizeof block, 0);
 	assert_rc(try_open(__func__, 0), 0); /* the forgery is faithful */
+	/* a file of the previous layout: header without ranges, its checksum at 24 */
+	memset(block, 0, sizeof block);
+	memcpy(block, "PTBMDATA", 8);
+	const uint32_t v1 = 1, size = TU_PAGE_SIZE;
+	const uint64_t pages = N;
+	memcpy(block + 8, &v1, 4);
+	memcpy(block + 12, &size, 4);
+	memcpy(block + 16, &pages, 8);
+	const uint64_t sum = XXH3_64bits(block, 24);
+	memcpy(block + 24, &sum, 8);
+	pwrite_at(path, block, sizeof block, 0);
+	assert_rc(try_open(__func__, 0), PTBM_ELAYOUT);
 }
 
 static void test_truncated(void **state)
@@ -256,6 +275,72 @@ static void test_truncated(void **state)
 	assert_rc(try_open(__func__, 0), PTBM_EBADFILE);
 	/* PTBM_TRUNCATE starts over whatever was there */
 	assert_rc(try_open(__func__, PTBM_TRUNCATE), 0);
+}
+
+/* A data file emptied (truncated to 0 bytes) is not a new pool: opening it
+ * fails, with or without PTBM_CREATE, and writes nothing over it; only
+ * PTBM_TRUNCATE starts it over. */
+static void test_emptied(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	assert_int_equal(truncate(path, 0), 0);
+	struct stat st;
+	assert_rc(try_open(__func__, 0), PTBM_ETRUNCATED);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_rc(try_open(__func__, PTBM_CREATE), PTBM_ETRUNCATED);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_rc(try_open(__func__, PTBM_CREATE | PTBM_TRUNCATE), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, TU_PAGE_SIZE);
+	assert_rc(try_open(__func__, 0), 0);
+}
+
+/* A data file is open in one pool at a time: a second ptbm_open of it, even
+ * with PTBM_TRUNCATE, fails with PTBM_EINUSE and changes nothing, and the
+ * first pool carries on; once it is closed the file opens again. */
+static int open_again_in_child(void *arg)
+{
+	(void)arg;
+	return try_open("test_one_pool_per_file", 0) == PTBM_EINUSE ? 0 : 1;
+}
+
+static void test_one_pool_per_file(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	cfg.share = PTBM_SHARE_PROCESSES;
+	ptbm_pool *a = tu_open(&cfg);
+	assert_int_equal(tu_alloc(a, N), 0);
+	for (uint64_t pid = 0; pid < N; pid++)
+		assert_rc(tu_write(a, pid, 1), 0);
+	assert_rc(ptbm_flush(a), 0);
+	assert_int_equal(tu_alloc(a, N), N); /* pages past the header's count */
+	for (uint64_t pid = N; pid < 2 * N; pid++)
+		assert_rc(tu_write(a, pid, 1), 0);
+	assert_rc(ptbm_flush(a), 0);
+	struct stat before, after;
+	assert_int_equal(stat(path, &before), 0);
+	assert_rc(try_open(__func__, 0), PTBM_EINUSE);
+	assert_rc(try_open(__func__, PTBM_CREATE), PTBM_EINUSE);
+	assert_rc(try_open(__func__, PTBM_TRUNCATE), PTBM_EINUSE);
+	assert_int_equal(tu_fork_run(open_again_in_child, NULL), 0);
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	for (uint64_t pid = 0; pid < 2 * N; pid++)
+		assert_rc(tu_write(a, pid, 2), 0);
+	assert_rc(ptbm_flush(a), 0);
+	tu_close(a);
+	ptbm_pool *b = reopen(__func__);
+	assert_int_equal(tu_stats(b).allocated, 2 * N);
+	for (uint64_t pid = 0; pid < 2 * N; pid++)
+		assert_rc(tu_verify(b, pid, 2), 0);
+	tu_close(b);
 }
 
 /* A file holding more pages than max_pages cannot be opened with it. */
@@ -397,6 +482,105 @@ static void test_unwritten_pages_are_zero(void **state)
 	tu_close(pool);
 }
 
+/* Written and flushed, then zeroed on disk (zeros written over it, a hole
+ * punched over it): PTBM_ECHECKSUM after a reopen, and in the pool that
+ * wrote it once the page was evicted; never-written pages still read as
+ * zeros. */
+static void zero_on_disk(const char *path, uint64_t pid, bool punch)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	if (punch) {
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page_off(pid),
+			      TU_PAGE_SIZE) < 0)
+			fail_msg("punching a hole: %s", strerror(errno));
+	} else {
+		static char zeros[TU_PAGE_SIZE];
+		assert_int_equal(pwrite(fd, zeros, sizeof zeros, page_off(pid)), TU_PAGE_SIZE);
+	}
+	close(fd);
+}
+
+static void test_zeroed_on_disk(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	zero_on_disk(path, 3, false);
+	zero_on_disk(path, 5, true);
+	ptbm_pool *pool = reopen(__func__);
+	expect_bad_page(pool, 3);
+	expect_bad_page(pool, 5);
+	for (uint64_t pid = 0; pid < N; pid++)
+		if (pid != 3 && pid != 5)
+			assert_rc(tu_verify(pool, pid, 1), 0);
+	assert_int_equal(tu_alloc(pool, 1), N); /* never written: zeros */
+	expect_zero_page(pool, N);
+	tu_close(pool);
+
+	/* in the pool that wrote it: evicted, zeroed, loaded again */
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	cfg.budget_bytes = (uint64_t)TU_BATCH * TU_PAGE_SIZE;
+	pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 3 * TU_BATCH), 0);
+	for (uint64_t pid = 0; pid < 3 * TU_BATCH; pid++)
+		assert_rc(tu_write(pool, pid, 2), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	assert_int_equal(tu_tag(pool, 0), PTBM_TAG_EVICTED);
+	zero_on_disk(path, 0, false);
+	zero_on_disk(path, 1, true);
+	for (uint64_t pid = 0; pid < 2; pid++) {
+		void *p;
+		char buf[8];
+		assert_rc(ptbm_fix_shared(pool, pid, &p), PTBM_ECHECKSUM);
+		assert_rc(ptbm_fix_exclusive(pool, pid, &p), PTBM_ECHECKSUM);
+		assert_rc(ptbm_read(pool, pid, 0, buf, sizeof buf), PTBM_ECHECKSUM);
+		assert_int_equal(tu_tag(pool, pid), PTBM_TAG_EVICTED);
+	}
+	assert_rc(tu_verify(pool, 2, 2), 0);
+	tu_close(pool);
+}
+
+/* More written ranges than the header holds: the shortest are left out and
+ * the header says so; every page still reads back, and a zeroed page of a
+ * range the header kept is found. */
+static void test_many_written_ranges(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	const uint32_t cap = ptbm_header_ranges(TU_PAGE_SIZE);
+	const uint64_t n = 2 * (cap + 20);
+	struct ptbm_config cfg;
+	config(&cfg, __func__, PTBM_CREATE | PTBM_TRUNCATE);
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, n), 0);
+	for (uint64_t pid = 0; pid < n; pid += 2)
+		assert_rc(tu_write(pool, pid, 3), 0);
+	assert_rc(tu_write(pool, n - 1, 3), 0); /* the last range: two pages long */
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	struct ptbm_file_header h;
+	pread_at(path, &h, sizeof h, 0);
+	assert_int_equal(h.n_written, cap);
+	assert_int_equal(h.written_lost, 1);
+	struct ptbm_range last;
+	pread_at(path, &last, sizeof last,
+		 PTBM_HEADER_RANGES_AT + (off_t)(cap - 1) * (off_t)sizeof last);
+	assert_int_equal(last.first, n - 2); /* the longest was kept */
+	assert_int_equal(last.end, n);
+	zero_on_disk(path, 2, false); /* [0, 1) made room for the last range */
+	pool = reopen(__func__);
+	for (uint64_t pid = 0; pid < n; pid++) {
+		bool written = pid % 2 == 0 || pid == n - 1;
+		if (pid != 2)
+			assert_rc(tu_verify(pool, pid, written ? 3 : UINT64_MAX), written ? 0 : 1);
+	}
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, 2, &p), PTBM_ECHECKSUM);
+	tu_close(pool);
+}
+
 static void test_truncate_flag(void **state)
 {
 	(void)state;
@@ -454,7 +638,7 @@ static int direct_refused(void *arg)
 	cfg.direct = PTBM_DIRECT_ON;
 	ptbm_pool *pool;
 	int rc = ptbm_open(&cfg, &pool);
-	if (rc != -EINVAL) {
+	if (rc != PTBM_ENOSUPPORT) {
 		fprintf(stderr, "child: PTBM_DIRECT_ON on ramfs: %s\n", ptbm_strerror(rc));
 		return 1;
 	}
@@ -471,7 +655,7 @@ static int direct_refused(void *arg)
 }
 
 /* Where the filesystem refuses O_DIRECT: PTBM_DIRECT_ON fails with
- * -EINVAL, PTBM_DIRECT_AUTO falls back to buffered I/O and works. */
+ * PTBM_ENOSUPPORT, PTBM_DIRECT_AUTO falls back to buffered I/O and works. */
 static void test_direct_refused(void **state)
 {
 	(void)state;
@@ -636,6 +820,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_header_corrupted),
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_emptied),
+	    cmocka_unit_test(test_one_pool_per_file),
+	    cmocka_unit_test(test_zeroed_on_disk),
+	    cmocka_unit_test(test_many_written_ranges),
 	    cmocka_unit_test(test_more_than_max_pages),
 	    cmocka_unit_test(test_page_corrupted),
 	    cmocka_unit_test(test_reopen_keeps_data),

@@ -223,15 +223,21 @@ static void run_threads(struct hitter *h, int n)
 static int slots_in_use(ptbm_pool *pool)
 {
 	int n = 0;
-	for (int i = 0; i < PTBM_STAT_SLOTS; i++)
+	for (uint32_t i = 0; i < pool->sh->max_slots; i++)
 		n += atomic_load(&pool->slots[i].owner) != 0;
 	return n;
 }
 
+#define FEW_THREADS 16u
+
 static void test_exited_threads_keep_counts(void **state)
 {
 	(void)state;
-	ptbm_pool *pool = open_stats(__func__, PTBM_SHARE_THREADS, 0);
+	struct ptbm_config cfg;
+	tu_config(&cfg, __func__);
+	cfg.budget_bytes = (uint64_t)TU_BATCH * TU_PAGE_SIZE;
+	cfg.max_threads = FEW_THREADS;
+	ptbm_pool *pool = tu_open(&cfg);
 	assert_int_equal(tu_alloc(pool, 8), 0);
 	for (uint64_t pid = 0; pid < 8; pid++)
 		assert_rc(tu_write(pool, pid, 1), 0);
@@ -243,10 +249,162 @@ static void test_exited_threads_keep_counts(void **state)
 	run_threads(&h, 4); /* concurrently */
 	expect(pool, .hits = 4000, .misses = 8, .reads = 8);
 	h.n = 1;
-	for (int i = 0; i < PTBM_STAT_SLOTS + 44; i++) /* more than there are slots */
+	for (unsigned i = 0; i < FEW_THREADS + 44; i++) /* more than there are slots */
 		run_threads(&h, 1);
-	expect(pool, .hits = 4000 + PTBM_STAT_SLOTS + 44, .misses = 8, .reads = 8);
+	expect(pool, .hits = 4000 + FEW_THREADS + 44, .misses = 8, .reads = 8);
 	assert_int_equal(slots_in_use(pool), mine);
+	tu_close(pool);
+}
+
+/* ---- more threads at once than the old fixed table of 256 slots --------- */
+
+#define MANY_THREADS 300
+#define MANY_HITS    200
+
+struct many {
+	ptbm_pool *pool;
+	pthread_barrier_t all_in; /* every thread has made its calls */
+	struct ptbm_stat_slot *slot[MANY_THREADS];
+	int rc[MANY_THREADS];
+	_Atomic int next;
+};
+
+static void *many_thread(void *arg)
+{
+	struct many *m = arg;
+	int me = atomic_fetch_add(&m->next, 1);
+	for (int i = 0; i < MANY_HITS && m->rc[me] == 0; i++) {
+		void *p;
+		uint64_t pid = (uint64_t)(me + i) % 8;
+		m->rc[me] = ptbm_fix_shared(m->pool, pid, &p);
+		if (m->rc[me] == 0)
+			m->rc[me] = ptbm_unfix_shared(m->pool, pid);
+	}
+	m->slot[me] = ptbm_tls_stat.slot;
+	pthread_barrier_wait(&m->all_in); /* alive until every one has counted */
+	return NULL;
+}
+
+static void start_small(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	assert_int_equal(pthread_create(t, &attr, fn, arg), 0);
+	pthread_attr_destroy(&attr);
+}
+
+/* 300 live threads: each has a slot of its own, no count is lost, and the
+ * pool is healthy once they have all let go. */
+static void test_many_threads(void **state)
+{
+	(void)state;
+	ptbm_pool *pool = open_stats(__func__, PTBM_SHARE_THREADS, 0);
+	assert_int_equal(tu_alloc(pool, 8), 0);
+	for (uint64_t pid = 0; pid < 8; pid++)
+		assert_rc(tu_write(pool, pid, 1), 0);
+	static struct many m;
+	memset(&m, 0, sizeof m);
+	m.pool = pool;
+	pthread_barrier_init(&m.all_in, NULL, MANY_THREADS);
+	pthread_t t[MANY_THREADS];
+	for (int i = 0; i < MANY_THREADS; i++)
+		start_small(&t[i], many_thread, &m);
+	for (int i = 0; i < MANY_THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&m.all_in);
+	for (int i = 0; i < MANY_THREADS; i++) {
+		assert_rc(m.rc[i], 0);
+		assert_non_null(m.slot[i]);
+		for (int j = 0; j < i; j++)
+			if (m.slot[i] == m.slot[j])
+				fail_msg("threads %d and %d share a slot", j, i);
+	}
+	expect(pool, .hits = MANY_THREADS * MANY_HITS, .misses = 8, .reads = 8);
+	assert_rc(ptbm_health(pool), 0);
+	tu_close(pool);
+}
+
+/* ---- running out of slots ------------------------------------------------ */
+
+struct latecomer {
+	ptbm_pool *pool;
+	int fix, read_begin, read, flush, prefetch, upgrade, unfix, alloc, stats;
+};
+
+static void *late_thread(void *arg)
+{
+	struct latecomer *l = arg;
+	void *p;
+	const void *cp;
+	uint64_t v = 0, first, pid = 7;
+	char buf[8];
+	struct ptbm_stats st;
+	l->fix = ptbm_fix_shared(l->pool, pid, &p);
+	l->read_begin = ptbm_read_begin(l->pool, pid, &cp, &v);
+	l->read = ptbm_read(l->pool, pid, 0, buf, sizeof buf);
+	l->flush = ptbm_flush(l->pool);
+	l->prefetch = ptbm_prefetch(l->pool, &pid, 1);
+	l->upgrade = ptbm_upgrade(l->pool, pid, v);
+	l->unfix = ptbm_unfix_shared(l->pool, 0); /* held by another thread */
+	l->alloc = ptbm_alloc(l->pool, 1, &first);
+	l->stats = ptbm_get_stats(l->pool, &st);
+	return NULL;
+}
+
+static void *late_fix(void *arg)
+{
+	struct latecomer *l = arg;
+	void *p;
+	l->fix = ptbm_fix_shared(l->pool, 7, &p);
+	if (l->fix == 0)
+		l->unfix = ptbm_unfix_shared(l->pool, 7);
+	return NULL;
+}
+
+/* With max_threads = 4 and four threads in, a fifth gets PTBM_ETOOMANY from
+ * its first call (and changes nothing); once one leaves, it gets in. */
+static void test_too_many_threads(void **state)
+{
+	(void)state;
+	struct ptbm_config cfg;
+	tu_config(&cfg, __func__);
+	cfg.max_threads = 4;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 8), 0);
+	assert_rc(tu_write(pool, 0, 1), 0);
+	struct tu_holder h[3];
+	for (int i = 0; i < 3; i++) {
+		tu_holder_start(&h[i], pool);
+		assert_rc(tu_holder_call(&h[i], TU_FIX_SHARED, 0), 0);
+	}
+	struct latecomer l = {.pool = pool};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, late_thread, &l), 0);
+	pthread_join(t, NULL);
+	assert_rc(l.fix, PTBM_ETOOMANY);
+	assert_rc(l.read_begin, PTBM_ETOOMANY);
+	assert_rc(l.read, PTBM_ETOOMANY);
+	assert_rc(l.flush, PTBM_ETOOMANY);
+	assert_rc(l.prefetch, PTBM_ETOOMANY);
+	assert_rc(l.upgrade, PTBM_ETOOMANY);
+	assert_rc(l.unfix, PTBM_ETOOMANY);
+	assert_rc(l.alloc, 0);
+	assert_rc(l.stats, 0);
+	assert_int_equal(tu_tag(pool, 7), PTBM_TAG_EVICTED); /* nothing was loaded */
+	assert_int_equal(tu_tag(pool, 0), 1 + 3);	     /* nor unlatched */
+	assert_rc(tu_holder_call(&h[2], TU_UNFIX_SHARED, 0), 0);
+	tu_holder_stop(&h[2]);
+	memset(&l, 0, sizeof l);
+	l.pool = pool;
+	assert_int_equal(pthread_create(&t, NULL, late_fix, &l), 0);
+	pthread_join(t, NULL);
+	assert_rc(l.fix, 0);
+	assert_rc(l.unfix, 0);
+	for (int i = 0; i < 2; i++) {
+		assert_rc(tu_holder_call(&h[i], TU_UNFIX_SHARED, 0), 0);
+		tu_holder_stop(&h[i]);
+	}
 	tu_close(pool);
 }
 
@@ -295,6 +453,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_children_summed),
 	    cmocka_unit_test(test_no_populate_faults),
 	    cmocka_unit_test(test_exited_threads_keep_counts),
+	    cmocka_unit_test(test_many_threads),
+	    cmocka_unit_test(test_too_many_threads),
 	    cmocka_unit_test(test_per_pool),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);

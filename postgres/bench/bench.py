@@ -14,6 +14,8 @@ stock (> 1 is better for PT-BM, for times too: stock time / PT-BM time).
   W5 CREATE TABLE / INSERT / DROP TABLE and INSERT / TRUNCATE loops, ms per
      DROP and per TRUNCATE, at shared_buffers 128MB, 1GB, 4GB, 8GB
   W6 pgbench -S -C: a new connection (a new backend) per transaction
+  R  PT-BM only: shared_buffers 1GB -> 256MB -> 2GB by ALTER SYSTEM and a
+     reload under pgbench -S; the slot space's memory sampled over time
 
 Writes build/postgres/bench.json, build/postgres/bench.md and PNG charts in
 build/postgres/bench-*.png. Servers run as the 'postgres' user on Unix
@@ -190,6 +192,26 @@ class Bench:
     def prewarm(self, s):
         s.psql("select sum(pg_prewarm(c.oid)) from pg_class c where c.relname like 'pgbench_%'")
 
+    def profile(self, wid, s):
+        """perf record of the whole machine while a round runs: the top
+        symbols, to say where the time goes (kernel and PostgreSQL)."""
+        if not self.args.profile or wid not in self.args.profile.split(",") or \
+                not shutil.which("perf"):
+            return None
+        data = os.path.join(self.tmp, "perf-%s-%s.data" % (wid, s.kind))
+        secs = max(2, self.seconds // 2)
+        proc = subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock", "-o", data, "--",
+                                 "sleep", str(secs)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def done():
+            proc.wait()
+            out = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--comms", "postgres", "--sort", "sym",
+                       "--percent-limit", "1.5"], check=False)
+            top = [l.strip() for l in out.splitlines() if l.strip() and not l.startswith("#")]
+            self.notes.setdefault("profiles", {}).setdefault(wid, {})[s.kind] = top[:15]
+        return done
+
     def pgbench_rounds(self, wid, clients, args, extra_per_round=None, warm=None):
         """Alternated rounds of one pgbench command; tps per server, and the
         server's minor faults and CPU per transaction."""
@@ -204,10 +226,13 @@ class Bench:
                 progress("%s clients=%d round %d/%d: %s" % (wid, clients, r + 1, self.rounds, k))
                 f0, u0, s0 = s.cpu_faults()
                 stop_extra = extra_per_round(s) if extra_per_round else None
+                prof = self.profile(wid, s) if r == self.rounds - 1 else None
                 out = s.pgbench(args + ["-c", str(clients), "-j", str(clients),
                                         "-T", str(self.seconds)])
                 if stop_extra:
                     stop_extra()
+                if prof:
+                    prof()
                 f1, u1, s1 = s.cpu_faults()
                 t = tps_of(out)
                 n = max(t * self.seconds, 1)
@@ -287,6 +312,59 @@ class Bench:
                 self.record("W5", 1, "ms per " + label, ms, False,
                             {"statement": label, "shared_buffers": size})
 
+    def resize(self):
+        """PT-BM's memory over time while shared_buffers changes under load."""
+        s = self.servers["ptbm"]
+        settings = {"max_shared_buffers": "2GB", "max_parallel_workers_per_gather": "0"}
+        s.restart(settings)
+        # shared_buffers in the config file, where a reload can change it
+        s.psql("alter system set shared_buffers = '1GB'")
+        s.restart(settings)
+        if s.psql("select count(*) from pg_class where relname = 'pgbench_accounts'") == "0" or \
+                int(s.psql("select count(*) from pgbench_branches")) != 40:
+            s.pgbench(["-i", "-q", "-s", "40"])
+        s.psql("create extension if not exists pg_prewarm")
+        s.psql("select pg_prewarm('pgbench_accounts')")
+        fd = None
+        for f in os.listdir("/proc/%d/fd" % s.pids()[0]):
+            path = "/proc/%d/fd/%s" % (s.pids()[0], f)
+            if os.readlink(path) == "/memfd:postgres buffer slots (deleted)":
+                fd = path
+        phase = 4 if self.quick else 10
+        steps = [(0, "1GB"), (phase, "256MB"), (2 * phase, "2GB")]
+        samples = []
+        bench = subprocess.Popen([s.bin + "/pgbench", "-h", s.sock, "-U", "postgres", "-n", "-S",
+                                  "-M", "prepared", "-c", "2", "-j", "2", "-T", str(3 * phase),
+                                  "postgres"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.time()
+        shrink_at = shrunk_at = None
+        while bench.poll() is None:
+            t = time.time() - t0
+            while len(steps) > 1 and t >= steps[1][0]:
+                steps.pop(0)
+                s.psql("alter system set shared_buffers = '%s'" % steps[0][1])
+                s.psql("select pg_reload_conf()")
+                if steps[0][1] == "256MB":
+                    shrink_at = time.time() - t0
+            mib = os.stat(fd).st_blocks * 512 / 1048576.0
+            budget = {"1GB": 1024, "256MB": 256, "2GB": 2048}[steps[0][1]]
+            samples.append((round(t, 2), round(mib, 1), budget))
+            if shrink_at is not None and shrunk_at is None and mib <= 256.5:
+                shrunk_at = time.time() - t0
+            progress("R: %.0f s, %.0f MiB resident, budget %d MiB" % (t, mib, budget))
+            time.sleep(0.1)
+        s.psql("alter system reset shared_buffers")
+        self.resize_samples = samples
+        peak_after_grow = max([m for t, m, b in samples if b == 2048] or [0])
+        self.notes["resize"] = {
+            "shrink_seconds": round(shrunk_at - shrink_at, 2) if shrunk_at else None,
+            "resident_mib_before_shrink": max([m for t, m, b in samples if b == 1024] or [0]),
+            "resident_mib_after_shrink_max": max([m for t, m, b in samples
+                                                  if b == 256 and shrunk_at and t >= shrunk_at] or [0]),
+            "resident_mib_after_grow_max": peak_after_grow}
+        progress("R: shrink to 256MB took %s s" % self.notes["resize"]["shrink_seconds"])
+        sys.stderr.write("\n")
+
     # -- report ---------------------------------------------------------------
     def host(self):
         info = {"load_start": self.load0}
@@ -297,10 +375,12 @@ class Bench:
             try:
                 out = run([probe, "probe", "--only", "costs", "--json"], check=False)
                 j = json.loads(out[out.index("{"):])
+                if j.get("host_paging"):
+                    info["host_paging"] = j["host_paging"]
                 for e in j.get("experiments", [j]):
                     ev = e.get("evidence", {})
                     for key in ("host_paging", "first_write_touch_shared_ns"):
-                        if key in ev:
+                        if key in ev and key not in info:
                             info[key] = ev[key]
             except (ValueError, KeyError, RuntimeError):
                 pass
@@ -336,7 +416,8 @@ class Bench:
         goals = self.goals()
         with open(os.path.join(OUT, "bench.json"), "w") as f:
             json.dump({"host": host, "quick": self.quick, "seconds": self.seconds,
-                       "results": self.results, "goals": goals}, f, indent=1)
+                       "results": self.results, "goals": goals, "notes": self.notes,
+                       "resize_samples": getattr(self, "resize_samples", [])}, f, indent=1)
         lines = ["# PT-BM PostgreSQL against stock PostgreSQL", "",
                  "`scripts/postgres.sh bench%s`, %d round(s) per server and workload, %d s each, "
                  "alternated. Kernel %s; host paging: %s; load average %.2f at the start, %.2f at "
@@ -361,7 +442,22 @@ class Bench:
         for g in goals:
             lines.append("| %s | %s | %s | %s |" % (g["workload"], g["goal"], g["value"],
                                                   "yes" if g["met"] else "**no**"))
-        lines += ["", "Charts: bench-ratios.png, bench-w5.png."]
+        if "resize" in self.notes:
+            r = self.notes["resize"]
+            lines += ["", "## shared_buffers without a restart (PT-BM)", "",
+                      "Under pgbench -S (scale 40, 2 clients): 1GB, then 256MB, then 2GB, each by "
+                      "ALTER SYSTEM and pg_reload_conf(). Resident before the shrink %s MiB; the "
+                      "shrink to 256MB completed in %s s; resident after it at most %s MiB; after "
+                      "growing to 2GB up to %s MiB (bench-resize.png)." % (
+                          r["resident_mib_before_shrink"], r["shrink_seconds"],
+                          r["resident_mib_after_shrink_max"], r["resident_mib_after_grow_max"])]
+        for wid, by in sorted(self.notes.get("profiles", {}).items()):
+            lines += ["", "## Where the servers spend their time in %s (perf record -a, cpu-clock, processes named postgres, symbols "
+                      "above 1.5%%)" % wid, ""]
+            for kind in KINDS:
+                if kind in by:
+                    lines += ["%s:" % kind, "", "```"] + by[kind] + ["```", ""]
+        lines += ["", "Charts: bench-ratios.png, bench-w5.png, bench-resize.png."]
         with open(os.path.join(OUT, "bench.md"), "w") as f:
             f.write("\n".join(lines) + "\n")
         self.charts()
@@ -380,7 +476,7 @@ class Bench:
             for r in self.results:
                 if r["workload"] == "W5" and r["statement"] == "DROP":
                     f.write('"%s" %s %s\n' % (r["shared_buffers"], r["stock"], r["ptbm"]))
-        gp = """set terminal png size 1000,480
+        gp = """set terminal png size 1000,480 noenhanced
 set output '%s'
 set style data histograms
 set style fill solid 0.8
@@ -399,6 +495,20 @@ set ylabel 'ms per DROP TABLE'
 set xlabel 'shared_buffers'
 plot '%s' using 2:xtic(1) title 'stock', '' using 3 title 'PT-BM'
 """ % (os.path.join(OUT, "bench-ratios.png"), dat, os.path.join(OUT, "bench-w5.png"), w5)
+        samples = getattr(self, "resize_samples", [])
+        if samples:
+            rz = os.path.join(self.tmp, "resize.dat")
+            with open(rz, "w") as f:
+                for t, m, b in samples:
+                    f.write("%s %s %s\n" % (t, m, b))
+            gp += """set output '%s'
+set style data lines
+set xtics auto
+set xlabel 'seconds'
+set ylabel 'MiB'
+set key top left
+plot '%s' using 1:2 title 'PT-BM resident (slot space memfd)' lw 2, '' using 1:3 title 'shared_buffers' dt 2
+""" % (os.path.join(OUT, "bench-resize.png"), rz)
         subprocess.run(["gnuplot"], input=gp, text=True, check=False)
 
     def main(self):
@@ -406,7 +516,7 @@ plot '%s' using 2:xtic(1) title 'stock', '' using 3 title 'PT-BM'
         only = set(self.args.only.split(",")) if self.args.only else None
         try:
             for name, fn in (("W1", self.w1_w2_w6), ("W3", self.w3), ("W4", self.w4),
-                             ("W5", self.w5)):
+                             ("W5", self.w5), ("R", self.resize)):
                 if only is None or name in only:
                     fn()
             self.write()
@@ -421,8 +531,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="one short round of every workload")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=15)
-    p.add_argument("--only", help="workload groups: W1 (with W2, W6), W3, W4, W5")
+    p.add_argument("--only", help="workload groups: W1 (with W2, W6), W3, W4, W5, R")
     p.add_argument("--tmpdir", default="/var/tmp", help="where the data directories go")
+    p.add_argument("--profile", default="W3", help="workloads to profile with perf (comma list, '' for none)")
     args = p.parse_args()
     for k in KINDS:
         if not os.path.exists(os.path.join(OUT, k, "bin", "postgres")):

@@ -14,7 +14,7 @@ t_initdb db "$PGBIN"
 t_conf db "shared_buffers = 8MB" "logging_collector = on" "log_directory = 'log'" \
   "restart_after_crash = on"
 t_start db || { cat "$T_DIR/db.log"; exit 1; }
-t_pgbench db -i -q -s 4 >/dev/null 2>&1
+t_pgbench db -i -q -s 4 >"$T_DIR/init.log" 2>&1 || { cat "$T_DIR/init.log"; exit 1; }
 t_psql db -c "create extension amcheck;"
 
 wait_up() {

@@ -12,7 +12,7 @@ slack_kib=512
 t_initdb db "$PGBIN"
 t_conf db "shared_buffers = 64MB" "max_shared_buffers = 256MB" "bgwriter_delay = 100ms"
 t_start db || { cat "$T_DIR/db.log"; exit 1; }
-t_pgbench db -i -q -s 2 >/dev/null 2>&1
+t_pgbench db -i -q -s 2 >"$T_DIR/init.log" 2>&1 || { cat "$T_DIR/init.log"; exit 1; }
 t_psql db -c "create extension pg_prewarm" -c "create extension amcheck" \
   -c "create table big as select g, repeat('x', 200) as pad from generate_series(1, 600000) g"
 fd=$(t_slot_fd "$(t_pid db)")
