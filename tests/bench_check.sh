@@ -43,6 +43,17 @@ for r in measured:
 engines = {r["engine"] for r in measured}
 for e in ("vm", "raw", "raw-huge", "disk"):
     assert e in engines, "no measured row for " + e
+# every engine built runs, in both sections and both modes: a data file is
+# open in one pool at a time, so pools reading the data at once need a file
+# each, and a host that could not start is a failure, not a note
+for n in d["notes"]:
+    assert "could not start" not in n and "failed" not in n, "note: " + n
+for e in ("hash", "mmap"):
+    if not any(e + ": skipped" in n for n in d["notes"]):
+        for mem in ("in_memory", "out_of_memory"):
+            for mode in ("threads", "processes"):
+                assert any(r["engine"] == e and r["memory"] == mem and r["mode"] == mode
+                           for r in measured), "no %s %s %s row" % (e, mem, mode)
 # The limit of each vm row is the fastest of raw, raw-huge and mmap in the
 # same configuration (in memory, where the raw reads ran), or the disk.
 def row(engine, mode, workers, workload, memory):

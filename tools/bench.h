@@ -129,7 +129,6 @@ struct host_spec {
 	unsigned workers;      /* crew size */
 	const char *path;      /* data file */
 	bool fresh;	       /* create path and fill it in memory (in-memory pools) */
-	bool keep;	       /* fresh: then flush it and keep it: the data file */
 	bool warm_budget;      /* out of memory: load pages until the budget is full */
 	uint64_t n_pages;      /* pages of data */
 	uint64_t budget_bytes; /* pool budget */
@@ -144,7 +143,6 @@ struct host_ready {
 	int err;	    /* 0, or why the host could not start */
 	char msg[200];	    /* the error, readable */
 	double setup_s;	    /* opening and filling (or warming) the pool */
-	double flush_s;	    /* keep: writing the data file */
 	double warm_s;	    /* processes mode: a worker's first pass over every page */
 	double warm_minflt; /* ... its minor faults */
 	bool direct;	    /* O_DIRECT data file */
@@ -283,6 +281,8 @@ struct bench_report {
 	double seconds;	    /* the whole run */
 	double data_file_s; /* writing the data file */
 	bool data_file_ready;
+	int copies;    /* copies made of it (one pool per data file) */
+	double copy_s; /* making them */
 	double tsc_ns;
 	char command[1024]; /* the command line */
 	char data_path[4096];

@@ -436,14 +436,9 @@ static int open_pool(struct host_state *hs)
 	if (rc < 0)
 		return rc;
 	if (sp->fresh) {
-		if (!sp->keep)
-			unlink(sp->path); /* the pool keeps it open; nothing to clean up */
+		unlink(sp->path); /* the pool keeps it open; nothing to clean up */
 		if ((rc = work_fill(hs->pool, sp->n_pages)) < 0)
 			return rc;
-		double t0 = now_s();
-		if (sp->keep && (rc = ptbm_flush(hs->pool)) < 0)
-			return rc;
-		hs->ctl->info.flush_s = now_s() - t0;
 	}
 	struct ptbm_stats st;
 	ptbm_get_stats(hs->pool, &st);

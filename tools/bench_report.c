@@ -416,6 +416,11 @@ void report_table(FILE *f, const struct bench_report *r)
 			"and disk queue depth %u; the data file was written in %.1f s\n",
 			format_size(o->budget_bytes, c, sizeof c),
 			(double)o->data_bytes / (double)o->budget_bytes, o->qd, r->data_file_s);
+	if (r->copies)
+		fprintf(f,
+			"- %d cop%s of the data file (a data file is open in one pool at a time, "
+			"so pools that read the data side by side read a file each): %.1f s\n",
+			r->copies, r->copies > 1 ? "ies" : "y", r->copy_s);
 	setup_line(f, r, false);
 	setup_line(f, r, true);
 	fprintf(f, "\n");
@@ -562,6 +567,8 @@ static void json_config(FILE *f, const struct bench_report *r)
 	json_kv_s(f, "access", o->independent ? "independent" : "dependent", &first);
 	json_kv_s(f, "data_path", r->data_path, &first);
 	json_kv_n(f, "data_file_seconds", r->data_file_s, &first);
+	json_kv_n(f, "data_file_copies", r->copies, &first);
+	json_kv_n(f, "data_file_copy_seconds", r->copy_s, &first);
 	fprintf(f, "},\n");
 }
 
