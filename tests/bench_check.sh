@@ -24,7 +24,7 @@ smoke() {
 	ls "$work"/ptbm-bench-* >/dev/null 2>&1 && fail "data file left behind"
 	keys="engine mode workers workload data_bytes budget_bytes ops_per_s p50_ns p99_ns
 	      p999_ns minor_faults_per_op major_faults_per_op read_bytes written_bytes
-	      evictions peak_rss_bytes"
+	      evictions peak_rss_bytes huge_mapped_bytes"
 	if command -v python3 >/dev/null 2>&1; then
 		python3 - "$work/out.json" $keys <<'PY' || fail "JSON check"
 import json, sys
@@ -44,9 +44,51 @@ assert measured, "nothing measured"
 for r in measured:
     assert r["ops_per_s"] > 0, "ops_per_s of " + r["engine"] + " " + r["workload"]
 engines = {r["engine"] for r in measured}
-for e in ("vm", "raw", "disk"):
+for e in ("vm", "raw", "raw-huge", "disk"):
     assert e in engines, "no measured row for " + e
-print("bench_smoke: %d results, engines %s" % (len(res), sorted(engines)))
+# every engine built runs, in both sections and both modes: a data file is
+# open in one pool at a time, so pools reading the data at once need a file
+# each, and a host that could not start is a failure, not a note
+for n in d["notes"]:
+    assert "could not start" not in n and "failed" not in n, "note: " + n
+for e in ("hash", "mmap"):
+    if not any(e + ": skipped" in n for n in d["notes"]):
+        for mem in ("in_memory", "out_of_memory"):
+            for mode in ("threads", "processes"):
+                assert any(r["engine"] == e and r["memory"] == mem and r["mode"] == mode
+                           for r in measured), "no %s %s %s row" % (e, mem, mode)
+# The limit of each vm row is the fastest of raw, raw-huge and mmap in the
+# same configuration (in memory, where the raw reads ran), or the disk.
+def row(engine, mode, workers, workload, memory):
+    for r in measured:
+        if (r["engine"], r["workers"], r["workload"], r["memory"]) == \
+           (engine, workers, workload, memory) and (engine == "disk" or r["mode"] == mode):
+            return r
+    return None
+limits = 0
+for x in d["ratios"]:
+    v = row("vm", x["mode"], x["workers"], x["workload"], x["memory"])
+    if x["memory"] == "in_memory":
+        cand = [row(e, x["mode"], x["workers"], x["workload"], "in_memory")
+                for e in ("raw", "raw-huge", "mmap")]
+        if not cand[0] and not cand[1]:
+            assert x["limit"] == "", "a limit without raw reads: " + json.dumps(x)
+            continue
+        best = max((c for c in cand if c), key=lambda c: c["ops_per_s"])
+        assert x["limit"] == best["engine"], "limit %s, fastest %s: %s" % (
+            x["limit"], best["engine"], json.dumps(x))
+        assert x["limit_figure"] == "ops_per_s", json.dumps(x)
+        want = v["ops_per_s"] / best["ops_per_s"]
+        assert abs(x["vm_over_limit"] - want) <= 1e-5 * want, json.dumps(x)
+        assert abs(x["limit_value"] - best["ops_per_s"]) <= 1e-5 * best["ops_per_s"]
+        limits += 1
+    elif x["limit"]:
+        assert x["limit"] == "disk" and x["limit_figure"] == "disk_reads_per_s", json.dumps(x)
+assert limits, "no in-memory limit"
+goal = [g for g in d["goals"] if "limit" in g["goal"]]
+assert goal and "raw-huge" in goal[0]["goal"], "the raw goal names its limit"
+print("bench_smoke: %d results, engines %s, %d in-memory limits" % (
+    len(res), sorted(engines), limits))
 PY
 	else
 		for k in machine kernel results $keys; do

@@ -40,12 +40,20 @@
 
 #define ENGINE_BITS ((1u << BE_VM) | (1u << BE_HASH) | (1u << BE_MMAP))
 
-static char data_path[4096]; /* removed on exit and on SIGINT/SIGTERM */
+/*
+ * The data file and its copies, removed on exit and on SIGINT/SIGTERM. A
+ * data file is open in one pool at a time (ptbm_open's PTBM_EINUSE), so
+ * hosts that read the data at the same time each get a file of their own:
+ * in memory the two mmap hosts, out of memory the three engines of a mode.
+ */
+#define DATA_FILES 3
+static char data_path[DATA_FILES][4096];
 
 static void remove_data(void)
 {
-	if (data_path[0])
-		unlink(data_path);
+	for (int i = 0; i < DATA_FILES; i++)
+		if (data_path[i][0])
+			unlink(data_path[i]);
 }
 
 static void on_signal(int sig)
@@ -91,6 +99,8 @@ static struct bench_host *host_of(struct section *s, enum bench_engine e, enum p
 {
 	if (e == BE_RAW)
 		return s->host[BE_VM][m];
+	if (e == BE_HUGE)
+		return s->host[BE_HUGE][m];
 	if (e == BE_DISK)
 		return s->host[BE_DISK][PTBM_SHARE_THREADS];
 	return s->host[e][m];
@@ -187,7 +197,7 @@ static struct bench_cmd row_cmd(const struct bench_opts *o, const struct bench_r
 {
 	struct bench_cmd c = {
 	    .work = r->work,
-	    .raw = r->engine == BE_RAW,
+	    .raw = r->engine == BE_RAW || r->engine == BE_HUGE,
 	    .workers = r->workers,
 	    .seconds = o->seconds,
 	    .writes = o->writes,
@@ -276,10 +286,10 @@ static int ensure_data_file(struct plan *p)
 	progress_msg(p->o, "writing the data file:", format_size(p->o->data_bytes, sz, sizeof sz));
 	double t0 = now_s();
 	int rc =
-	    bench_make_data_file(data_path, p->o->data_bytes / p->o->page_size, p->o->page_size);
+	    bench_make_data_file(data_path[0], p->o->data_bytes / p->o->page_size, p->o->page_size);
 	progress_end(p->o);
 	if (rc < 0) {
-		fprintf(stderr, "ptbm bench: cannot write the data file %s: %s\n", data_path,
+		fprintf(stderr, "ptbm bench: cannot write the data file %s: %s\n", data_path[0],
 			ptbm_strerror(rc));
 		note(rep, "the data file could not be written: %s%s", ptbm_strerror(rc), "");
 		return rc;
@@ -289,49 +299,101 @@ static int ensure_data_file(struct plan *p)
 	return 0;
 }
 
+/* Copy i of the data file (1 or 2), made once: its path, or NULL. */
+static const char *data_copy(struct plan *p, int i)
+{
+	struct bench_report *rep = p->rep;
+	if (rep->copies > i - 1)
+		return data_path[i];
+	if (ensure_data_file(p) < 0)
+		return NULL;
+	progress_msg(p->o, "copying the data file:", "one pool per file");
+	double t0 = now_s();
+	int rc = 0, in = open(data_path[0], O_RDONLY | O_CLOEXEC);
+	int out = open(data_path[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	if (in < 0 || out < 0 || fstat(in, &st) < 0)
+		rc = -errno;
+	for (off_t done = 0; rc == 0 && done < st.st_size;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(st.st_size - done), 0);
+		if (n <= 0)
+			rc = n < 0 ? -errno : -EIO;
+		done += n > 0 ? n : 0;
+	}
+	if (rc == 0 && fsync(out) < 0)
+		rc = -errno;
+	if (rc == 0) { /* a copy read from the disk, as the data file is */
+		posix_fadvise(out, 0, 0, POSIX_FADV_DONTNEED);
+		posix_fadvise(in, 0, 0, POSIX_FADV_DONTNEED);
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	progress_end(p->o);
+	if (rc < 0) {
+		note(rep, "the data file could not be copied: %s%s", ptbm_strerror(rc), "");
+		return NULL;
+	}
+	rep->copies = i;
+	rep->copy_s += now_s() - t0;
+	return data_path[i];
+}
+
+/* The n-th file of the data (0: the data file itself), or NULL. */
+static const char *data_file(struct plan *p, int n)
+{
+	if (n == 0)
+		return ensure_data_file(p) < 0 ? NULL : data_path[0];
+	for (int i = 1; i < n; i++)
+		if (!data_copy(p, i))
+			return NULL;
+	return n < DATA_FILES ? data_copy(p, n) : NULL;
+}
+
 /*
- * Start the section's hosts, setting them up at once (filling a gigabyte
- * costs seconds of page faults, and the machine has more than one core);
- * those that read the data file wait for whoever writes it.
+ * Start the section's hosts of the modes in `modes`, setting them up at
+ * once (filling a gigabyte costs seconds of page faults, and the machine
+ * has more than one core): first those that fill a pool of their own, then
+ * those that read the data, each from a file of its own.
  */
-static void start_hosts(struct plan *p, struct section *s, const struct host_spec *base)
+static void start_hosts(struct plan *p, struct section *s, const struct host_spec *base,
+			unsigned modes)
 {
 	const struct bench_opts *o = p->o;
 	bool reads_file[BE_N][2] = {{false}};
+	int files = 0, readers = 0;
+	for (int m = 0; m < 2; m++)
+		for (int e = BE_VM; e <= BE_MMAP; e++)
+			readers += (o->engines & (1u << e)) && (modes & (1u << m)) &&
+				   (!base->fresh || e == BE_MMAP);
 	for (int pass = 0; pass < 2; pass++) {
 		for (int m = 0; m < 2; m++) {
 			for (int e = BE_VM; e <= BE_MMAP; e++) {
-				if (!(o->engines & (1u << e)) || !(o->modes & (1u << m)))
+				if (!(o->engines & (1u << e)) || !(modes & (1u << m)))
 					continue;
 				struct host_spec sp = *base;
 				sp.engine = (enum bench_engine)e;
 				sp.share = (enum ptbm_share)m;
 				char scratch[4200];
-				if (sp.fresh && e == BE_VM && m == PTBM_SHARE_THREADS &&
-				    !p->rep->data_file_ready) {
-					sp.path = data_path; /* it writes the data file too */
-					sp.keep = true;
-				} else if (sp.fresh && e != BE_MMAP) {
-					snprintf(scratch, sizeof scratch, "%s.%s-%s", data_path,
+				reads_file[e][m] = !sp.fresh || e == BE_MMAP;
+				if (reads_file[e][m] != (pass == 1))
+					continue;
+				if (!reads_file[e][m]) {
+					snprintf(scratch, sizeof scratch, "%s.%s-%s", data_path[0],
 						 engine_name(sp.engine), ptbm_share_name(sp.share));
 					sp.path = scratch;
 				} else {
 					sp.fresh = false;
-					sp.path = data_path;
+					if (!(sp.path = data_file(p, files++)))
+						continue;
 				}
-				reads_file[e][m] = !sp.fresh;
-				if (reads_file[e][m] != (pass == 1))
-					continue;
-				if (reads_file[e][m] && ensure_data_file(p) < 0)
-					continue;
 				s->host[e][m] = host_spawn(&sp);
-				if (sp.keep) { /* the others wait for the data file */
-					wait_host(p, s, e, m);
-					p->rep->data_file_ready = s->host[e][m] != NULL;
-					p->rep->data_file_s = s->ready[e * 2 + m].flush_s;
-				}
 			}
 		}
+		/* the files the readers need, written while the others fill */
+		for (int i = 0; pass == 0 && i < readers && data_file(p, i); i++)
+			;
 		for (int m = 0; m < 2; m++)
 			for (int e = BE_VM; e <= BE_MMAP; e++)
 				if (reads_file[e][m] == (pass == 1) && s->host[e][m] &&
@@ -341,10 +403,13 @@ static void start_hosts(struct plan *p, struct section *s, const struct host_spe
 	progress_end(o);
 }
 
-static void stop_hosts(struct section *s)
+/* Stop the section's hosts, the disk's too unless keep_disk. */
+static void stop_hosts(struct section *s, bool keep_disk)
 {
 	for (int e = 0; e < BE_N; e++)
 		for (int m = 0; m < 2; m++) {
+			if (keep_disk && e == BE_DISK)
+				continue;
 			host_stop(s->host[e][m]);
 			s->host[e][m] = NULL;
 		}
@@ -365,6 +430,25 @@ static unsigned worker_counts(unsigned max, unsigned *out)
 	return n;
 }
 
+/* raw-huge is a limit only where it got its 2 MiB pages: say so when not. */
+static void huge_note(struct bench_report *rep, unsigned first)
+{
+	for (unsigned i = first; i < rep->n_rows; i++) {
+		const struct bench_row *r = &rep->rows[i];
+		double data =
+		    (double)(rep->opts->data_bytes / rep->opts->page_size) * rep->opts->page_size;
+		if (r->engine != BE_HUGE || !r->rounds || r->med[F_HUGE] >= data / 2)
+			continue;
+		char pct[32];
+		snprintf(pct, sizeof pct, "%.0f%%", 100 * r->med[F_HUGE] / data);
+		note(rep,
+		     "raw-huge: only %s of its memory was mapped by 2 MiB pages (see "
+		     "/sys/kernel/mm/transparent_hugepage/enabled)%s",
+		     pct, "");
+		return;
+	}
+}
+
 static void in_memory(struct plan *p, const struct host_spec *base)
 {
 	const struct bench_opts *o = p->o;
@@ -374,10 +458,25 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 	sp.fresh = true;
 	sp.workers = o->max_workers;
 	sp.budget_bytes = in_memory_budget(sp.n_pages * sp.page_size);
-	start_hosts(p, &s, &sp);
+	/* the limit in 2 MiB pages: one per mode, set up while the pools fill */
+	for (int m = 0; m < 2; m++) {
+		if (!(o->modes & (1u << m)))
+			continue;
+		struct host_spec hp = sp;
+		hp.engine = BE_HUGE;
+		hp.share = (enum ptbm_share)m;
+		hp.fresh = false;
+		hp.path = NULL;
+		s.host[BE_HUGE][m] = host_spawn(&hp);
+	}
+	start_hosts(p, &s, &sp, o->modes);
+	for (int m = 0; m < 2; m++)
+		if (o->modes & (1u << m))
+			wait_host(p, &s, BE_HUGE, m);
+	progress_end(o);
 
 	unsigned first = rep->n_rows, ws[16], nw = worker_counts(o->max_workers, ws);
-	unsigned all = (1u << BE_RAW) | ENGINE_BITS, pools = ENGINE_BITS;
+	unsigned all = (1u << BE_RAW) | (1u << BE_HUGE) | ENGINE_BITS, pools = ENGINE_BITS;
 	for (int m = 0; m < 2; m++) {
 		if (!(o->modes & (1u << m)))
 			continue;
@@ -390,6 +489,7 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 	}
 	p->total = p->done + count_phases(p, first);
 	run_rounds(p, &s, first);
+	huge_note(rep, first);
 
 	/* a new process joining each warm processes-mode pool */
 	if (o->modes & (1u << PTBM_SHARE_PROCESSES)) {
@@ -409,7 +509,7 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 		}
 		progress_end(o);
 	}
-	stop_hosts(&s);
+	stop_hosts(&s, false);
 }
 
 static void drop_file_cache(const char *path)
@@ -421,6 +521,12 @@ static void drop_file_cache(const char *path)
 	}
 }
 
+/*
+ * Out of memory, one mode at a time: the three engines of a mode read the
+ * data at once, each from its own file (one pool per data file), and the
+ * next mode's pools reuse those files; the disk's host reads the data file
+ * with no pool and stays for both.
+ */
 static void out_of_memory(struct plan *p, const struct host_spec *base)
 {
 	const struct bench_opts *o = p->o;
@@ -428,29 +534,32 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 	struct section s = {.oom = true, .ready = &rep->oom_ready[0][0]};
 	if (ensure_data_file(p) < 0)
 		return;
-	drop_file_cache(data_path);
 	struct host_spec sp = *base;
-	sp.path = data_path;
 	sp.fresh = false;
 	sp.warm_budget = true;
 	sp.workers = 1;
 	sp.budget_bytes = o->budget_bytes;
 
+	drop_file_cache(data_path[0]);
 	struct host_spec disk = sp;
 	disk.engine = BE_DISK;
 	disk.share = PTBM_SHARE_THREADS;
+	disk.path = data_path[0];
 	progress_msg(o, "setting up", "disk");
 	s.host[BE_DISK][0] = host_start(&disk, &s.ready[BE_DISK * 2]);
 	if (!s.host[BE_DISK][0])
 		note(rep, "disk ceiling: %s%s", s.ready[BE_DISK * 2].msg, "");
-	start_hosts(p, &s, &sp);
 
-	unsigned first = rep->n_rows;
 	unsigned pools = ENGINE_BITS, with_disk = ENGINE_BITS | (1u << BE_DISK);
 	bool disk_done = false;
 	for (int m = 0; m < 2; m++) {
 		if (!(o->modes & (1u << m)))
 			continue;
+		for (int i = 0; i < DATA_FILES; i++)
+			if (data_path[i][0])
+				drop_file_cache(data_path[i]);
+		start_hosts(p, &s, &sp, 1u << m);
+		unsigned first = rep->n_rows;
 		enum ptbm_share sh = (enum ptbm_share)m;
 		unsigned d = disk_done ? pools : with_disk; /* the disk rows once */
 		add_config(p, &s, sh, 1, W_READ, 1, d);
@@ -463,10 +572,11 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 			add_config(p, &s, sh, 1, W_SCAN, o->qd, pools);
 		}
 		disk_done = true;
+		p->total = p->done + count_phases(p, first);
+		run_rounds(p, &s, first);
+		stop_hosts(&s, true);
 	}
-	p->total = p->done + count_phases(p, first);
-	run_rounds(p, &s, first);
-	stop_hosts(&s);
+	stop_hosts(&s, false);
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -755,16 +865,26 @@ static int check_setup(struct bench_opts *o)
 			errno ? strerror(errno) : "not a writable directory");
 		return 2;
 	}
+	/* the data file, and a copy for each pool that reads the data beside
+	 * another one (one pool per data file): in memory mmap in both modes,
+	 * out of memory every engine of a mode */
+	int copies = o->in_memory && (o->engines & (1u << BE_MMAP)) && o->modes == 3 ? 1 : 0;
+	int readers = popcount(o->engines & ENGINE_BITS);
+	if (o->out_of_memory && readers - 1 > copies)
+		copies = readers - 1;
 	struct statvfs vfs;
-	uint64_t need = o->data_bytes + 2ull * o->page_size + (16ull << 20);
+	uint64_t need =
+	    (o->data_bytes + 2ull * o->page_size) * (uint64_t)(1 + copies) + (16ull << 20);
 	if (statvfs(o->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
-		fprintf(stderr, "ptbm bench: %s has %s free; the data file needs %s\n", o->dir,
-			format_size((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof a),
+		fprintf(stderr,
+			"ptbm bench: %s has %s free; the data file and its copies need %s\n",
+			o->dir, format_size((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof a),
 			format_size(need, b, sizeof b));
 		return 2;
 	}
-	/* in memory: vm and hash hold the data once per mode, mmap's page cache once */
-	int pools = popcount(o->engines & ((1u << BE_VM) | (1u << BE_HASH)));
+	/* in memory: vm, hash and raw-huge hold the data once per mode, mmap's
+	 * page cache once */
+	int pools = popcount(o->engines & ((1u << BE_VM) | (1u << BE_HASH))) + 1;
 	uint64_t mem = o->data_bytes * ((uint64_t)pools * (uint64_t)popcount(o->modes) +
 					(o->engines & (1u << BE_MMAP) ? 1 : 0));
 	uint64_t avail = mem_available();
@@ -845,8 +965,13 @@ int bench_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	snprintf(data_path, sizeof data_path, "%s/ptbm-bench-%d.data", o.dir, (int)getpid());
-	snprintf(rep.data_path, sizeof rep.data_path, "%s", data_path);
+	for (int i = 0; i < DATA_FILES; i++)
+		snprintf(data_path[i], sizeof data_path[i], "%s/ptbm-bench-%d.data%s", o.dir,
+			 (int)getpid(),
+			 i == 0	  ? ""
+			 : i == 1 ? ".copy1"
+				  : ".copy2");
+	snprintf(rep.data_path, sizeof rep.data_path, "%s", data_path[0]);
 	atexit(remove_data);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

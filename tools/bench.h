@@ -6,7 +6,7 @@
  *
  * The pieces:
  *   bench.c        options, the plan (sections, configurations, rounds),
- *                  medians and the goals of issue 4;
+ *                  medians and the project's performance goals;
  *   bench_host.c   a host process per engine and sharing mode: opens the
  *                  pool, keeps a crew of worker threads or forked worker
  *                  processes, runs phases on command (shared memory and
@@ -41,6 +41,8 @@ enum bench_engine {
 	BE_HASH, /* PostgreSQL-style hash table + clock sweep */
 	BE_MMAP, /* the data file mapped MAP_SHARED */
 	BE_DISK, /* O_DIRECT reads of the data file, no buffer manager */
+	BE_HUGE, /* memory read of a private copy in 2 MiB pages (MADV_HUGEPAGE), no
+		    buffer manager: what the same reads cost through huge TLB entries */
 	BE_N,
 };
 
@@ -76,6 +78,7 @@ enum bench_fig {
 	F_RSS,	     /* peak resident set of a process of the engine */
 	F_SHM,	     /* shared (shmem or file) pages mapped by that process */
 	F_RESIDENT,  /* pages of the data set in memory (mmap: page cache) */
+	F_HUGE,	     /* bytes that process maps by 2 MiB (PMD) entries */
 	F_N,
 };
 
@@ -108,6 +111,7 @@ struct bench_worker_out {
 	long minflt, majflt;
 	uint64_t io_read, io_written; /* /proc/.../io of this task */
 	uint64_t hwm, shm;	      /* processes mode: this worker's VmHWM, RssShmem+File */
+	uint64_t huge;		      /* ... and its PMD-mapped bytes */
 	double warm_s;		      /* processes mode: first pass over every page */
 	long warm_minflt;	      /* ... and its minor faults */
 	int err;
@@ -125,7 +129,6 @@ struct host_spec {
 	unsigned workers;      /* crew size */
 	const char *path;      /* data file */
 	bool fresh;	       /* create path and fill it in memory (in-memory pools) */
-	bool keep;	       /* fresh: then flush it and keep it: the data file */
 	bool warm_budget;      /* out of memory: load pages until the budget is full */
 	uint64_t n_pages;      /* pages of data */
 	uint64_t budget_bytes; /* pool budget */
@@ -140,7 +143,6 @@ struct host_ready {
 	int err;	    /* 0, or why the host could not start */
 	char msg[200];	    /* the error, readable */
 	double setup_s;	    /* opening and filling (or warming) the pool */
-	double flush_s;	    /* keep: writing the data file */
 	double warm_s;	    /* processes mode: a worker's first pass over every page */
 	double warm_minflt; /* ... its minor faults */
 	bool direct;	    /* O_DIRECT data file */
@@ -198,6 +200,12 @@ struct work_ctx {
 	double tsc_ns;	      /* ns per TSC cycle */
 };
 
+/* The word an operation reads of page pid: one of the first 64, by page. */
+static inline size_t word_of(uint64_t pid)
+{
+	return (size_t)(pid & 63) * 8;
+}
+
 void work_init(struct work_ctx *c, unsigned id);
 /* Run cmd until *go leaves 1; fills out (not the /proc figures). */
 void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t *go,
@@ -250,7 +258,7 @@ struct bench_row {
 	const char *note;		     /* why it is missing, if it is */
 };
 
-/* A goal of issue 4: what was measured against what was wanted. */
+/* A performance goal: what was measured against what was wanted. */
 struct bench_goal {
 	const char *name;
 	bool measured, met;
@@ -273,6 +281,8 @@ struct bench_report {
 	double seconds;	    /* the whole run */
 	double data_file_s; /* writing the data file */
 	bool data_file_ready;
+	int copies;    /* copies made of it (one pool per data file) */
+	double copy_s; /* making them */
 	double tsc_ns;
 	char command[1024]; /* the command line */
 	char data_path[4096];
@@ -305,7 +315,7 @@ static inline uint64_t in_memory_budget(uint64_t data_bytes)
 	return data_bytes + slack;
 }
 
-/* Judge the goals of issue 4 (bench_goals.c). */
+/* Judge the performance goals (bench_goals.c). */
 void bench_goals(struct bench_report *rep);
 
 const char *engine_name(enum bench_engine e);
@@ -314,6 +324,16 @@ extern const char *const fig_json_name[F_N];
 void report_table(FILE *f, const struct bench_report *r);
 int report_json(const char *path, const struct bench_report *r);
 int report_plot(const char *dir, const struct bench_report *r);
+/*
+ * The limit vm's row is measured against, NULL if none ran: out of memory
+ * the disk at the same depth (for batches, its continuous QD ceiling); in
+ * memory, for the workloads the raw reads run (reads, scans), the fastest
+ * of raw, raw-huge and mmap in the same configuration, since a raw read of
+ * 4 KiB pages is not the fastest the memory can be read (docs/bench.md,
+ * "What the limit is").  *fig gets the figure compared.
+ */
+const struct bench_row *report_limit(const struct bench_report *r, const struct bench_row *v,
+				     enum bench_fig *fig);
 /* The row of a configuration, NULL if not run. */
 const struct bench_row *report_find(const struct bench_report *r, enum bench_engine e,
 				    enum ptbm_share s, unsigned workers, enum bench_work w,

@@ -81,9 +81,10 @@ struct host_state {
 	const struct host_spec *spec;
 	struct host_ctl *ctl;
 	ptbm_pool *pool;
-	char *base; /* page 0 (vm, mmap) */
-	int fd;	    /* disk: O_DIRECT data file; mmap: for fadvise */
-	bool procs; /* crew members are processes */
+	char *base;	/* page 0 (vm, mmap) */
+	int fd;		/* disk: O_DIRECT data file; mmap: for fadvise */
+	bool procs;	/* crew members are processes */
+	bool crew_lost; /* one of them died */
 	pthread_t th[BENCH_MAX_WORKERS];
 	pid_t kids[BENCH_MAX_WORKERS];
 	unsigned n_crew;
@@ -160,6 +161,15 @@ static void proc_mem(uint64_t *hwm, uint64_t *shm)
 	*shm = v[1] + v[2];
 }
 
+/* Bytes this process maps by PMD entries (anonymous THP, shmem, file). */
+static uint64_t proc_huge(void)
+{
+	static const char *const keys[] = {"AnonHugePages", "ShmemPmdMapped", "FilePmdMapped"};
+	uint64_t v[3];
+	proc_fields("/proc/self/smaps_rollup", keys, 3, v, 1024);
+	return v[0] + v[1] + v[2];
+}
+
 /* Reset this process's peak RSS to its current RSS. */
 static void reset_peak_rss(void)
 {
@@ -202,6 +212,7 @@ static void member_phase(struct host_state *hs, struct work_ctx *c, unsigned id)
 		o->io_read = r1 - r0;
 		o->io_written = w1 - w0;
 		proc_mem(&o->hwm, &o->shm);
+		o->huge = proc_huge();
 	}
 }
 
@@ -215,7 +226,7 @@ static void member(struct host_state *hs, unsigned id)
 		int rc = disk_worker_init(&c, sp->qd);
 		if (rc < 0)
 			ctl->out[id].err = rc;
-	} else if (hs->procs && !sp->warm_budget) {
+	} else if (hs->procs && hs->pool && !sp->warm_budget) {
 		/*
 		 * A new process's page table is empty: read a word of every
 		 * page once, not only map it, since on a paravirtualized
@@ -291,14 +302,16 @@ static int crew_start(struct host_state *hs)
 	return 0;
 }
 
-/* A crew member process that died: an error, not a hang. */
+/* A crew member process that died: an error, not a hang, in this phase and
+ * every later one (the crew is short of a member for good). */
 static int crew_dead(struct host_state *hs)
 {
 	if (!hs->procs)
 		return 0;
 	int st;
-	pid_t pid = waitpid(-1, &st, WNOHANG);
-	return pid > 0 ? -ECHILD : 0;
+	if (!hs->crew_lost && waitpid(-1, &st, WNOHANG) > 0)
+		hs->crew_lost = true;
+	return hs->crew_lost ? -ECHILD : 0;
 }
 
 static int crew_wait(struct host_state *hs, _Atomic uint32_t *count, unsigned want)
@@ -423,14 +436,9 @@ static int open_pool(struct host_state *hs)
 	if (rc < 0)
 		return rc;
 	if (sp->fresh) {
-		if (!sp->keep)
-			unlink(sp->path); /* the pool keeps it open; nothing to clean up */
+		unlink(sp->path); /* the pool keeps it open; nothing to clean up */
 		if ((rc = work_fill(hs->pool, sp->n_pages)) < 0)
 			return rc;
-		double t0 = now_s();
-		if (sp->keep && (rc = ptbm_flush(hs->pool)) < 0)
-			return rc;
-		hs->ctl->info.flush_s = now_s() - t0;
 	}
 	struct ptbm_stats st;
 	ptbm_get_stats(hs->pool, &st);
@@ -458,6 +466,33 @@ static int open_pool(struct host_state *hs)
 	return 0;
 }
 
+/*
+ * BE_HUGE: a private anonymous copy of the data's size, 2 MiB aligned, with
+ * MADV_HUGEPAGE, populated and given one word per page as the pools hold.
+ * Where transparent_hugepage/enabled is "never" it stays in 4 KiB pages,
+ * which the row's 2M-mapped figure shows.  Forked crew members inherit it
+ * (fork copies the PMD entries of private anonymous memory), and they only
+ * read, so nothing is copied.
+ */
+static int huge_region(struct host_state *hs)
+{
+	const size_t huge = 2ul << 20;
+	size_t bytes = data_bytes_of(hs->spec);
+	char *p = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	char *base = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+	madvise(base, bytes, MADV_HUGEPAGE);
+	if (madvise(base, bytes, 23 /* MADV_POPULATE_WRITE */) < 0)
+		memset(base, 0, bytes); /* before Linux 5.14 */
+	uint32_t ps = hs->spec->page_size;
+	for (uint64_t pid = 0; pid < hs->spec->n_pages; pid++)
+		*(uint64_t *)(base + pid * ps + word_of(pid)) = pid;
+	hs->base = base;
+	return 0;
+}
+
 static int host_setup(struct host_state *hs)
 {
 	const struct host_spec *sp = hs->spec;
@@ -473,6 +508,9 @@ static int host_setup(struct host_state *hs)
 		rc = hs->fd = disk_open(sp->path);
 		hs->proto.fd = hs->fd;
 		ctl->info.direct = true;
+	} else if (sp->engine == BE_HUGE) {
+		rc = huge_region(hs);
+		hs->proto.base = hs->base;
 	} else {
 		rc = open_pool(hs);
 		hs->proto.pool = hs->pool;
@@ -517,7 +555,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	unsigned k = ctl->cmd.workers;
 	struct hist h;
 	hist_clear(&h);
-	double ops = 0, rate = 0, secs = 0, minflt = 0, majflt = 0, rss = 0, shm = 0;
+	double ops = 0, rate = 0, secs = 0, minflt = 0, majflt = 0, rss = 0, shm = 0, huge = 0;
 	for (unsigned i = 0; i < k; i++) {
 		const struct bench_worker_out *o = &ctl->out[i];
 		ops += (double)o->ops;
@@ -530,6 +568,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 			io_w += o->io_written;
 			rss = fmax(rss, (double)o->hwm);
 			shm = fmax(shm, (double)o->shm);
+			huge = i ? fmin(huge, (double)o->huge) : (double)o->huge;
 		}
 		hist_merge(&h, &o->hist);
 	}
@@ -538,6 +577,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 		proc_mem(&hwm, &sh);
 		rss = (double)hwm;
 		shm = (double)sh;
+		huge = (double)proc_huge();
 	}
 	memset(f, 0, sizeof ctl->fig);
 	f[F_SECONDS] = secs;
@@ -566,6 +606,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	f[F_RESTARTS] = (double)(s1->restarts - s0->restarts);
 	f[F_RSS] = rss;
 	f[F_SHM] = shm;
+	f[F_HUGE] = huge;
 }
 
 static int host_phase(struct host_state *hs)

@@ -100,11 +100,6 @@ static inline uint64_t next_page(struct work_ctx *c)
 	return below(rng_next(&c->rng) ^ dep, k->n_pages);
 }
 
-static inline size_t word_of(uint64_t pid)
-{
-	return (size_t)(pid & 63) * 8;
-}
-
 static int op_read(struct work_ctx *c, uint64_t pid, bool raw)
 {
 	if (raw) {
@@ -380,7 +375,7 @@ static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64
 	switch (cmd->work) {
 	case W_READ:
 		*ops += 1;
-		if (!c->pool)
+		if (!c->pool && !cmd->raw)
 			return disk_pread(c);
 		return op_read(c, next_page(c), cmd->raw);
 	case W_OPTIMISTIC:

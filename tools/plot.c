@@ -24,7 +24,7 @@
 
 static const char *const colour[BE_N] = {
     [BE_RAW] = "#9e9e9e",  [BE_VM] = "#1f77b4",	  [BE_HASH] = "#ff7f0e",
-    [BE_MMAP] = "#2ca02c", [BE_DISK] = "#424242",
+    [BE_MMAP] = "#2ca02c", [BE_DISK] = "#424242", [BE_HUGE] = "#616161",
 };
 
 static FILE *open_in(const char *dir, const char *name, const char *ext)
@@ -281,7 +281,7 @@ int report_plot(const char *dir, const struct bench_report *r)
 	unsigned pools = (1u << BE_VM) | (1u << BE_HASH) | (1u << BE_MMAP);
 	if (r->opts->in_memory) {
 		if (bars(dir, r, false, "in_memory", "In memory: operations per second (median)",
-			 "M ops/s", pools | (1u << BE_RAW), 1e6) < 0)
+			 "M ops/s", pools | (1u << BE_RAW) | (1u << BE_HUGE), 1e6) < 0)
 			rc = -1;
 		if (warmup(dir, r) < 0)
 			rc = -1;

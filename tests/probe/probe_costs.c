@@ -227,22 +227,14 @@ static void check_derived(const struct probe_result *r)
 			 f[i], want_f[i]);
 }
 
+static void check_run(const struct probe_result *r)
+{
+	check_costs(r);
+	check_derived(r);
+}
+
 int main(void)
 {
 	check_rule();
-	int rule_failures = pt_failures();
-	const struct probe_result *r = NULL;
-	for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
-		if (attempt > 1) {
-			printf("attempt %d of %d: a check failed above; measuring again\n", attempt,
-			       ATTEMPTS);
-			pt_reset();
-		}
-		r = pt_run("costs");
-		check_costs(r);
-		check_derived(r);
-		if (pt_failures() == 0 || rule_failures)
-			break;
-	}
-	return pt_finish(r);
+	return pt_run_checked("costs", ATTEMPTS, check_run);
 }

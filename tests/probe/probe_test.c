@@ -105,3 +105,21 @@ int pt_finish(const struct probe_result *r)
 	probe_report_markdown(stderr, &env, r, 1);
 	return 1;
 }
+
+int pt_run_checked(const char *name, int attempts, void (*check)(const struct probe_result *r))
+{
+	int before = pt_failures();
+	const struct probe_result *r = NULL;
+	for (int attempt = 1; attempt <= attempts; attempt++) {
+		if (attempt > 1) {
+			printf("attempt %d of %d: a check failed above; measuring again\n", attempt,
+			       attempts);
+			pt_reset();
+		}
+		r = pt_run(name);
+		check(r);
+		if (pt_failures() == 0 || before)
+			break;
+	}
+	return pt_finish(r);
+}

@@ -40,6 +40,15 @@ void pt_check(bool ok, const char *expr, const char *file, int line, const char 
 int pt_failures(void);
 void pt_reset(void);
 
+/*
+ * Run experiment name and check(result) up to attempts times, until a run
+ * passes every check (a burst of load passes; a figure that never repeats,
+ * or evidence that does not add up, fails every run).  Checks failed before
+ * the call (a rule checked on documented figures) are never retried away.
+ * Returns what pt_finish returns for the last run.
+ */
+int pt_run_checked(const char *name, int attempts, void (*check)(const struct probe_result *r));
+
 /* 0 when every check passed; otherwise print the whole result and return 1. */
 int pt_finish(const struct probe_result *r);
 

@@ -175,6 +175,7 @@ void probe_exp_pte_metadata(struct probe_result *r);  /* 7 */
 void probe_exp_fault_around(struct probe_result *r);  /* 8 */
 void probe_exp_costs(struct probe_result *r);	      /* 9 */
 void probe_exp_fault_path(struct probe_result *r);    /* 10 */
+void probe_exp_read_speed(struct probe_result *r);    /* 11 */
 void probe_explain_fault_path(FILE *out, const struct probe_result *r);
 
 /*
@@ -195,5 +196,30 @@ void probe_explain_fault_path(FILE *out, const struct probe_result *r);
 #define PROBE_NESTED_POPULATE_GAIN_MAX 2.5    /* below: nested */
 const char *probe_host_paging(double fault_ns, long long tlb_irqs, double touch_vs_populate,
 			      const char *votes[PROBE_PAGING_SIGNALS]);
+
+/*
+ * Experiment 11 (exp_read_speed.c): what makes some frames read faster.
+ * Each variant of memory is one point: its median time per dependent read
+ * over the baseline's (private anonymous, 4 KiB pages; ratio <= 0: not
+ * measured), the per cent of it mapped by PMD entries, and the per cent in
+ * large folios (< 0: unknown).  A variant reads faster when its ratio is
+ * below PROBE_READ_FASTER_MAX; it is huge-mapped when PMD entries map at
+ * least PROBE_READ_MAPPED_MIN_PCT of it, a PTE-mapped large-folio variant
+ * when not but that much of it is in large folios.  The cause:
+ *   "physical contiguity"  a PTE-mapped large-folio variant reads faster
+ *                          (the TLB merges contiguous PTEs, or the host's
+ *                          walk gains from the placement);
+ *   "2 MiB mappings"       else a huge-mapped variant reads faster;
+ *   "nothing"              else, some such variant having been measured;
+ *   "unmeasured"           none was.
+ */
+#define PROBE_READ_FASTER_MAX	  0.85
+#define PROBE_READ_MAPPED_MIN_PCT 50.0
+struct probe_read_point {
+	double ratio;	  /* time per read over the baseline's; <= 0 not measured */
+	double huge_pct;  /* PMD-mapped share, per cent */
+	double large_pct; /* share in large folios, per cent; < 0 unknown */
+};
+const char *probe_read_speed_cause(const struct probe_read_point *v, size_t n);
 
 #endif /* PTBM_PROBE_H */

@@ -39,6 +39,9 @@ const struct probe_experiment probe_experiments[] = {
     {10, "fault-path",
      "The kernel's path for a fault on a shared page: which structure answers the lookup?",
      probe_exp_fault_path, probe_explain_fault_path},
+    {11, "read-speed",
+     "Why do page-cache frames read faster than a pool's own: folios, placement or mappings?",
+     probe_exp_read_speed, NULL},
 };
 const size_t probe_n_experiments = sizeof(probe_experiments) / sizeof(probe_experiments[0]);
 

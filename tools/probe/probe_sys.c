@@ -208,22 +208,28 @@ struct probe_faults probe_faults_since(struct probe_faults a)
 	return b;
 }
 
-long probe_meminfo_kb(const char *field)
+/* The number after "<field><sep>" on a line of path, or -errno. */
+static long long proc_value(const char *path, const char *field, char sep)
 {
-	FILE *f = fopen("/proc/meminfo", "re");
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	char line[256];
 	size_t flen = strlen(field);
-	long kb = -ENOENT;
+	long long v = -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-			kb = strtol(line + flen + 1, NULL, 10);
+		if (strncmp(line, field, flen) == 0 && line[flen] == sep) {
+			v = strtoll(line + flen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
-	return kb;
+	return v;
+}
+
+long probe_meminfo_kb(const char *field)
+{
+	return (long)proc_value("/proc/meminfo", field, ':');
 }
 
 /* Parse "start-end ..." of a maps/smaps VMA header line; false for field lines. */
@@ -266,6 +272,41 @@ long probe_smaps_kb(const void *addr, const char *field)
 	}
 	fclose(f);
 	return kb;
+}
+
+long probe_smaps_range_kb(const void *addr, size_t bytes, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	char line[512];
+	size_t flen = strlen(field);
+	uintptr_t lo = (uintptr_t)addr, hi = lo + bytes;
+	bool inside = false, seen = false;
+	long kb = 0;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t s, e;
+		if (vma_header(line, &s, &e)) {
+			inside = s < hi && e > lo;
+			continue;
+		}
+		if (inside && strncmp(line, field, flen) == 0 && line[flen] == ':') {
+			kb += strtol(line + flen + 1, NULL, 10);
+			seen = true;
+		}
+	}
+	fclose(f);
+	return seen ? kb : -ENOENT;
+}
+
+long long probe_vmstat(const char *field)
+{
+	return proc_value("/proc/vmstat", field, ' ');
+}
+
+int probe_kpageflags(uint64_t pfn, uint64_t *flags)
+{
+	return pread_file("/proc/kpageflags", flags, sizeof(*flags), (off_t)(pfn * sizeof(*flags)));
 }
 
 int probe_maps_name(const void *addr, char *buf, size_t len)
@@ -462,6 +503,15 @@ double probe_median(double *v, size_t n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double probe_quantile(double *v, size_t n, double q)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
 }
 
 double probe_spread(const double *v, size_t n, size_t trim)

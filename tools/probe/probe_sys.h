@@ -74,6 +74,17 @@ struct probe_faults probe_faults_since(struct probe_faults a);
 long probe_meminfo_kb(const char *field);
 /* A /proc/self/smaps field in kB ("Referenced") of the VMA holding addr, or -errno. */
 long probe_smaps_kb(const void *addr, const char *field);
+/*
+ * The same field summed over every VMA that overlaps [addr, addr + bytes),
+ * each counted whole (a range split into several VMAs by mprotect), or -errno.
+ */
+long probe_smaps_range_kb(const void *addr, size_t bytes, const char *field);
+/* A /proc/vmstat counter ("thp_split_page"), or -errno. */
+long long probe_vmstat(const char *field);
+/* Flags of the physical page pfn from /proc/kpageflags (root).  0 or -errno. */
+int probe_kpageflags(uint64_t pfn, uint64_t *flags);
+#define PROBE_KPF_COMPOUND_HEAD (1ULL << 15) /* first page of a large folio */
+#define PROBE_KPF_COMPOUND_TAIL (1ULL << 16) /* another page of one */
 /* The path column of the /proc/self/maps line holding addr ("" if none). */
 int probe_maps_name(const void *addr, char *buf, size_t len);
 /* Write what ("1": referenced bits, "4": soft-dirty) to /proc/self/clear_refs. */
@@ -110,6 +121,8 @@ int probe_populate_write(void *addr, size_t n_pages);
 
 /* Median of n doubles (sorts v in place). */
 double probe_median(double *v, size_t n);
+/* The q-quantile (0..1, nearest rank) of n doubles (sorts v in place); 0 if n is 0. */
+double probe_quantile(double *v, size_t n, double q);
 /*
  * How far n run times agree: the largest over the smallest once the trim
  * fastest and the trim slowest runs are set aside (trim 0: max / min; trim 1
