@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up, build and run the test suite: the release build first, then
-# (with --sanitizers, as CI does) the same suite under ASan+UBSan and TSan.
+# (with --sanitizers, as CI does) the same suite under ASan+UBSan and TSan;
+# last, PostgreSQL on PT-BM (scripts/postgres.sh check: PostgreSQL's suites
+# on the patched server and on stock, and postgres/tests).
 # Usage: scripts/test.sh [--sanitizers] [ctest arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
