@@ -22,6 +22,7 @@
  * submission to completion: the ceiling at that depth.
  */
 #include "bench.h"
+#include "xorshift.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,17 +52,6 @@ double tsc_calibrate(void)
 	return (t1 - t0) * 1e9 / (double)(c1 - c0);
 }
 
-static inline uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64* */
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
 static uint64_t splitmix(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
@@ -79,14 +69,14 @@ void work_init(struct work_ctx *c, unsigned id)
 {
 	c->id = id;
 	c->rng = splitmix(((uint64_t)getpid() << 20) ^ id ^ tsc_now()) | 1;
-	c->zidx = rng_next(&c->rng);
+	c->zidx = xorshift64s(&c->rng);
 	c->scan = 0;
 	c->sum = 0;
 }
 
 uint64_t work_random_page(struct work_ctx *c)
 {
-	return below(rng_next(&c->rng), c->keys->n_pages);
+	return below(xorshift64s(&c->rng), c->keys->n_pages);
 }
 
 static inline uint64_t next_page(struct work_ctx *c)
@@ -97,7 +87,7 @@ static inline uint64_t next_page(struct work_ctx *c)
 		c->zidx = (c->zidx + 1 + dep) & k->zipf_mask;
 		return k->zipf[c->zidx];
 	}
-	return below(rng_next(&c->rng) ^ dep, k->n_pages);
+	return below(xorshift64s(&c->rng) ^ dep, k->n_pages);
 }
 
 static int op_read(struct work_ctx *c, uint64_t pid, bool raw)
@@ -384,7 +374,7 @@ static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64
 	case W_MIXED: {
 		*ops += 1;
 		uint64_t pid = next_page(c);
-		if ((double)(rng_next(&c->rng) >> 11) * 0x1.0p-53 < cmd->writes)
+		if ((double)(xorshift64s(&c->rng) >> 11) * 0x1.0p-53 < cmd->writes)
 			return op_write(c, pid);
 		return op_read(c, pid, false);
 	}
@@ -491,7 +481,7 @@ uint32_t *keys_zipf(uint64_t n_pages, double theta, unsigned bits)
 	for (uint64_t i = 0; i < n_pages; i++)
 		perm[i] = (uint32_t)i;
 	for (uint64_t i = n_pages - 1; i > 0; i--) {
-		uint64_t j = below(rng_next(&rng), i + 1);
+		uint64_t j = below(xorshift64s(&rng), i + 1);
 		uint32_t t = perm[i];
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -503,7 +493,7 @@ uint32_t *keys_zipf(uint64_t n_pages, double theta, unsigned bits)
 	double alpha = 1 / (1 - theta);
 	double eta = (1 - pow(2.0 / (double)n_pages, 1 - theta)) / (1 - zeta2 / zetan);
 	for (uint64_t i = 0; i < entries; i++) {
-		double u = (double)(rng_next(&rng) >> 11) * 0x1.0p-53;
+		double u = (double)(xorshift64s(&rng) >> 11) * 0x1.0p-53;
 		double uz = u * zetan;
 		uint64_t r;
 		if (uz < 1)

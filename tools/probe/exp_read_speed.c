@@ -70,6 +70,7 @@
  */
 #include "probe.h"
 #include "probe_sys.h"
+#include "xorshift.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,16 +100,6 @@
 
 /* ---- the read ----------------------------------------------------------- */
 
-static inline uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
 /* The bench's raw read: the next page depends on the value just read. */
 struct chain {
 	uint64_t seed, sum;
@@ -122,7 +113,7 @@ static double slice_ns(const char *base, size_t bytes, size_t stride, struct cha
 	while (t - t0 < SLICE_NS && k < MAX_CHUNKS) {
 		uint64_t c0 = t;
 		for (int i = 0; i < CHUNK_READS; i++) {
-			uint64_t r = xorshift(&c->seed) ^ (c->sum & 1);
+			uint64_t r = xorshift64s(&c->seed) ^ (c->sum & 1);
 			uint64_t p = (uint64_t)(((unsigned __int128)r * n) >> 64);
 			c->sum += *(volatile const uint64_t *)(base + p * stride + (p & 63) * 8);
 		}
@@ -318,7 +309,7 @@ static int touch_shuffled(char *p, size_t bytes)
 		perm[i] = (uint32_t)i;
 	uint64_t s = 0x2545f4914f6cdd1dull;
 	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(xorshift(&s) % (i + 1));
+		size_t j = (size_t)(xorshift64s(&s) % (i + 1));
 		uint32_t t = perm[i];
 		perm[i] = perm[j];
 		perm[j] = t;
