@@ -8,7 +8,7 @@ src=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-for f in src/engine_hash.c src/engine_mmap.c tests/unit_owner.c tests/unit.cmake; do
+for f in src/baselines/hash.c src/baselines/mmap.c tests/unit_owner.c tests/unit.cmake; do
 	copy=$work/tree
 	rm -rf "$copy"
 	mkdir -p "$copy"

@@ -44,7 +44,7 @@
  * path that reads without a latch, the optimistic read, cleans up after
  * itself: a validation that finds the page evicted punches the page again.
  */
-#include "engine_vm.h"
+#include "vm/hit.h"
 
 #include <errno.h>
 #include <stdlib.h>

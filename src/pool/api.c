@@ -9,7 +9,7 @@
  * is called directly rather than through its method table so that the hit
  * path has no indirect call.
  */
-#include "engine_vm.h"
+#include "vm/hit.h"
 
 #include <errno.h>
 #include <string.h>
