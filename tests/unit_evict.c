@@ -193,13 +193,13 @@ static void touch(ptbm_pool *pool, uint64_t pid)
  * in order, wrapping), after `after` (or any). */
 static uint64_t next_marked(ptbm_pool *pool, uint64_t after)
 {
-	struct ptbm_resident *rs = pool->engine_area;
+	struct ptbm_pageset *rs = pool->engine_area;
 	uint64_t span = (atomic_load(&pool->sh->n_alloc) + 63) / 64 * 64;
 	uint64_t hand = atomic_load(&pool->sh->clock_hand) % span;
 	bool seen = after == UINT64_MAX;
 	for (uint64_t i = 0; i < span; i++) {
 		uint64_t pid = (hand + i) % span;
-		if (ptbm_resident_next(rs, pid, pid + 1) != pid)
+		if (ptbm_pageset_next(rs, pid, pid + 1) != pid)
 			continue; /* not resident */
 		if (!seen) {
 			seen = pid == after;

@@ -11,10 +11,10 @@
  * is written back (ptbm_page_seal) and verified when it is read
  * (ptbm_page_verify). A page of all zeros is a page never written (a hole
  * of a file extended by ftruncate) and reads as zeros, unless the pool
- * knows it was written (io.c, the written set): then it was zeroed on disk
+ * knows it was written (pageio.c, the written set): then it was zeroed on disk
  * (a zeroed block, a hole punched over it) and is as corrupt as any other.
  */
-#include "internal.h"
+#include "core/checksum.h"
 
 #include <string.h>
 #include <xxhash.h>

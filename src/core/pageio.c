@@ -1,40 +1,17 @@
 /*
- * io.c - the data file.
+ * pageio.c - reading and writing the data file's pages, and what those
+ * transfers teach about the file: how long it is known to be, and which
+ * pages it holds a written copy of. The file as a whole (header, open,
+ * commit) is datafile.c's.
  *
- * Layout: one header block of page_size bytes, then page p at byte
- * (p + 1) * page_size. The header records the layout version, the page size,
- * n_pages (the number of pages allocated at the last commit) and the ranges
- * of pages written at least once, with a checksum of its own:
- *
- *   offset 0          page_size        2*page_size
- *   [ header         | page 0         | page 1        | ...
- *
- * Misses are read into per-thread staging buffers and copied into their
- * frame once verified ("staged reads", below); other reads go with pread
- * straight into the frame, and pages are written with pwrite straight from
- * it. With O_DIRECT (the default where the filesystem takes it) the page
- * cache does not hold a second copy. Every page written
- * is sealed with its checksum trailer first (checksum.c) and verified when
- * read, so a torn or corrupted page is reported, never returned.
- *
- * Written pages: a page allocated and never written is a hole and reads as
- * zeros; a page written once carries a trailer from then on, so an all-zero
- * copy of it means it was zeroed on disk. The pool keeps the set of pages
- * written (a bitmap in its region, set after each write completes; the
- * mmap engine sets it when it seals a page) and each commit stores it in
- * the header as up to ptbm_header_ranges() ranges, the shortest left out if
- * there are more; the creator loads them back at open.
- *
- * Creation: a missing file is created only with PTBM_CREATE, unnamed
- * (O_TMPFILE) and linked to its path once its header is durable, so a file
- * at the path always has a header: an empty one was emptied by someone, and
- * opening it is PTBM_ETRUNCATED, not a new pool (only PTBM_TRUNCATE starts
- * a file over).
- *
- * Commit order (ptbm_file_commit): pages are written, the file is extended
- * to hold n_pages, fdatasync, then the header, then fdatasync. A crash
- * between the two leaves the old header, which describes a prefix of the
- * file: nothing it promises is missing.
+ * Page p is at byte (p + 1) * page_size. Misses are read into per-thread
+ * staging buffers and copied into their frame once verified ("staged
+ * reads", below); other reads go with pread straight into the frame, and
+ * pages are written with pwrite straight from it. With O_DIRECT (the
+ * default where the filesystem takes it) the page cache does not hold a
+ * second copy. Every page written is sealed with its checksum trailer first
+ * (checksum.c) and verified when read, so a torn or corrupted page is
+ * reported, never returned.
  *
  * Batches (ptbm_file_read_batch, ptbm_file_write_batch) go to the disk in
  * one io_uring submission of up to RING_DEPTH requests, so a batch of 64
@@ -43,72 +20,32 @@
  * not shared between threads or, after fork, processes); where io_uring is
  * not available the batch falls back to one pread/pwrite at a time.
  *
- * Entry points: ptbm_file_open, ptbm_file_read_page, ptbm_file_read_batch,
+ * Every transfer asks the fault-injection seam (fault.c) first; in the
+ * installed library that is a constant.
+ *
+ * Entry points: ptbm_io_xfer, ptbm_file_read_page, ptbm_file_read_batch,
  * ptbm_file_read_start/_finish, ptbm_file_write_batch,
- * ptbm_file_write_pages, ptbm_file_commit, ptbm_file_trim, ptbm_file_close;
- * ptbm_fault_inject_* in the tests' build of the library.
+ * ptbm_file_write_pages, ptbm_file_verify, ptbm_file_note_written,
+ * ptbm_file_note_length, ptbm_io_after_fork.
  */
-#include "internal.h"
+#include "core/pageio.h"
+
+#include "core/checksum.h"
+#include "core/fault.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
-
-/* ---- fault injection seam ------------------------------------------- */
-
-/*
- * Only in the library the tests link (PTBM_FAULT_INJECTION): the library
- * that is installed has neither the functions nor the check.
- */
-struct fault_plan {
-	_Atomic int kind;
-	_Atomic long after;
-};
-static struct fault_plan read_plan, write_plan;
-
-#ifdef PTBM_FAULT_INJECTION
-void ptbm_fault_inject_read(enum ptbm_fault f, long after)
-{
-	atomic_store(&read_plan.after, after);
-	atomic_store(&read_plan.kind, f);
-}
-
-void ptbm_fault_inject_write(enum ptbm_fault f, long after)
-{
-	atomic_store(&write_plan.after, after);
-	atomic_store(&write_plan.kind, f);
-}
-
-/* Returns the fault to apply to this call, disarming the plan. */
-static enum ptbm_fault fault_take(struct fault_plan *p)
-{
-	if (PTBM_LIKELY(atomic_load_explicit(&p->kind, memory_order_relaxed) == PTBM_FAULT_NONE))
-		return PTBM_FAULT_NONE;
-	if (atomic_fetch_sub(&p->after, 1) > 0)
-		return PTBM_FAULT_NONE;
-	return (enum ptbm_fault)atomic_exchange(&p->kind, PTBM_FAULT_NONE);
-}
-#else
-static inline enum ptbm_fault fault_take(struct fault_plan *p)
-{
-	(void)p;
-	return PTBM_FAULT_NONE;
-}
-#endif
 
 /* pread/pwrite of exactly n bytes; 0, PTBM_EIO_SHORT at EOF, or -errno. */
-static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done_out)
+int ptbm_io_xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done_out)
 {
 	size_t done = 0;
-	enum ptbm_fault f = fault_take(write ? &write_plan : &read_plan);
+	enum ptbm_fault f = ptbm_fault_take(write);
 	if (f == PTBM_FAULT_DELAY) {
 		usleep(200000);
 		f = PTBM_FAULT_NONE;
@@ -138,338 +75,15 @@ static int xfer(int fd, void *buf, size_t n, off_t off, bool write, size_t *done
 	return done == n ? 0 : PTBM_EIO_SHORT;
 }
 
-uint64_t ptbm_file_header_sum(const struct ptbm_file_header *h, const struct ptbm_range *ranges)
-{
-	uint64_t sum = XXH3_64bits(h, offsetof(struct ptbm_file_header, checksum));
-	if (h->n_written)
-		sum = XXH3_64bits_withSeed(ranges, h->n_written * sizeof *ranges, sum);
-	return sum;
-}
-
-/*
- * The written pages of [0, n_pages) as up to cap ranges, in page order,
- * into out; if there are more, the shortest are left out (*lost = 1): a page
- * left out of the header reads as zeros after a reopen if its copy on disk
- * is zeroed, but no page that was never written is ever said written.
- */
-static uint32_t written_ranges(struct ptbm_file *f, uint64_t n_pages, struct ptbm_range *out,
-			       uint32_t cap, uint32_t *lost)
-{
-	uint32_t n = 0;
-	*lost = 0;
-	if (!f->written)
-		return 0;
-	uint64_t p = ptbm_resident_next(f->written, 0, n_pages);
-	while (p < n_pages) {
-		struct ptbm_range r = {p, ptbm_resident_next_clear(f->written, p, n_pages)};
-		if (n < cap) {
-			out[n++] = r;
-		} else {
-			*lost = 1;
-			uint32_t k = 0;
-			for (uint32_t i = 1; i < n; i++)
-				if (out[i].end - out[i].first < out[k].end - out[k].first)
-					k = i;
-			if (out[k].end - out[k].first < r.end - r.first) {
-				memmove(&out[k], &out[k + 1], (n - k - 1) * sizeof *out);
-				out[n - 1] = r;
-			}
-		}
-		p = r.end < n_pages ? ptbm_resident_next(f->written, r.end, n_pages) : UINT64_MAX;
-	}
-	return n;
-}
-
-/* A header block for n_pages with the ranges written so far; NULL: no memory. */
-static void *header_block(struct ptbm_file *f, uint64_t n_pages)
-{
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, f->page_size))
-		return NULL;
-	memset(buf, 0, f->page_size);
-	struct ptbm_file_header *h = buf;
-	struct ptbm_range *ranges = (struct ptbm_range *)((char *)buf + PTBM_HEADER_RANGES_AT);
-	memcpy(h->magic, PTBM_FILE_MAGIC, 8);
-	h->layout_version = PTBM_LAYOUT_VERSION;
-	h->page_size = f->page_size;
-	h->n_pages = n_pages;
-	h->n_written =
-	    written_ranges(f, n_pages, ranges, ptbm_header_ranges(f->page_size), &h->written_lost);
-	h->checksum = ptbm_file_header_sum(h, ranges);
-	return buf;
-}
-
-static int block_write(struct ptbm_file *f, void *buf)
-{
-	int rc = xfer(f->fd, buf, f->page_size, 0, true, NULL);
-	free(buf);
-	return rc;
-}
-
-static int header_write(struct ptbm_file *f, uint64_t n_pages)
-{
-	void *buf = header_block(f, n_pages);
-	return buf ? block_write(f, buf) : -ENOMEM;
-}
-
-/* The header's checksum, as layout version 1 computed it (no ranges). */
-static bool v1_header(const void *block)
-{
-	const unsigned char *b = block;
-	uint32_t version;
-	uint64_t sum;
-	memcpy(&version, b + 8, 4);
-	memcpy(&sum, b + 24, 8);
-	return version == 1 && sum == XXH3_64bits(b, 24);
-}
-
-/* Check the header block and keep its ranges for ptbm_file_bind_written. */
-static int header_read(struct ptbm_file *f, const void *block, size_t got, uint64_t *n_pages)
-{
-	struct ptbm_file_header h;
-	memcpy(&h, block, sizeof h);
-	const struct ptbm_range *ranges =
-	    (const struct ptbm_range *)((const char *)block + PTBM_HEADER_RANGES_AT);
-	if (got < sizeof h || memcmp(h.magic, PTBM_FILE_MAGIC, 8) != 0)
-		return PTBM_EBADFILE;
-	if (v1_header(block))
-		return PTBM_ELAYOUT; /* an older ptbm's file */
-	if (h.n_written > ptbm_header_ranges((uint32_t)got) ||
-	    h.checksum != ptbm_file_header_sum(&h, ranges))
-		return PTBM_EBADFILE;
-	if (h.layout_version != PTBM_LAYOUT_VERSION || h.page_size != f->page_size)
-		return PTBM_ELAYOUT;
-	for (uint32_t i = 0; i < h.n_written; i++)
-		if (ranges[i].first >= ranges[i].end || ranges[i].end > h.n_pages ||
-		    (i && ranges[i].first <= ranges[i - 1].end))
-			return PTBM_EBADFILE;
-	free(f->pending);
-	f->pending = NULL;
-	f->n_pending = h.n_written;
-	if (h.n_written) {
-		f->pending = malloc(h.n_written * sizeof *ranges);
-		if (!f->pending)
-			return -ENOMEM;
-		memcpy(f->pending, ranges, h.n_written * sizeof *ranges);
-	}
-	*n_pages = h.n_pages;
-	return 0;
-}
-
-static int open_fd(const char *path, int oflags, bool direct)
-{
-	int fd = open(path, oflags | (direct ? O_DIRECT : 0), 0644);
-	return fd < 0 ? -errno : fd;
-}
-
-/* Write a fresh header (no pages) to fd and make it durable. */
-static int fresh_header(int fd, uint32_t page_size)
-{
-	struct ptbm_file tmp = {.fd = fd, .page_size = page_size};
-	int rc = header_write(&tmp, 0);
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	return rc;
-}
-
-/* Make the directory entry of a new file durable. */
-static void sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/*
- * Create the missing file path holding a header and no pages. The file is
- * written unnamed (O_TMPFILE) and linked to path once its header is
- * durable, so that no one, even after a crash, ever finds path empty.
- * Where the filesystem has no O_TMPFILE, path is created (O_EXCL) and
- * written in place. -EEXIST if someone else created path meanwhile.
- */
-static int create_file(const char *path, uint32_t page_size)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = 0;
-	else if (slash)
-		*slash = 0;
-	else
-		snprintf(dir, sizeof dir, ".");
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
-	if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return -errno;
-	if (fd >= 0) {
-		int rc = fresh_header(fd, page_size);
-		char proc[64];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		if (rc == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
-			rc = -errno;
-		close(fd);
-		if (rc == 0)
-			sync_dir(dir);
-		if (rc != -ENOENT)
-			return rc; /* else no /proc to link through: create in place */
-	}
-	fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int rc = fresh_header(fd, page_size);
-	close(fd);
-	if (rc < 0)
-		unlink(path);
-	else
-		sync_dir(dir);
-	return rc;
-}
-
-/*
- * One pool per data file: an open file description lock (which the kernel
- * drops when the last descriptor of the description closes, at death too,
- * and which forked children share) on byte 0. The opener takes it
- * exclusive, which fails while anyone holds it, then turns it shared;
- * attachers of the same pool take it shared. Where the filesystem has no
- * such locks, nothing is locked.
- */
-static int lock_file(int fd, bool attach)
-{
-	struct flock l = {.l_type = attach ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
-	/*
-	 * A process killed with reads or writes in flight lets go of the file
-	 * only once the kernel has torn its io_uring down, a little after it
-	 * is reaped: a pool reopened right after its workers were killed (a
-	 * crash restart) waits for that, up to a second.
-	 */
-	for (int tries = 0; fcntl(fd, F_OFD_SETLK, &l) < 0; tries++) {
-		if (errno != EAGAIN && errno != EACCES)
-			return errno == EINVAL || errno == ENOLCK ? 0 : -errno;
-		if (tries == 100)
-			return PTBM_EINUSE;
-		usleep(10000);
-	}
-	if (attach)
-		return 0;
-	l.l_type = F_RDLCK; /* from now on attachers may join */
-	return fcntl(fd, F_OFD_SETLK, &l) < 0 ? -errno : 0;
-}
-
-int ptbm_file_open(struct ptbm_file *f, const char *path, uint32_t page_size, uint32_t flags,
-		   enum ptbm_direct direct, uint64_t *n_pages)
-{
-	int oflags = O_RDWR | O_CLOEXEC;
-	f->fd = -1;
-	f->page_size = page_size;
-	int fd = -ENOENT;
-	for (int attempt = 0; attempt < 8; attempt++) {
-		f->direct = direct != PTBM_DIRECT_OFF;
-		fd = open_fd(path, oflags, f->direct);
-		if (fd == -EINVAL && direct == PTBM_DIRECT_AUTO) {
-			f->direct = 0; /* the filesystem refuses O_DIRECT: buffered */
-			fd = open_fd(path, oflags, false);
-		} else if (fd == -EINVAL && direct == PTBM_DIRECT_ON) {
-			return PTBM_ENOSUPPORT; /* the filesystem refuses O_DIRECT */
-		}
-		if (fd != -ENOENT || !(flags & PTBM_CREATE))
-			break;
-		/* missing, and the caller asks for it: only now may a pool start empty */
-		int rc = create_file(path, page_size);
-		if (rc < 0 && rc != -EEXIST)
-			return rc;
-	}
-	if (fd < 0)
-		return fd;
-	f->fd = fd;
-
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = -errno;
-		ptbm_file_close(f);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ptbm_file_close(f);
-		return PTBM_EBADFILE;
-	}
-	int rc = lock_file(fd, flags & PTBM_FILE_ATTACH);
-	if (rc < 0) {
-		ptbm_file_close(f);
-		return rc;
-	}
-	if (flags & PTBM_TRUNCATE) {
-		/* start over: no pages, a fresh header */
-		rc = ftruncate(fd, 0) < 0 ? -errno : fresh_header(fd, page_size);
-		if (rc < 0) {
-			ptbm_file_close(f);
-			return rc;
-		}
-		*n_pages = 0;
-		return 0;
-	}
-	if (st.st_size == 0) {
-		/* it had a header once (ptbm never leaves a file empty): emptied */
-		ptbm_file_close(f);
-		return PTBM_ETRUNCATED;
-	}
-
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, page_size)) {
-		ptbm_file_close(f);
-		return -ENOMEM;
-	}
-	memset(buf, 0, page_size);
-	size_t got = 0;
-	uint64_t n = 0;
-	rc = xfer(fd, buf, page_size, 0, false, &got);
-	if (rc == 0 || rc == PTBM_EIO_SHORT)
-		rc = header_read(f, buf, got, &n);
-	free(buf);
-	if (rc < 0)
-		goto fail;
-	if (n >= UINT64_MAX / page_size || /* its size in bytes would overflow */
-	    (uint64_t)st.st_size < (n + 1) * (uint64_t)page_size) {
-		rc = PTBM_ETRUNCATED;
-		goto fail;
-	}
-	*n_pages = n;
-	return 0;
-fail:
-	ptbm_file_close(f);
-	return rc;
-}
-
-void ptbm_file_close(struct ptbm_file *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-	free(f->pending);
-	f->pending = NULL;
-	f->n_pending = 0;
-}
-
-void ptbm_file_bind_written(struct ptbm_file *f, struct ptbm_resident *set, bool creator)
-{
-	f->written = set;
-	for (uint32_t i = 0; creator && i < f->n_pending; i++)
-		ptbm_resident_insert_range(set, f->pending[i].first, f->pending[i].end);
-	free(f->pending);
-	f->pending = NULL;
-	f->n_pending = 0;
-}
-
 void ptbm_file_note_written(struct ptbm_file *f, uint64_t pid)
 {
-	if (f->written && !ptbm_resident_has(f->written, pid))
-		ptbm_resident_insert(f->written, pid);
+	if (f->written && !ptbm_pageset_has(f->written, pid))
+		ptbm_pageset_insert(f->written, pid);
 }
 
 static bool was_written(struct ptbm_file *f, uint64_t pid)
 {
-	return f->written && ptbm_resident_has(f->written, pid);
+	return f->written && ptbm_pageset_has(f->written, pid);
 }
 
 int ptbm_file_verify(struct ptbm_file *f, const void *page, uint64_t pid)
@@ -496,7 +110,7 @@ static int read_at_eof(struct ptbm_file *f, uint64_t pid, void *dst, uint64_t kn
 }
 
 /* The file is now at least pid + 1 pages long. */
-static void note_length(struct ptbm_file *f, uint64_t pid)
+void ptbm_file_note_length(struct ptbm_file *f, uint64_t pid)
 {
 	if (!f->file_pages)
 		return;
@@ -509,7 +123,8 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 {
 	size_t got = 0;
 	uint64_t known = known_pages(f);
-	int rc = xfer(f->fd, dst, f->page_size, (off_t)((pid + 1) * f->page_size), false, &got);
+	int rc =
+	    ptbm_io_xfer(f->fd, dst, f->page_size, (off_t)((pid + 1) * f->page_size), false, &got);
 	if (rc == PTBM_EIO_SHORT && got == 0)
 		return read_at_eof(f, pid, dst, known);
 	if (rc < 0)
@@ -584,7 +199,8 @@ void ptbm_io_after_fork(void)
 static int xfer_page(struct ptbm_file *f, uint64_t pid, void *buf, bool write, bool *eof)
 {
 	size_t got = 0;
-	int rc = xfer(f->fd, buf, f->page_size, (off_t)((pid + 1) * f->page_size), write, &got);
+	int rc =
+	    ptbm_io_xfer(f->fd, buf, f->page_size, (off_t)((pid + 1) * f->page_size), write, &got);
 	if (!write && rc == PTBM_EIO_SHORT && got == 0) {
 		*eof = true;
 		return 0;
@@ -629,7 +245,7 @@ static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *b
 		for (size_t i = at; i < at + k; i++) {
 			if (eof)
 				eof[i] = false;
-			enum ptbm_fault fault = fault_take(write ? &write_plan : &read_plan);
+			enum ptbm_fault fault = ptbm_fault_take(write);
 			if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
 				if (fault == PTBM_FAULT_DELAY)
 					usleep(200000); /* then the request goes as usual */
@@ -792,7 +408,7 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 	struct io_uring *ring = st->buf ? ring_of(&tl_ring.stage, &tl_ring.stage_state) : NULL;
 	bool ring_fault = false;
 	for (size_t i = 0; i < n; i++) {
-		enum ptbm_fault fault = fault_take(&read_plan);
+		enum ptbm_fault fault = ptbm_fault_take(false);
 		if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
 			if (fault == PTBM_FAULT_DELAY)
 				usleep(200000); /* then the request goes as usual */
@@ -837,7 +453,7 @@ static int stage_deliver(struct ptbm_file *f, struct ptbm_staged *st, size_t i, 
 	if (res != (int)f->page_size) { /* short or retryable: synchronously */
 		if (res < 0 && res != -EAGAIN && res != -EINTR)
 			return res;
-		int rc = xfer(f->fd, slot, f->page_size, off, false, &got);
+		int rc = ptbm_io_xfer(f->fd, slot, f->page_size, off, false, &got);
 		if (rc == PTBM_EIO_SHORT && got == 0)
 			return dst ? read_at_eof(f, st->pids[i], dst, st->known) : 0;
 		if (rc < 0)
@@ -896,7 +512,7 @@ int ptbm_file_write_batch(struct ptbm_file *f, const uint64_t *pids, void *const
 	int first_err = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] == 0) {
-			note_length(f, pids[i]);
+			ptbm_file_note_length(f, pids[i]);
 			ptbm_file_note_written(f, pids[i]);
 		} else if (!first_err) {
 			first_err = rcs[i];
@@ -914,43 +530,5 @@ int ptbm_file_write_pages(struct ptbm_file *f, const uint64_t *pids, void *const
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
-}
-
-int ptbm_file_trim(struct ptbm_file *f, uint64_t n_pages)
-{
-	struct stat st;
-	uint64_t need = (n_pages + 1) * (uint64_t)f->page_size;
-	if (fstat(f->fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size > need && ftruncate(f->fd, (off_t)need) < 0)
-		return -errno;
-	return 0;
-}
-
-int ptbm_file_commit(struct ptbm_file *f, uint64_t n_pages)
-{
-	struct stat st;
-	if (fstat(f->fd, &st) < 0)
-		return -errno;
-	uint64_t need = (n_pages + 1) * (uint64_t)f->page_size;
-	if ((uint64_t)st.st_size < need && ftruncate(f->fd, (off_t)need) < 0)
-		return -errno;
-	if (n_pages)
-		note_length(f, n_pages - 1);
-	/* the ranges are taken before the sync, so every page they name is
-	 * durable before the header that names it */
-	void *block = header_block(f, n_pages);
-	if (!block)
-		return -ENOMEM;
-	if (fdatasync(f->fd) < 0) {
-		free(block);
-		return -errno;
-	}
-	int rc = block_write(f, block);
-	if (rc < 0)
-		return rc;
-	if (fdatasync(f->fd) < 0)
-		return -errno;
 	return 0;
 }

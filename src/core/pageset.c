@@ -1,7 +1,7 @@
 /*
- * resident.c - page sets: the resident set (which pages are in memory, in
- * page order), and, in the same form, the written set (which pages the data
- * file holds a written copy of, io.c).
+ * pageset.c - page sets: the vm engine's resident set (which pages are in
+ * memory, in page order), and, in the same form, the data file's written
+ * set (which pages the file holds a written copy of, pageio.c).
  *
  * The page table answers "where is page p" but not "which pages are
  * resident", and the clock needs the latter. The set is a bitmap with one
@@ -15,7 +15,7 @@
  *
  * Walking it yields resident pages in ascending id order, so the victims one
  * clock step collects are neighbours in the address space, and the frames of
- * neighbours can be released with one call per run (engine_vm.c), which is
+ * neighbours can be released with one call per run (vm/evict.c), which is
  * what makes eviction affordable in a shared mapping (a hole punch costs a
  * few microseconds per call, whatever its length).
  *
@@ -25,11 +25,11 @@
  * again if a bit appeared meanwhile, so a word with a bit always ends with
  * its summary bit set.
  */
-#include "internal.h"
+#include "core/pageset.h"
 
 #define WORD_BITS 64
 
-static inline _Atomic uint64_t *summary(struct ptbm_resident *r)
+static inline _Atomic uint64_t *summary(struct ptbm_pageset *r)
 {
 	return r->bits + r->n_words;
 }
@@ -39,18 +39,18 @@ static uint64_t words_for(uint64_t max_pages)
 	return (max_pages + WORD_BITS - 1) / WORD_BITS;
 }
 
-uint64_t ptbm_resident_bytes(uint64_t max_pages)
+uint64_t ptbm_pageset_bytes(uint64_t max_pages)
 {
 	uint64_t w = words_for(max_pages);
-	return sizeof(struct ptbm_resident) + (w + words_for(w)) * sizeof(uint64_t);
+	return sizeof(struct ptbm_pageset) + (w + words_for(w)) * sizeof(uint64_t);
 }
 
-void ptbm_resident_init(struct ptbm_resident *r, uint64_t max_pages)
+void ptbm_pageset_init(struct ptbm_pageset *r, uint64_t max_pages)
 {
 	r->n_words = words_for(max_pages);
 }
 
-void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid)
+void ptbm_pageset_insert(struct ptbm_pageset *r, uint64_t pid)
 {
 	uint64_t w = pid / WORD_BITS;
 	atomic_fetch_or(&r->bits[w], 1ull << (pid % WORD_BITS));
@@ -60,13 +60,13 @@ void ptbm_resident_insert(struct ptbm_resident *r, uint64_t pid)
 		atomic_fetch_or(s, sbit);
 }
 
-bool ptbm_resident_has(struct ptbm_resident *r, uint64_t pid)
+bool ptbm_pageset_has(struct ptbm_pageset *r, uint64_t pid)
 {
 	return atomic_load_explicit(&r->bits[pid / WORD_BITS], memory_order_acquire) &
 	       (1ull << (pid % WORD_BITS));
 }
 
-void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_t end)
+void ptbm_pageset_insert_range(struct ptbm_pageset *r, uint64_t first, uint64_t end)
 {
 	while (first < end) {
 		uint64_t w = first / WORD_BITS, lo = first % WORD_BITS;
@@ -78,7 +78,7 @@ void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_
 	}
 }
 
-uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64_t limit)
+uint64_t ptbm_pageset_next_clear(struct ptbm_pageset *r, uint64_t from, uint64_t limit)
 {
 	while (from < limit) {
 		uint64_t w = from / WORD_BITS;
@@ -93,12 +93,12 @@ uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64
 	return limit;
 }
 
-void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid)
+void ptbm_pageset_remove(struct ptbm_pageset *r, uint64_t pid)
 {
 	atomic_fetch_and(&r->bits[pid / WORD_BITS], ~(1ull << (pid % WORD_BITS)));
 }
 
-uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit)
+uint64_t ptbm_pageset_next(struct ptbm_pageset *r, uint64_t from, uint64_t limit)
 {
 	uint64_t end = r->n_words * WORD_BITS;
 	if (limit > end)

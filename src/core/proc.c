@@ -1,5 +1,5 @@
 /*
- * proc.c - whether a process is gone, for the dead-owner check (stats.c).
+ * proc.c - whether a process is gone, for the dead-owner check (registry/threads.c).
  *
  * kill(pid, 0) is not the answer: it succeeds on a zombie, a process that
  * has died but whose parent has not reaped it yet. A waiter that is that
@@ -15,7 +15,7 @@
  * running (a leader that called pthread_exit is a zombie while its other
  * threads run). Where /proc is not mounted, kill(pid, 0) is the fallback.
  */
-#include "internal.h"
+#include "core/proc.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -24,7 +24,7 @@
  * Populating (MADV_POPULATE_WRITE) maps pages writable without taking a
  * hardware fault (~1.6 us a call against ~9 us a fault on this machine).
  */
-#include "internal.h"
+#include "core/region.h"
 
 #include <errno.h>
 #include <sys/mman.h>

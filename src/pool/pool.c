@@ -24,7 +24,11 @@
  * inherits the parent's thread-local statistics slot and private mapgen
  * array. A pthread_atfork handler resets both for every open pool.
  */
-#include "internal.h"
+#include "pool/pool.h"
+
+#include "core/pageset.h"
+#include "core/region.h"
+#include "registry/threads.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,24 +43,24 @@
 
 #define MIB (1024ull * 1024)
 
-static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-static ptbm_pool *open_pools;
 static _Atomic uint64_t next_serial = 1;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* In a forked child, for each pool open in it. */
+static void pool_after_fork(ptbm_pool *p)
+{
+	p->creator = false; /* the child never releases the parent's pool */
+	p->minflt0 = p->majflt0 = 0;
+	if (p->mapgen) /* no PTEs came along: forget what the parent mapped */
+		madvise(p->mapgen, p->max_pages, MADV_DONTNEED);
+	atomic_fetch_add(&p->sh->n_procs, 1);
+}
+
 static void after_fork_child(void)
 {
-	/* the lock may have been held by a thread that does not exist here */
-	pthread_mutex_init(&open_lock, NULL);
-	ptbm_stats_after_fork();
+	ptbm_threads_after_fork();
 	ptbm_io_after_fork();
-	for (ptbm_pool *p = open_pools; p; p = p->next_open) {
-		p->creator = false; /* the child never releases the parent's pool */
-		p->minflt0 = p->majflt0 = 0;
-		if (p->mapgen) /* no PTEs came along: forget what the parent mapped */
-			madvise(p->mapgen, p->max_pages, MADV_DONTNEED);
-		atomic_fetch_add(&p->sh->n_procs, 1);
-	}
+	ptbm_threads_each_pool(pool_after_fork);
 }
 
 static void register_atfork(void)
@@ -64,35 +68,10 @@ static void register_atfork(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
-void ptbm_pool_register(ptbm_pool *pool)
+static void pool_register(ptbm_pool *pool)
 {
 	pthread_once(&atfork_once, register_atfork);
-	pthread_mutex_lock(&open_lock);
-	pool->next_open = open_pools;
-	open_pools = pool;
-	pthread_mutex_unlock(&open_lock);
-}
-
-void ptbm_pool_unregister(ptbm_pool *pool)
-{
-	pthread_mutex_lock(&open_lock);
-	for (ptbm_pool **pp = &open_pools; *pp; pp = &(*pp)->next_open)
-		if (*pp == pool) {
-			*pp = pool->next_open;
-			break;
-		}
-	pthread_mutex_unlock(&open_lock);
-}
-
-ptbm_pool *ptbm_open_pools_find(uint64_t serial)
-{
-	ptbm_pool *found = NULL;
-	pthread_mutex_lock(&open_lock);
-	for (ptbm_pool *p = open_pools; p; p = p->next_open)
-		if (p->serial == serial)
-			found = p;
-	pthread_mutex_unlock(&open_lock);
-	return found;
+	ptbm_threads_add_pool(pool);
 }
 
 int ptbm_config_init(struct ptbm_config *cfg)
@@ -170,9 +149,9 @@ static void fault_baseline(ptbm_pool *pool)
 	pool->majflt0 = ru.ru_majflt;
 }
 
-static struct ptbm_resident *written_set(ptbm_pool *pool)
+static struct ptbm_pageset *written_set(ptbm_pool *pool)
 {
-	return (struct ptbm_resident *)(pool->region + pool->sh->off_written);
+	return (struct ptbm_pageset *)(pool->region + pool->sh->off_written);
 }
 
 /* Point the handle's fields at the region described by pool->sh. */
@@ -277,7 +256,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	proto.off_desc =
 	    align_up(proto.off_stats + proto.max_slots * sizeof(struct ptbm_stat_slot), 4096);
 	proto.off_written = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
-	proto.off_engine = align_up(proto.off_written + ptbm_resident_bytes(proto.max_pages), 4096);
+	proto.off_engine = align_up(proto.off_written + ptbm_pageset_bytes(proto.max_pages), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
 	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
 	proto.region_bytes = proto.off_data;
@@ -320,14 +299,14 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail_unlink;
-	ptbm_resident_init(written_set(pool), pool->max_pages);
+	ptbm_pageset_init(written_set(pool), pool->max_pages);
 	ptbm_file_bind_written(&pool->file, written_set(pool), true);
 	rc = pool->ops->init(pool, true);
 	if (rc < 0)
 		goto fail_unlink;
 	atomic_thread_fence(memory_order_release);
 	pool->sh->magic = PTBM_SHARED_MAGIC;
-	ptbm_pool_register(pool);
+	pool_register(pool);
 	*out = pool;
 	return 0;
 
@@ -391,7 +370,7 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	if (rc < 0)
 		goto fail;
 	atomic_fetch_add(&pool->sh->n_procs, 1);
-	ptbm_pool_register(pool);
+	pool_register(pool);
 	*out = pool;
 	return 0;
 fail:
@@ -403,8 +382,8 @@ int ptbm_close(ptbm_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
-	ptbm_stats_release_pool(pool);
-	ptbm_pool_unregister(pool);
+	ptbm_threads_release_pool(pool);
+	ptbm_threads_remove_pool(pool);
 	pool->ops->fini(pool, pool->creator);
 	atomic_fetch_sub(&pool->sh->n_procs, 1);
 	if (pool->creator && pool->name)
@@ -418,29 +397,4 @@ int ptbm_unlink(const char *name)
 	if (!name || name[0] != '/')
 		return -EINVAL;
 	return shm_unlink(name) < 0 ? -errno : 0;
-}
-
-int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st)
-{
-	if (!pool || !st)
-		return -EINVAL;
-	uint64_t c[PTBM_N_COUNTERS];
-	ptbm_stats_sum(pool, c);
-	memset(st, 0, sizeof *st);
-	st->hits = c[PTBM_C_HITS];
-	st->misses = c[PTBM_C_MISSES];
-	st->optimistic = c[PTBM_C_OPTIMISTIC];
-	st->restarts = c[PTBM_C_RESTARTS];
-	st->reads = c[PTBM_C_READS];
-	st->writes = c[PTBM_C_WRITES];
-	st->evictions = c[PTBM_C_EVICTIONS];
-	st->populates = c[PTBM_C_POPULATES];
-	st->resident = atomic_load(&pool->sh->resident);
-	st->budget_pages = pool->sh->budget_pages;
-	st->allocated = atomic_load(&pool->sh->n_alloc);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	st->minor_faults = (uint64_t)(ru.ru_minflt - pool->minflt0);
-	st->major_faults = (uint64_t)(ru.ru_majflt - pool->majflt0);
-	return 0;
 }

@@ -1,12 +1,12 @@
 /*
- * stats.c - per-thread statistics slots, and the latch counts that tell a
- * process that died holding latches.
+ * threads.c - the thread registry: who uses a pool (a slot per thread, in
+ * shared memory), how many latches each process holds, and the pools this
+ * process has open.
  *
- * Counting must not cost the hit path an atomic read-modify-write or a
- * shared cache line. Each thread that uses a pool claims one slot (a cache
- * line in the pool's region) of its own and increments its counters with
- * plain relaxed stores; no two threads ever share a slot. ptbm_get_stats
- * sums every slot plus the counts of threads that have left (retired).
+ * Each thread that uses a pool claims one slot (a cache line in the pool's
+ * region) of its own: its identity (tid, process, the process's start
+ * time), its latch count, and its statistics counters (stats.c), written by
+ * it alone with plain stores; no two threads ever share a slot.
  *
  * The pool has max_threads slots (ptbm_config), claimed up to a high-water
  * mark, so scans cover only slots that were ever used. A thread that finds
@@ -16,7 +16,8 @@
  * A thread's slot is cached in thread-local storage keyed by the pool's
  * serial number, so the hit path pays one compare. A thread that uses
  * several pools keeps the slots of the last few in a small array, so that
- * alternating between pools costs no new claim.
+ * alternating between pools costs no new claim. At thread exit the slots of
+ * pools still open (the list below, keyed by serial) are given back.
  *
  * Dead owners. Each slot also counts the latches its thread took minus
  * those it released (+1 before taking, -1 after releasing). A latch may be
@@ -28,8 +29,8 @@
  * any other count it adds the count to a "departed" slot of its process
  * (owner PTBM_OWNER_DEPARTED), made from its own slot if there is none, so
  * that the sum stays whole. A process that is gone and whose sum is above
- * zero died holding latches: ptbm_dead_owner names it, and latch.c breaks
- * the pool.
+ * zero died holding latches: ptbm_dead_owner names it, and vm/latch_wait.c
+ * breaks the pool.
  *
  * Reclaiming. Slots of threads that exited without leaving, and of
  * processes that are gone, are reclaimed when no free slot is left (their
@@ -37,7 +38,10 @@
  * their sum is zero, and all at once, under the slot lock, so that the
  * dead-owner check never sees half of them.
  */
-#include "internal.h"
+#include "registry/threads.h"
+
+#include "core/backoff.h"
+#include "core/proc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -55,7 +59,51 @@ static __thread unsigned recent_next;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-extern ptbm_pool *ptbm_open_pools_find(uint64_t serial);
+/* ---- the pools open in this process -------------------------------------- */
+
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static ptbm_pool *open_pools;
+
+void ptbm_threads_add_pool(ptbm_pool *pool)
+{
+	pthread_mutex_lock(&open_lock);
+	pool->next_open = open_pools;
+	open_pools = pool;
+	pthread_mutex_unlock(&open_lock);
+}
+
+void ptbm_threads_remove_pool(ptbm_pool *pool)
+{
+	pthread_mutex_lock(&open_lock);
+	for (ptbm_pool **pp = &open_pools; *pp; pp = &(*pp)->next_open)
+		if (*pp == pool) {
+			*pp = pool->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
+}
+
+void ptbm_threads_each_pool(void (*fn)(ptbm_pool *))
+{
+	pthread_mutex_lock(&open_lock);
+	for (ptbm_pool *p = open_pools; p; p = p->next_open)
+		fn(p);
+	pthread_mutex_unlock(&open_lock);
+}
+
+/* The pool of that serial, if it is still open in this process. */
+static ptbm_pool *open_pool(uint64_t serial)
+{
+	ptbm_pool *found = NULL;
+	pthread_mutex_lock(&open_lock);
+	for (ptbm_pool *p = open_pools; p; p = p->next_open)
+		if (p->serial == serial)
+			found = p;
+	pthread_mutex_unlock(&open_lock);
+	return found;
+}
+
+/* ---- slots ---------------------------------------------------------------- */
 
 static int32_t my_tid(void)
 {
@@ -159,7 +207,7 @@ static void leave(ptbm_pool *pool, struct ptbm_stat_slot *s)
 /* The slot of serial's pool, if it is still open, is given up. */
 static void leave_serial(struct ptbm_tls_stat *t)
 {
-	ptbm_pool *pool = ptbm_open_pools_find(t->serial);
+	ptbm_pool *pool = open_pool(t->serial);
 	if (pool)
 		leave(pool, t->slot);
 	t->serial = 0;
@@ -356,7 +404,7 @@ struct ptbm_stat_slot *ptbm_stat_slot_slow(ptbm_pool *pool)
 	return t->slot;
 }
 
-void ptbm_stats_release_pool(ptbm_pool *pool)
+void ptbm_threads_release_pool(ptbm_pool *pool)
 {
 	if (ptbm_tls_stat.serial == pool->serial) {
 		ptbm_tls_stat.serial = 0;
@@ -370,20 +418,12 @@ void ptbm_stats_release_pool(ptbm_pool *pool)
 		}
 }
 
-void ptbm_stats_after_fork(void)
+void ptbm_threads_after_fork(void)
 {
+	/* the lock may have been held by a thread that does not exist here */
+	pthread_mutex_init(&open_lock, NULL);
 	ptbm_tls_stat.serial = 0;
 	ptbm_tls_stat.slot = NULL;
 	for (int i = 0; i < RECENT_POOLS; i++)
 		recent[i].serial = 0, recent[i].slot = NULL;
-}
-
-void ptbm_stats_sum(ptbm_pool *pool, uint64_t out[PTBM_N_COUNTERS])
-{
-	for (int c = 0; c < PTBM_N_COUNTERS; c++)
-		out[c] = atomic_load(&pool->sh->retired[c]);
-	uint32_t n = ptbm_slots_used(pool);
-	for (uint32_t i = 0; i < n; i++)
-		for (int c = 0; c < PTBM_N_COUNTERS; c++)
-			out[c] += atomic_load_explicit(&pool->slots[i].c[c], memory_order_relaxed);
 }

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline struct ptbm_resident *resident_set(ptbm_pool *pool)
+static inline struct ptbm_pageset *resident_set(ptbm_pool *pool)
 {
 	return pool->engine_area;
 }
@@ -185,7 +185,7 @@ static void unlatch_unchanged(ptbm_pool *pool, uint64_t pid)
  */
 static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 {
-	struct ptbm_resident *rs = resident_set(pool);
+	struct ptbm_pageset *rs = resident_set(pool);
 	uint32_t want = (uint32_t)work->cap;
 	uint64_t *victims = work->victims, *dirty = work->dirty;
 	void **dirty_addr = work->dirty_addr;
@@ -203,9 +203,9 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 		uint64_t pos =
 		    atomic_fetch_add_explicit(&pool->sh->clock_hand, step, memory_order_relaxed) %
 		    span;
-		for (uint64_t pid = ptbm_resident_next(rs, pos, pos + step);
+		for (uint64_t pid = ptbm_pageset_next(rs, pos, pos + step);
 		     pid != UINT64_MAX && n < want;
-		     pid = ptbm_resident_next(rs, pid + 1, pos + step)) {
+		     pid = ptbm_pageset_next(rs, pid + 1, pos + step)) {
 			_Atomic uint64_t *w = &pool->desc[pid];
 			uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 			if (ptbm_tag(s) == PTBM_TAG_UNLOCKED)
@@ -261,7 +261,7 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pid = victims[i];
-		ptbm_resident_remove(resident_set(pool), pid);
+		ptbm_pageset_remove(resident_set(pool), pid);
 		uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
 		s = ptbm_bump_version(ptbm_with_tag(s & ~PTBM_DIRTY_BIT, PTBM_TAG_EVICTED));
 		atomic_store_explicit(&pool->desc[pid], s, memory_order_release);
@@ -374,7 +374,7 @@ static int load_page(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
 	if (rc < 0)
 		goto fail_frame;
-	ptbm_resident_insert(resident_set(pool), pid);
+	ptbm_pageset_insert(resident_set(pool), pid);
 	s = ptbm_bump_gen(s);
 	if (pool->populate)
 		pool->mapgen[pid] = (uint8_t)ptbm_gen(s);
@@ -747,7 +747,7 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 			bad[n_bad++].bytes = pool->page_size;
 			continue;
 		}
-		ptbm_resident_insert(resident_set(pool), got[i]);
+		ptbm_pageset_insert(resident_set(pool), got[i]);
 		s = ptbm_bump_gen(s);
 		if (pool->populate)
 			pool->mapgen[got[i]] = (uint8_t)ptbm_gen(s);
@@ -856,13 +856,13 @@ static int flush_batch(ptbm_pool *pool, uint64_t *pids, size_t n)
 
 static int vm_flush(ptbm_pool *pool)
 {
-	struct ptbm_resident *rs = resident_set(pool);
+	struct ptbm_pageset *rs = resident_set(pool);
 	uint64_t batch[FLUSH_BATCH];
 	size_t n = 0;
 	int rc = 0;
 	uint64_t end = atomic_load(&pool->sh->n_alloc);
-	for (uint64_t pid = ptbm_resident_next(rs, 0, end); pid != UINT64_MAX && rc == 0;
-	     pid = ptbm_resident_next(rs, pid + 1, end)) {
+	for (uint64_t pid = ptbm_pageset_next(rs, 0, end); pid != UINT64_MAX && rc == 0;
+	     pid = ptbm_pageset_next(rs, pid + 1, end)) {
 		if (!(atomic_load_explicit(&pool->desc[pid], memory_order_relaxed) &
 		      PTBM_DIRTY_BIT))
 			continue;
@@ -903,13 +903,13 @@ static int vm_flush(ptbm_pool *pool)
 
 static uint64_t vm_area_bytes(const struct ptbm_shared *sh)
 {
-	return ptbm_resident_bytes(sh->max_pages);
+	return ptbm_pageset_bytes(sh->max_pages);
 }
 
 static int vm_init(ptbm_pool *pool, bool creator)
 {
 	if (creator)
-		ptbm_resident_init(resident_set(pool), pool->sh->max_pages);
+		ptbm_pageset_init(resident_set(pool), pool->sh->max_pages);
 	return 0;
 }
 

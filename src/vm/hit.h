@@ -34,6 +34,9 @@ int ptbm_vm_fix_first(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive
     __attribute__((noinline, cold));
 int ptbm_vm_unfix_first(ptbm_pool *pool, uint64_t pid, bool exclusive)
     __attribute__((noinline, cold));
+/* Optimistic reads, called directly by api.c (no indirect call). */
+int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
+int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
 /* Whether this thread has its slot in pool (then ptbm_tls_stat.slot). */
 static inline bool ptbm_vm_has_slot(const ptbm_pool *pool)

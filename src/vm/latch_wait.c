@@ -24,18 +24,6 @@
  */
 #include "internal.h"
 
-#include <sched.h>
-#include <time.h>
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
 int ptbm_check_owners(ptbm_pool *pool)
 {
 	if (atomic_load_explicit(&pool->sh->broken, memory_order_relaxed))
@@ -60,18 +48,4 @@ int ptbm_wait(ptbm_pool *pool, unsigned *spins)
 	}
 	ptbm_backoff(spins);
 	return 0;
-}
-
-void ptbm_backoff(unsigned *spins)
-{
-	unsigned n = (*spins)++;
-	if (n < 16) {
-		for (unsigned i = 0; i < (1u << (n < 6 ? n : 6)); i++)
-			cpu_relax();
-	} else if (n < 64) {
-		sched_yield();
-	} else {
-		struct timespec ts = {0, 20000}; /* 20 us */
-		nanosleep(&ts, NULL);
-	}
 }
