@@ -11,6 +11,9 @@
  */
 #include "vm/hit.h"
 
+#include "core/datafile.h"
+#include "vm/latch_wait.h"
+
 #include <errno.h>
 #include <string.h>
 

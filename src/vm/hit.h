@@ -1,21 +1,22 @@
 /*
- * engine_vm.h - the vm engine's hit path, inlined into the public entry
- * points (api.c) so that a hit costs the argument checks, one CAS to latch,
+ * hit.h - the vm engine's hit path, inlined into the public entry points
+ * (pool/api.c) so that a hit costs the argument checks, one CAS to latch,
  * the access, one CAS to unlatch and this thread's own counters: no call,
  * no second thread-local lookup, and no register saved for the miss path.
- * Everything else is out of line in engine_vm.c: claiming a slot, a CAS that
+ * Everything else is out of line (vm/fix.c): claiming a slot, a CAS that
  * lost a race, a page marked, evicted, latched exclusive or full of
  * readers, and mapping a page into this process (processes mode).
  */
-#ifndef PTBM_ENGINE_VM_H
-#define PTBM_ENGINE_VM_H
+#ifndef PTBM_VM_HIT_H
+#define PTBM_VM_HIT_H
 
-#include "internal.h"
-
-#define PTBM_VM_READER (1ull << PTBM_TAG_SHIFT) /* one shared holder */
+#include "pool/pool.h"
+#include "registry/stats.h"
+#include "registry/threads.h"
+#include "vm/state.h"
 
 /*
- * The out-of-line rest (engine_vm.c). The fix calls get this thread's slot,
+ * The out-of-line rest (vm/fix.c). The fix calls get this thread's slot,
  * whose count already holds the latch being taken, and s, the state word
  * the hit path last saw; _mapped gets a page it latched (s: its word then)
  * that this process must map first.
@@ -34,7 +35,8 @@ int ptbm_vm_fix_first(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive
     __attribute__((noinline, cold));
 int ptbm_vm_unfix_first(ptbm_pool *pool, uint64_t pid, bool exclusive)
     __attribute__((noinline, cold));
-/* Optimistic reads, called directly by api.c (no indirect call). */
+/* Optimistic reads (vm/optimistic.c), called directly by api.c (no
+ * indirect call). */
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 
@@ -42,12 +44,6 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
 static inline bool ptbm_vm_has_slot(const ptbm_pool *pool)
 {
 	return PTBM_LIKELY(ptbm_tls_stat.serial == pool->serial);
-}
-
-static inline bool ptbm_vm_cas(_Atomic uint64_t *w, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_weak_explicit(w, expected, desired, memory_order_acquire,
-						     memory_order_relaxed);
 }
 
 /* Whether this process must map page pid (word s) before using it. */
@@ -65,8 +61,8 @@ static inline int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	ptbm_slot_hold(slot, 1);
 	/* unlocked, or shared with room for one more */
-	if (PTBM_UNLIKELY(ptbm_tag(s) - 1 >= PTBM_TAG_SHARED_MAX - 1 ||
-			  !ptbm_vm_cas(w, &s, s + PTBM_VM_READER)))
+	if (PTBM_UNLIKELY(!ptbm_tag_shareable(ptbm_tag(s)) ||
+			  !ptbm_state_cas(w, &s, s + PTBM_READER)))
 		return ptbm_vm_fix_shared_slow(pool, pid, page, slot, s);
 	if (ptbm_vm_unmapped(pool, pid, s))
 		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, false);
@@ -83,9 +79,8 @@ static inline int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **pa
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	ptbm_slot_hold(slot, 1);
-	uint64_t tag = ptbm_tag(s);
-	if (PTBM_UNLIKELY((tag != PTBM_TAG_UNLOCKED && tag != PTBM_TAG_MARKED) ||
-			  !ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))))
+	if (PTBM_UNLIKELY(!ptbm_tag_idle(ptbm_tag(s)) ||
+			  !ptbm_state_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))))
 		return ptbm_vm_fix_exclusive_slow(pool, pid, page, slot, s);
 	if (ptbm_vm_unmapped(pool, pid, s))
 		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, true);
@@ -101,10 +96,9 @@ static inline int ptbm_vm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 	struct ptbm_stat_slot *slot = ptbm_tls_stat.slot;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	if (PTBM_UNLIKELY(ptbm_tag(s) - 2 > PTBM_TAG_SHARED_MAX - 2 ||
-			  !atomic_compare_exchange_weak_explicit(w, &s, s - PTBM_VM_READER,
-								 memory_order_release,
-								 memory_order_relaxed)))
+	if (PTBM_UNLIKELY(!ptbm_tag_shared(ptbm_tag(s)) ||
+			  !atomic_compare_exchange_weak_explicit(
+			      w, &s, s - PTBM_READER, memory_order_release, memory_order_relaxed)))
 		return ptbm_vm_unfix_shared_slow(pool, pid, slot);
 	ptbm_slot_hold(slot, -1);
 	return 0;
@@ -119,11 +113,9 @@ static inline int ptbm_vm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	if (PTBM_UNLIKELY(ptbm_tag(s) != PTBM_TAG_EXCLUSIVE))
 		return PTBM_ENOTFIXED;
-	/* only the holder writes an exclusive word: a store is enough */
-	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
-			      memory_order_release);
+	ptbm_state_unlatch_exclusive(w, s);
 	ptbm_slot_hold(slot, -1);
 	return 0;
 }
 
-#endif /* PTBM_ENGINE_VM_H */
+#endif /* PTBM_VM_HIT_H */

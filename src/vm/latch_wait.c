@@ -1,28 +1,28 @@
 /*
- * latch.c - waiting for a latch.
+ * latch_wait.c - waiting for a latch.
  *
- * Latches are CAS loops on a page's state word (engine_vm.c); they work
- * across processes because the word is in shared memory. A waiter spins a
- * little (a holder usually lets go within a page access), then yields the
- * CPU (on 2 cores a spinning waiter can starve the holder), then sleeps in
- * short naps so that a long holder (a page being read from disk) costs the
- * waiter no CPU.
+ * Latches are CAS loops on a page's state word (vm/state.h); they work
+ * across processes because the word is in shared memory. A waiter backs off
+ * (core/backoff.c: spin, yield, nap).
  *
  * Dead owners. A process killed while it holds a latch never releases it.
- * Every thread counts, in its statistics slot in shared memory, the latches
- * it took minus those it released (+1 before taking one, -1 after releasing
- * one), and the sum over a process's slots is never below the latches the
- * process holds (stats.c). A waiter that has waited a while, and again
- * every few milliseconds after, asks stats.c for a process that is gone
- * with a sum above zero: it died holding latches. The pool is then marked
- * broken and every wait in every process returns PTBM_EOWNERDEAD instead of
- * hanging; what does not wait carries on. As PostgreSQL's postmaster does
- * after a backend crash, the application then starts over from the data
- * file: close the pool, open it again (unflushed changes are lost, flushed
- * ones are not). A process that died holding nothing is harmless; its
- * slots are reclaimed.
+ * Every thread counts, in its slot in shared memory, the latches it took
+ * minus those it released (+1 before taking one, -1 after releasing one),
+ * and the sum over a process's slots is never below the latches the
+ * process holds (registry/threads.c). A waiter that has waited a while, and
+ * again every few milliseconds after, asks the registry for a process that
+ * is gone with a sum above zero: it died holding latches. The pool is then
+ * marked broken and every wait in every process returns PTBM_EOWNERDEAD
+ * instead of hanging; what does not wait carries on. As PostgreSQL's
+ * postmaster does after a backend crash, the application then starts over
+ * from the data file: close the pool, open it again (unflushed changes are
+ * lost, flushed ones are not). A process that died holding nothing is
+ * harmless; its slots are reclaimed.
  */
-#include "internal.h"
+#include "vm/latch_wait.h"
+
+#include "core/backoff.h"
+#include "registry/threads.h"
 
 int ptbm_check_owners(ptbm_pool *pool)
 {

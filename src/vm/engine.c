@@ -1,0 +1,45 @@
+/*
+ * engine.c - the vm engine as the pool sees it: its operations table and
+ * its area of the shared region, the resident set (a core/pageset.h set
+ * the clock walks in page order).
+ *
+ * The hit path is inlined into the entry points (vm/hit.h, pool/api.c);
+ * the rest is split by idea: fix.c (latches that lost a race, first calls),
+ * load.c (misses), evict.c (the clock), map.c (per-process page tables),
+ * optimistic.c, prefetch.c, flush.c, latch_wait.c (waiting, dead owners).
+ */
+#include "vm/vm.h"
+
+static uint64_t vm_area_bytes(const struct ptbm_shared *sh)
+{
+	return ptbm_pageset_bytes(sh->max_pages);
+}
+
+static int vm_init(ptbm_pool *pool, bool creator)
+{
+	if (creator)
+		ptbm_pageset_init(ptbm_vm_resident(pool), pool->sh->max_pages);
+	return 0;
+}
+
+static void vm_fini(ptbm_pool *pool, bool creator)
+{
+	(void)pool;
+	(void)creator;
+}
+
+const struct ptbm_engine_ops ptbm_vm_ops = {
+    .fix_shared = ptbm_vm_fix_shared,
+    .fix_exclusive = ptbm_vm_fix_exclusive,
+    .unfix_shared = ptbm_vm_unfix_shared,
+    .unfix_exclusive = ptbm_vm_unfix_exclusive,
+    .mark_dirty = ptbm_vm_mark_dirty,
+    .read_begin = ptbm_vm_read_begin,
+    .read_validate = ptbm_vm_read_validate,
+    .upgrade = ptbm_vm_upgrade,
+    .prefetch = ptbm_vm_prefetch,
+    .flush = ptbm_vm_flush,
+    .area_bytes = vm_area_bytes,
+    .init = vm_init,
+    .fini = vm_fini,
+};

@@ -1,0 +1,122 @@
+/*
+ * load.c - the miss path: a frame reserved within the budget, the read
+ * issued into this thread's staging buffer first, the frame made ready
+ * while the disk works, the page verified and copied in.
+ *
+ * Loading (ptbm_vm_load, holding the exclusive latch of an evicted page):
+ *   1. check the page is allocated;
+ *   2. reserve a frame: resident + 1 <= budget, else evict a batch first
+ *      (vm/evict.c);
+ *   3. read the page into this thread's staging buffer (issued before step
+ *      2, so the frame is made ready while the disk works; core/pageio.c,
+ *      staged reads), verify its checksum there and copy it into the frame
+ *      (a failure releases the frame, the page stays evicted, the caller
+ *      gets the error);
+ *   4. insert it into the resident set, bump its residency generation.
+ */
+#include "vm/vm.h"
+
+#include "core/runs.h"
+
+/* Count one more resident frame, evicting first if the budget is full. */
+int ptbm_vm_reserve_frame(ptbm_pool *pool)
+{
+	_Atomic uint64_t *res = &pool->sh->resident;
+	unsigned spins = 0, empty_rounds = 0;
+	for (;;) {
+		uint64_t r = atomic_load_explicit(res, memory_order_relaxed);
+		if (r < pool->sh->budget_pages) {
+			if (atomic_compare_exchange_weak(res, &r, r + 1))
+				return 0;
+			continue;
+		}
+		int got = ptbm_vm_evict(pool);
+		if (got < 0)
+			return got;
+		if (got == 0) {
+			/* everything latched: others may unlatch soon */
+			if (++empty_rounds > 1000)
+				return PTBM_EBUSY;
+			int rc = ptbm_wait(pool, &spins);
+			if (rc < 0)
+				return rc;
+		}
+	}
+}
+
+void ptbm_vm_unreserve_frame(ptbm_pool *pool)
+{
+	atomic_fetch_sub(&pool->sh->resident, 1);
+}
+
+/*
+ * Make n frames of exclusively latched pages ready for their contents:
+ * mapped writable in this process (one system call for the lot, adjacent
+ * frames merged) and touched once per 4 KiB, which on a paravirtualized
+ * guest is when the hypervisor maps them. Called while their reads are in
+ * flight. A failure is harmless: the copy would fault the frame in.
+ */
+void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
+{
+	struct ptbm_run runs[PTBM_STAGE_MAX]; /* n <= ptbm_file_stage_slots() */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k == PTBM_STAGE_MAX) {
+			ptbm_region_populate_runs(runs, k);
+			k = 0;
+		}
+		k = ptbm_runs_add(runs, k, addr[i], pool->page_size);
+	}
+	ptbm_region_populate_runs(runs, k);
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t off = 0; off < pool->page_size; off += 4096)
+			((volatile char *)addr[i])[off] = 0;
+}
+
+/*
+ * Load page pid, whose exclusive latch the caller took from the evicted
+ * state (s is the state word it replaced). On success the page is resident
+ * and still latched exclusive; returns the new state word's low bits in
+ * *state. On failure the page is published evicted again.
+ */
+int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
+{
+	_Atomic uint64_t *w = &pool->desc[pid];
+	void *addr = ptbm_page_addr(pool, pid);
+	struct ptbm_staged st;
+	int rc, rcs[1];
+	if (pid >= atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire)) {
+		rc = PTBM_ERANGE;
+		goto fail;
+	}
+	/* the read goes first; the frame is made ready while the disk works */
+	ptbm_file_read_start(&pool->file, &pid, 1, &st);
+	rc = ptbm_vm_reserve_frame(pool);
+	if (rc < 0) {
+		void *none[1] = {NULL};
+		ptbm_file_read_finish(&pool->file, &st, none, rcs);
+		goto fail;
+	}
+	ptbm_vm_prepare_frames(pool, &addr, 1);
+	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
+	if (rc < 0)
+		goto fail_frame;
+	ptbm_pageset_insert(ptbm_vm_resident(pool), pid);
+	s = ptbm_bump_gen(s);
+	if (pool->populate)
+		pool->mapgen[pid] = (uint8_t)ptbm_gen(s);
+	ptbm_count(pool, PTBM_C_MISSES, 1);
+	ptbm_count(pool, PTBM_C_READS, 1);
+	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
+	atomic_store_explicit(w, *state, memory_order_relaxed);
+	return 0;
+
+fail_frame : {
+	struct ptbm_run run = {addr, pool->page_size};
+	ptbm_region_release(&run, 1, pool->share == PTBM_SHARE_PROCESSES);
+	ptbm_vm_unreserve_frame(pool);
+}
+fail:
+	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_EVICTED), memory_order_release);
+	return rc;
+}

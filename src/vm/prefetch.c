@@ -1,0 +1,100 @@
+/*
+ * prefetch.c - ptbm_prefetch: up to PTBM_PREFETCH_BATCH evicted pages
+ * loaded with one batch of reads (one io_uring submission), one populate
+ * call for all their frames and one wait.
+ */
+#include "vm/vm.h"
+
+/*
+ * Load up to PREFETCH_BATCH evicted pages with one batch of reads: latch
+ * them exclusive (skipping any that are resident or latched), reserve their
+ * frames, read, verify, publish them unlocked. Returns pages loaded or the
+ * first error if none was.
+ */
+#define PREFETCH_BATCH PTBM_PREFETCH_BATCH
+
+static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	uint64_t got[PREFETCH_BATCH] = {0}, state[PREFETCH_BATCH];
+	void *addr[PREFETCH_BATCH] = {0};
+	int rcs[PREFETCH_BATCH];
+	size_t k = 0;
+	int err = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s;
+		if (!ptbm_state_latch_evicted(&pool->desc[pids[i]], &s))
+			continue; /* resident, or someone else is on it */
+		got[k] = pids[i];
+		state[k] = s;
+		addr[k] = ptbm_page_addr(pool, pids[i]);
+		k++;
+	}
+	struct ptbm_staged st;
+	ptbm_file_read_start(&pool->file, got, k, &st);
+	size_t framed = 0;
+	for (; framed < k; framed++)
+		if ((err = ptbm_vm_reserve_frame(pool)) < 0)
+			break;
+	ptbm_vm_prepare_frames(pool, addr, framed);
+	void *dst[PREFETCH_BATCH];
+	for (size_t i = 0; i < k; i++)
+		dst[i] = i < framed ? addr[i] : NULL;
+	if (k)
+		ptbm_file_read_finish(&pool->file, &st, dst, rcs);
+	for (size_t i = framed; i < k; i++) /* no frame: leave them evicted */
+		atomic_store_explicit(&pool->desc[got[i]], state[i], memory_order_release);
+	k = framed;
+	int loaded = 0;
+	struct ptbm_run bad[PREFETCH_BATCH];
+	size_t n_bad = 0;
+	for (size_t i = 0; i < k; i++) {
+		uint64_t s = state[i];
+		if (rcs[i] < 0) {
+			if (!err)
+				err = rcs[i];
+			bad[n_bad].addr = addr[i];
+			bad[n_bad++].bytes = pool->page_size;
+			continue;
+		}
+		ptbm_pageset_insert(ptbm_vm_resident(pool), got[i]);
+		s = ptbm_bump_gen(s);
+		if (pool->populate)
+			pool->mapgen[got[i]] = (uint8_t)ptbm_gen(s);
+		atomic_store_explicit(&pool->desc[got[i]], ptbm_with_tag(s, PTBM_TAG_UNLOCKED),
+				      memory_order_release);
+		loaded++;
+	}
+	if (n_bad) {
+		/* free the frames first, then let the pages be tried again */
+		ptbm_region_release(bad, n_bad, pool->share == PTBM_SHARE_PROCESSES);
+		for (size_t i = 0; i < k; i++)
+			if (rcs[i] < 0) {
+				ptbm_vm_unreserve_frame(pool);
+				atomic_store_explicit(&pool->desc[got[i]], state[i],
+						      memory_order_release);
+			}
+	}
+	ptbm_count(pool, PTBM_C_READS, (uint64_t)loaded);
+	return loaded ? loaded : err;
+}
+
+static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
+	int rc = prefetch_batch_held(pool, pids, n);
+	ptbm_slot_hold(slot, -1);
+	return rc;
+}
+
+int ptbm_vm_prefetch(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
+	/* 8 KiB pages: one batch; larger ones: as many as the staging holds */
+	size_t slots = ptbm_file_stage_slots(&pool->file);
+	int loaded = 0, rc = 0;
+	for (size_t at = 0; at < n && rc >= 0; at += slots) {
+		rc = prefetch_batch(pool, pids + at, n - at < slots ? n - at : slots);
+		loaded += rc > 0 ? rc : 0;
+	}
+	return loaded || rc >= 0 ? loaded : rc;
+}
