@@ -102,7 +102,11 @@
  * not in PostgreSQL; it lets the benchmark compare optimistic reads on both
  * pools, with the hash engine still paying its lookup and lock per read.
  */
-#include "internal.h"
+#include "pool/pool.h"
+
+#include "core/backoff.h"
+#include "core/pageio.h"
+#include "registry/stats.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -662,7 +666,7 @@ static int64_t pin_page(ptbm_pool *pool, uint64_t pid, bool *loaded)
 	return b;
 }
 
-static inline int hash_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **page)
+static int hash_fix(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive)
 {
 	bool loaded = false;
 	int64_t b = pin_page(pool, pid, &loaded);
@@ -678,16 +682,6 @@ static inline int hash_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void *
 		ptbm_count(pool, PTBM_C_HITS, 1);
 	*page = frame(v, (uint64_t)b);
 	return 0;
-}
-
-static int hash_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
-{
-	return hash_fix(pool, pid, false, page);
-}
-
-static int hash_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
-{
-	return hash_fix(pool, pid, true, page);
 }
 
 /* The descriptor of the buffer this thread fixed for pid, or NULL. */
@@ -721,6 +715,11 @@ static int hash_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 	atomic_fetch_add_explicit(&d->latch, LATCH_VERSION_ONE - LATCH_X, memory_order_release);
 	unpin(d);
 	return 0;
+}
+
+static int hash_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	return exclusive ? hash_unfix_exclusive(pool, pid) : hash_unfix_shared(pool, pid);
 }
 
 static int hash_mark_dirty(ptbm_pool *pool, uint64_t pid)
@@ -759,7 +758,7 @@ static int hash_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uin
 		if (PTBM_UNLIKELY(b < 0 || !(s & BM_VALID))) {
 			/* load it (or wait for its loader) under a pin, never blindly */
 			void *p;
-			int rc = hash_fix(pool, pid, false, &p);
+			int rc = hash_fix(pool, pid, &p, false);
 			if (rc < 0)
 				return rc;
 			hash_unfix_shared(pool, pid);
@@ -954,10 +953,8 @@ static void hash_fini(ptbm_pool *pool, bool creator)
 }
 
 const struct ptbm_engine_ops ptbm_hash_ops = {
-    .fix_shared = hash_fix_shared,
-    .fix_exclusive = hash_fix_exclusive,
-    .unfix_shared = hash_unfix_shared,
-    .unfix_exclusive = hash_unfix_exclusive,
+    .fix = hash_fix,
+    .unfix = hash_unfix,
     .mark_dirty = hash_mark_dirty,
     .read_begin = hash_read_begin,
     .read_validate = hash_read_validate,

@@ -21,12 +21,14 @@
  * against n_alloc. As a consequence ptbm_file_commit always finds the file
  * long enough and never truncates it itself.
  *
- * Latches: the pool's descriptor array, with the vm engine's tags (internal.h)
- * minus eviction, counted in the thread's slot and waited for with
- * ptbm_wait as in vm, so a process that dies holding one is a dead owner: 0 or 1 unlocked (0 is a
- * page never latched), 2..253 shared, 254 exclusive. Exclusive unlock bumps the version, so
- * optimistic reads work as in vm: the mapping is never unmapped, a racing read sees some bytes of
- * the page (possibly after a major fault the kernel serves) and validation discards them.
+ * Latches: the pool's descriptor array, with the vm engine's tags and latch
+ * primitives (vm/state.h) minus eviction, counted in the thread's slot and
+ * waited for with ptbm_wait as in vm, so a process that dies holding one is
+ * a dead owner: 0 or 1 unlocked (0 is a page never latched), 2..253 shared,
+ * 254 exclusive. Exclusive unlock bumps the version, so optimistic reads
+ * work as in vm: the mapping is never unmapped, a racing read sees some
+ * bytes of the page (possibly after a major fault the kernel serves) and
+ * validation discards them.
  *
  *   unlocked --fix shared: CAS-> shared(n+1) --unfix: CAS-> ... unlocked
  *   unlocked --fix exclusive: CAS-> exclusive --unfix: store-> unlocked, v+1
@@ -53,7 +55,13 @@
  *     fix as a hit (misses are the process's major faults, in the same
  *     stats); the benchmark measures the pool's memory from RSS instead.
  */
-#include "internal.h"
+#include "pool/pool.h"
+
+#include "core/checksum.h"
+#include "core/pageio.h"
+#include "registry/stats.h"
+#include "vm/latch_wait.h"
+#include "vm/state.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -74,20 +82,12 @@ static inline struct marea *area(ptbm_pool *pool)
 	return pool->engine_area;
 }
 
-static inline bool cas(_Atomic uint64_t *w, uint64_t *expected, uint64_t desired)
-{
-	return atomic_compare_exchange_weak_explicit(w, expected, desired, memory_order_acquire,
-						     memory_order_relaxed);
-}
-
 static inline bool allocated(ptbm_pool *pool, uint64_t pid)
 {
 	return pid < atomic_load_explicit(&pool->sh->n_alloc, memory_order_acquire);
 }
 
 /* ---- latches ---------------------------------------------------------- */
-
-static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid);
 
 /* First latch of the page in this pool: verify it (caller holds a latch). */
 static int check_page(ptbm_pool *pool, uint64_t pid)
@@ -98,7 +98,7 @@ static int check_page(ptbm_pool *pool, uint64_t pid)
 	return rc;
 }
 
-static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **page)
+static int mm_fix(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive)
 {
 	if (PTBM_UNLIKELY(!allocated(pool, pid)))
 		return PTBM_ERANGE;
@@ -108,14 +108,12 @@ static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **p
 	unsigned spins = 0;
 	ptbm_slot_hold(slot, 1); /* a latch counts before it is taken (dead owners) */
 	for (;;) {
-		uint64_t tag = ptbm_tag(s) ? ptbm_tag(s) : PTBM_TAG_UNLOCKED;
-		uint64_t want = 0; /* the tag to take, 0 = wait */
-		if (exclusive)
-			want = tag == PTBM_TAG_UNLOCKED ? PTBM_TAG_EXCLUSIVE : 0;
-		else
-			want = tag < PTBM_TAG_SHARED_MAX ? tag + 1 : 0; /* unlocked or shared */
-		if (PTBM_LIKELY(want)) {
-			if (cas(w, &s, ptbm_with_tag(s, want)))
+		uint64_t ns, u = s;
+		if (ptbm_tag(u) == PTBM_TAG_EVICTED) /* never latched: this engine evicts nothing */
+			u = ptbm_with_tag(u, PTBM_TAG_UNLOCKED);
+		if (PTBM_LIKELY(exclusive ? ptbm_state_to_exclusive(u, &ns)
+					  : ptbm_state_add_reader(u, &ns))) {
+			if (ptbm_state_cas(w, &s, ns))
 				break;
 			continue;
 		}
@@ -129,14 +127,8 @@ static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **p
 	if (PTBM_UNLIKELY(!(s & MMAP_CHECKED))) {
 		int rc = check_page(pool, pid);
 		if (rc < 0) {
-			if (exclusive) { /* let go unchanged: no version bump */
-				atomic_store_explicit(
-				    w, ptbm_with_tag(atomic_load(w), PTBM_TAG_UNLOCKED),
-				    memory_order_release);
-				ptbm_slot_hold(slot, -1);
-			} else {
-				mm_unfix_shared(pool, pid);
-			}
+			ptbm_state_unlatch_undo(w, exclusive); /* no version bump */
+			ptbm_slot_hold(slot, -1);
 			return rc;
 		}
 	}
@@ -145,34 +137,15 @@ static inline int mm_fix(ptbm_pool *pool, uint64_t pid, bool exclusive, void **p
 	return 0;
 }
 
-static int mm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
-{
-	return mm_fix(pool, pid, false, page);
-}
-
-static int mm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
-{
-	return mm_fix(pool, pid, true, page);
-}
-
 static int mm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	if (PTBM_UNLIKELY(!slot))
 		return PTBM_ETOOMANY;
-	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	for (;;) {
-		uint64_t tag = ptbm_tag(s);
-		if (PTBM_UNLIKELY(tag < 2 || tag > PTBM_TAG_SHARED_MAX))
-			return PTBM_ENOTFIXED;
-		if (atomic_compare_exchange_weak_explicit(w, &s, s - (1ull << PTBM_TAG_SHIFT),
-							  memory_order_release,
-							  memory_order_relaxed)) {
-			ptbm_slot_hold(slot, -1);
-			return 0;
-		}
-	}
+	int rc = ptbm_state_unlatch_shared(&pool->desc[pid]);
+	if (rc == 0)
+		ptbm_slot_hold(slot, -1);
+	return rc;
 }
 
 static int mm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
@@ -190,22 +163,19 @@ static int mm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 		ptbm_file_note_written(&pool->file, pid);
 		s &= ~PTBM_DIRTY_BIT;
 	}
-	/* only the holder writes an exclusive word: a store is enough */
-	atomic_store_explicit(w, ptbm_bump_version(ptbm_with_tag(s, PTBM_TAG_UNLOCKED)),
-			      memory_order_release);
+	ptbm_state_unlatch_exclusive(w, s);
 	ptbm_slot_hold(slot, -1);
 	return 0;
 }
 
+static int mm_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	return exclusive ? mm_unfix_exclusive(pool, pid) : mm_unfix_shared(pool, pid);
+}
+
 static int mm_mark_dirty(ptbm_pool *pool, uint64_t pid)
 {
-	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	if (ptbm_tag(s) != PTBM_TAG_EXCLUSIVE)
-		return PTBM_ENOTFIXED;
-	if (!(s & PTBM_DIRTY_BIT))
-		atomic_store_explicit(w, s | PTBM_DIRTY_BIT, memory_order_relaxed);
-	return 0;
+	return ptbm_state_mark_dirty(&pool->desc[pid]);
 }
 
 /* ---- optimistic reads ----------------------------------------------------- */
@@ -227,7 +197,7 @@ static int mm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint6
 		if (PTBM_UNLIKELY(!(s & MMAP_CHECKED))) {
 			/* verify it under a latch first */
 			void *p;
-			int rc = mm_fix_shared(pool, pid, &p);
+			int rc = mm_fix(pool, pid, &p, false);
 			if (rc < 0)
 				return rc;
 			mm_unfix_shared(pool, pid);
@@ -257,7 +227,7 @@ static int mm_upgrade(ptbm_pool *pool, uint64_t pid, uint64_t version)
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
 	while (ptbm_tag(s) <= PTBM_TAG_UNLOCKED && ptbm_version(s) == version)
-		if (cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
+		if (ptbm_state_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE)))
 			return 0;
 	ptbm_slot_hold(slot, -1);
 	ptbm_slot_add(slot, PTBM_C_RESTARTS, 1);
@@ -364,10 +334,8 @@ static void mm_fini(ptbm_pool *pool, bool creator)
 }
 
 const struct ptbm_engine_ops ptbm_mmap_ops = {
-    .fix_shared = mm_fix_shared,
-    .fix_exclusive = mm_fix_exclusive,
-    .unfix_shared = mm_unfix_shared,
-    .unfix_exclusive = mm_unfix_exclusive,
+    .fix = mm_fix,
+    .unfix = mm_unfix,
     .mark_dirty = mm_mark_dirty,
     .read_begin = mm_read_begin,
     .read_validate = mm_read_validate,

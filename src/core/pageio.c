@@ -226,6 +226,31 @@ static int ring_submit(struct io_uring *ring, unsigned wait_for)
 }
 
 /*
+ * The fault for one request of a batch (fault.c): a delay is served here
+ * (the request then goes as usual) and a ring fault noted in *ring_fault;
+ * what is returned is the request's own fault, PTBM_FAULT_NONE if none.
+ */
+static enum ptbm_fault request_fault(bool write, bool *ring_fault)
+{
+	enum ptbm_fault fault = ptbm_fault_take(write);
+	if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
+		if (fault == PTBM_FAULT_DELAY)
+			usleep(200000); /* then the request goes as usual */
+		*ring_fault |= fault == PTBM_FAULT_RING;
+		fault = PTBM_FAULT_NONE;
+	}
+	return fault;
+}
+
+/* The result a request's own fault stands for. */
+static int fault_rc(enum ptbm_fault fault)
+{
+	return fault == PTBM_FAULT_EIO	    ? -EIO
+	       : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
+					    : PTBM_EIO_SHORT;
+}
+
+/*
  * Transfer n whole pages, in io_uring submissions of up to RING_DEPTH (one
  * pread/pwrite at a time where there is no ring). Two channels, neither a
  * sum of the other: rcs[i] gets page i's own result (0, -errno or
@@ -245,21 +270,13 @@ static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *b
 		for (size_t i = at; i < at + k; i++) {
 			if (eof)
 				eof[i] = false;
-			enum ptbm_fault fault = ptbm_fault_take(write);
-			if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
-				if (fault == PTBM_FAULT_DELAY)
-					usleep(200000); /* then the request goes as usual */
-				ring_fault |= fault == PTBM_FAULT_RING;
-				fault = PTBM_FAULT_NONE;
-			}
+			enum ptbm_fault fault = request_fault(write, &ring_fault);
 			/* no SQE for a faulted page: one taken and left unprepared
 			 * would be submitted anyway, replaying a stale request */
 			struct io_uring_sqe *sqe =
 			    ring && fault == PTBM_FAULT_NONE ? io_uring_get_sqe(ring) : NULL;
 			if (fault != PTBM_FAULT_NONE) {
-				rcs[i] = fault == PTBM_FAULT_EIO      ? -EIO
-					 : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
-								      : PTBM_EIO_SHORT;
+				rcs[i] = fault_rc(fault);
 				continue;
 			}
 			if (!sqe) { /* no ring here: one call each */
@@ -408,17 +425,8 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 	struct io_uring *ring = st->buf ? ring_of(&tl_ring.stage, &tl_ring.stage_state) : NULL;
 	bool ring_fault = false;
 	for (size_t i = 0; i < n; i++) {
-		enum ptbm_fault fault = ptbm_fault_take(false);
-		if (fault == PTBM_FAULT_DELAY || fault == PTBM_FAULT_RING) {
-			if (fault == PTBM_FAULT_DELAY)
-				usleep(200000); /* then the request goes as usual */
-			ring_fault |= fault == PTBM_FAULT_RING;
-			fault = PTBM_FAULT_NONE;
-		}
-		st->how[i] = fault == PTBM_FAULT_EIO	  ? -EIO
-			     : fault == PTBM_FAULT_ENOSPC ? -ENOSPC
-			     : fault == PTBM_FAULT_SHORT  ? PTBM_EIO_SHORT
-							  : 1;
+		enum ptbm_fault fault = request_fault(false, &ring_fault);
+		st->how[i] = fault == PTBM_FAULT_NONE ? 1 : fault_rc(fault);
 		struct io_uring_sqe *sqe = ring && st->how[i] == 1 ? io_uring_get_sqe(ring) : NULL;
 		if (!sqe)
 			continue;

@@ -39,50 +39,55 @@ static __attribute__((noinline)) int engine_fix(ptbm_pool *pool, uint64_t pid, v
 						bool exclusive)
 {
 	NEED_SLOT(pool);
-	return exclusive ? pool->ops->fix_exclusive(pool, pid, page)
-			 : pool->ops->fix_shared(pool, pid, page);
+	return pool->ops->fix(pool, pid, page, exclusive);
 }
 
 static __attribute__((noinline)) int engine_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
 {
-	return exclusive ? pool->ops->unfix_exclusive(pool, pid)
-			 : pool->ops->unfix_shared(pool, pid);
+	return pool->ops->unfix(pool, pid, exclusive);
+}
+
+/* The checks, then the vm engine's hit path, inlined (exclusive is a
+ * constant in each entry point below), or the engine. */
+static inline __attribute__((always_inline)) int fix(ptbm_pool *pool, uint64_t pid, void **page,
+						     bool exclusive)
+{
+	if (PTBM_UNLIKELY(!page))
+		return -EINVAL;
+	CHECK_PAGE(pool, pid);
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return ptbm_vm_fix(pool, pid, page, exclusive);
+	return engine_fix(pool, pid, page, exclusive);
+}
+
+static inline __attribute__((always_inline)) int unfix(ptbm_pool *pool, uint64_t pid,
+						       bool exclusive)
+{
+	CHECK_PAGE(pool, pid);
+	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
+		return exclusive ? ptbm_vm_unfix_exclusive(pool, pid)
+				 : ptbm_vm_unfix_shared(pool, pid);
+	return engine_unfix(pool, pid, exclusive);
 }
 
 int ptbm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	if (PTBM_UNLIKELY(!page))
-		return -EINVAL;
-	CHECK_PAGE(pool, pid);
-	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
-		return ptbm_vm_fix_shared(pool, pid, page);
-	return engine_fix(pool, pid, page, false);
+	return fix(pool, pid, page, false);
 }
 
 int ptbm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
 {
-	if (PTBM_UNLIKELY(!page))
-		return -EINVAL;
-	CHECK_PAGE(pool, pid);
-	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
-		return ptbm_vm_fix_exclusive(pool, pid, page);
-	return engine_fix(pool, pid, page, true);
+	return fix(pool, pid, page, true);
 }
 
 int ptbm_unfix_shared(ptbm_pool *pool, uint64_t pid)
 {
-	CHECK_PAGE(pool, pid);
-	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
-		return ptbm_vm_unfix_shared(pool, pid);
-	return engine_unfix(pool, pid, false);
+	return unfix(pool, pid, false);
 }
 
 int ptbm_unfix_exclusive(ptbm_pool *pool, uint64_t pid)
 {
-	CHECK_PAGE(pool, pid);
-	if (PTBM_LIKELY(pool->engine == PTBM_ENGINE_VM))
-		return ptbm_vm_unfix_exclusive(pool, pid);
-	return engine_unfix(pool, pid, true);
+	return unfix(pool, pid, true);
 }
 
 int ptbm_mark_dirty(ptbm_pool *pool, uint64_t pid)

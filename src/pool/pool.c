@@ -154,6 +154,17 @@ static struct ptbm_pageset *written_set(ptbm_pool *pool)
 	return (struct ptbm_pageset *)(pool->region + pool->sh->off_written);
 }
 
+/* Map the pool's region (from its shm object, if it has one). */
+static int map_region(ptbm_pool *pool, uint64_t bytes, bool shared)
+{
+	pool->region_bytes = bytes;
+	pool->region = ptbm_region_reserve(bytes, shared, pool->shm_fd, 0);
+	if (!pool->region)
+		return -errno;
+	pool->sh = (struct ptbm_shared *)pool->region;
+	return 0;
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -282,13 +293,9 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 			goto fail_unlink;
 		}
 	}
-	pool->region_bytes = proto.region_bytes;
-	pool->region = ptbm_region_reserve(proto.region_bytes, shared, pool->shm_fd, 0);
-	if (!pool->region) {
-		rc = -errno;
+	rc = map_region(pool, proto.region_bytes, shared);
+	if (rc < 0)
 		goto fail_unlink;
-	}
-	pool->sh = (struct ptbm_shared *)pool->region;
 	memcpy(pool->sh, &proto, sizeof proto);
 	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
 	atomic_store(&pool->sh->n_alloc, n_pages);
@@ -349,13 +356,9 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 		rc = PTBM_ELAYOUT;
 		goto fail;
 	}
-	pool->region_bytes = head.region_bytes;
-	pool->region = ptbm_region_reserve(head.region_bytes, true, pool->shm_fd, 0);
-	if (!pool->region) {
-		rc = -errno;
+	rc = map_region(pool, head.region_bytes, true);
+	if (rc < 0)
 		goto fail;
-	}
-	pool->sh = (struct ptbm_shared *)pool->region;
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail;

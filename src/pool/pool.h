@@ -65,10 +65,9 @@ struct ptbm_shared {
  * (the vm engine's hit path directly, vm/hit.h).
  * ------------------------------------------------------------------- */
 struct ptbm_engine_ops {
-	int (*fix_shared)(ptbm_pool *, uint64_t, void **);
-	int (*fix_exclusive)(ptbm_pool *, uint64_t, void **);
-	int (*unfix_shared)(ptbm_pool *, uint64_t);
-	int (*unfix_exclusive)(ptbm_pool *, uint64_t);
+	/* latch page pid exclusive or shared, and let go of it */
+	int (*fix)(ptbm_pool *, uint64_t, void **, bool exclusive);
+	int (*unfix)(ptbm_pool *, uint64_t, bool exclusive);
 	int (*mark_dirty)(ptbm_pool *, uint64_t);
 	int (*read_begin)(ptbm_pool *, uint64_t, const void **, uint64_t *);
 	int (*read_validate)(ptbm_pool *, uint64_t, uint64_t);

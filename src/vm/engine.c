@@ -10,6 +10,18 @@
  */
 #include "vm/vm.h"
 
+/* The operations' fix and unfix: the hit path, out of line (api.c inlines
+ * it instead). */
+static int vm_fix(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive)
+{
+	return ptbm_vm_fix(pool, pid, page, exclusive);
+}
+
+static int vm_unfix(ptbm_pool *pool, uint64_t pid, bool exclusive)
+{
+	return exclusive ? ptbm_vm_unfix_exclusive(pool, pid) : ptbm_vm_unfix_shared(pool, pid);
+}
+
 static uint64_t vm_area_bytes(const struct ptbm_shared *sh)
 {
 	return ptbm_pageset_bytes(sh->max_pages);
@@ -29,10 +41,8 @@ static void vm_fini(ptbm_pool *pool, bool creator)
 }
 
 const struct ptbm_engine_ops ptbm_vm_ops = {
-    .fix_shared = ptbm_vm_fix_shared,
-    .fix_exclusive = ptbm_vm_fix_exclusive,
-    .unfix_shared = ptbm_vm_unfix_shared,
-    .unfix_exclusive = ptbm_vm_unfix_exclusive,
+    .fix = vm_fix,
+    .unfix = vm_unfix,
     .mark_dirty = ptbm_vm_mark_dirty,
     .read_begin = ptbm_vm_read_begin,
     .read_validate = ptbm_vm_read_validate,

@@ -11,8 +11,8 @@
  * Latch page pid (exclusive or shared) starting from word s, the one the
  * hit path last saw; slot's count already holds the latch being taken.
  */
-static int fix_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
-		    uint64_t s, bool exclusive)
+int ptbm_vm_fix_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+		     uint64_t s, bool exclusive)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	unsigned spins = 0;
@@ -51,29 +51,13 @@ fail:
 	return rc;
 }
 
-int ptbm_vm_fix_shared_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
-			    uint64_t s)
-{
-	return fix_slow(pool, pid, page, slot, s, false);
-}
-
-int ptbm_vm_fix_exclusive_slow(ptbm_pool *pool, uint64_t pid, void **page,
-			       struct ptbm_stat_slot *slot, uint64_t s)
-{
-	return fix_slow(pool, pid, page, slot, s, true);
-}
-
 int ptbm_vm_fix_mapped(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
 		       uint64_t s, bool exclusive)
 {
 	int rc = ptbm_vm_map_group(pool, pid, (uint8_t)ptbm_gen(s));
 	if (PTBM_UNLIKELY(rc < 0)) {
-		if (exclusive) {
-			ptbm_state_unlatch_unchanged(&pool->desc[pid]);
-			ptbm_slot_hold(slot, -1);
-		} else {
-			ptbm_vm_unfix_shared(pool, pid);
-		}
+		ptbm_state_unlatch_undo(&pool->desc[pid], exclusive);
+		ptbm_slot_hold(slot, -1);
 		return rc;
 	}
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
@@ -88,7 +72,7 @@ int ptbm_vm_fix_first(ptbm_pool *pool, uint64_t pid, void **page, bool exclusive
 		return PTBM_ETOOMANY;
 	ptbm_slot_hold(slot, 1);
 	uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
-	return fix_slow(pool, pid, page, slot, s, exclusive);
+	return ptbm_vm_fix_slow(pool, pid, page, slot, s, exclusive);
 }
 
 int ptbm_vm_unfix_first(ptbm_pool *pool, uint64_t pid, bool exclusive)

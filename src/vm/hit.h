@@ -21,11 +21,8 @@
  * the hit path last saw; _mapped gets a page it latched (s: its word then)
  * that this process must map first.
  */
-int ptbm_vm_fix_shared_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
-			    uint64_t s) __attribute__((noinline, cold));
-int ptbm_vm_fix_exclusive_slow(ptbm_pool *pool, uint64_t pid, void **page,
-			       struct ptbm_stat_slot *slot, uint64_t s)
-    __attribute__((noinline, cold));
+int ptbm_vm_fix_slow(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
+		     uint64_t s, bool exclusive) __attribute__((noinline, cold));
 int ptbm_vm_fix_mapped(ptbm_pool *pool, uint64_t pid, void **page, struct ptbm_stat_slot *slot,
 		       uint64_t s, bool exclusive) __attribute__((noinline, cold));
 int ptbm_vm_unfix_shared_slow(ptbm_pool *pool, uint64_t pid, struct ptbm_stat_slot *slot)
@@ -52,38 +49,26 @@ static inline bool ptbm_vm_unmapped(const ptbm_pool *pool, uint64_t pid, uint64_
 	return PTBM_UNLIKELY(pool->populate) && pool->mapgen[pid] != ptbm_gen(s);
 }
 
-static inline int ptbm_vm_fix_shared(ptbm_pool *pool, uint64_t pid, void **page)
+/* Latch page pid shared or exclusive (a constant where it is inlined). */
+static inline __attribute__((always_inline)) int ptbm_vm_fix(ptbm_pool *pool, uint64_t pid,
+							     void **page, bool exclusive)
 {
 	if (PTBM_UNLIKELY(!ptbm_vm_has_slot(pool)))
-		return ptbm_vm_fix_first(pool, pid, page, false);
+		return ptbm_vm_fix_first(pool, pid, page, exclusive);
 	struct ptbm_stat_slot *slot = ptbm_tls_stat.slot;
 	_Atomic uint64_t *w = &pool->desc[pid];
 	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 	ptbm_slot_hold(slot, 1);
-	/* unlocked, or shared with room for one more */
-	if (PTBM_UNLIKELY(!ptbm_tag_shareable(ptbm_tag(s)) ||
-			  !ptbm_state_cas(w, &s, s + PTBM_READER)))
-		return ptbm_vm_fix_shared_slow(pool, pid, page, slot, s);
+	/* exclusive: unlocked or marked; shared: unlocked, or shared with room
+	 * for one more */
+	if (PTBM_UNLIKELY(exclusive
+			      ? !ptbm_tag_idle(ptbm_tag(s)) ||
+				    !ptbm_state_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))
+			      : !ptbm_tag_shareable(ptbm_tag(s)) ||
+				    !ptbm_state_cas(w, &s, s + PTBM_READER)))
+		return ptbm_vm_fix_slow(pool, pid, page, slot, s, exclusive);
 	if (ptbm_vm_unmapped(pool, pid, s))
-		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, false);
-	ptbm_slot_add(slot, PTBM_C_HITS, 1);
-	*page = ptbm_page_addr(pool, pid);
-	return 0;
-}
-
-static inline int ptbm_vm_fix_exclusive(ptbm_pool *pool, uint64_t pid, void **page)
-{
-	if (PTBM_UNLIKELY(!ptbm_vm_has_slot(pool)))
-		return ptbm_vm_fix_first(pool, pid, page, true);
-	struct ptbm_stat_slot *slot = ptbm_tls_stat.slot;
-	_Atomic uint64_t *w = &pool->desc[pid];
-	uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
-	ptbm_slot_hold(slot, 1);
-	if (PTBM_UNLIKELY(!ptbm_tag_idle(ptbm_tag(s)) ||
-			  !ptbm_state_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))))
-		return ptbm_vm_fix_exclusive_slow(pool, pid, page, slot, s);
-	if (ptbm_vm_unmapped(pool, pid, s))
-		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, true);
+		return ptbm_vm_fix_mapped(pool, pid, page, slot, s, exclusive);
 	ptbm_slot_add(slot, PTBM_C_HITS, 1);
 	*page = ptbm_page_addr(pool, pid);
 	return 0;

@@ -27,7 +27,7 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 				  (pool->populate && pool->mapgen[pid] != ptbm_gen(s)))) {
 			/* load or map it under a latch, never blindly */
 			void *p;
-			int rc = ptbm_vm_fix_shared(pool, pid, &p);
+			int rc = ptbm_vm_fix(pool, pid, &p, false);
 			if (rc < 0)
 				return rc;
 			ptbm_vm_unfix_shared(pool, pid);

@@ -163,6 +163,16 @@ static inline void ptbm_state_unlatch_unchanged(_Atomic uint64_t *w)
 	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_UNLOCKED), memory_order_release);
 }
 
+/* Let go of a latch just taken, with nothing changed (the caller's latch
+ * count is its own business). */
+static inline void ptbm_state_unlatch_undo(_Atomic uint64_t *w, bool exclusive)
+{
+	if (exclusive)
+		ptbm_state_unlatch_unchanged(w);
+	else
+		ptbm_state_unlatch_shared(w);
+}
+
 /* Set D, for the holder of the exclusive latch: 0, or PTBM_ENOTFIXED. */
 static inline int ptbm_state_mark_dirty(_Atomic uint64_t *w)
 {
