@@ -125,6 +125,8 @@ bad_arguments() {
 --budget 2GiB --data 1GiB
 --no-oom --oom-only
 --frobnicate
+--no-oom=yes
+an-argument
 --data 4PiB
 ARGS
 	"$ptbm" bench --dir /nonexistent/dir >/dev/null 2>&1

@@ -12,6 +12,8 @@
 #include "probe_report.h"
 #include "probe_sys.h"
 
+#include "options.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,18 +78,12 @@ static int bad_args(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* The value of option opt: "--opt=value" or "--opt value" (advancing *i). */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt)
-{
-	size_t len = strlen(opt);
-	if (strncmp(argv[*i], opt, len) != 0)
-		return NULL;
-	if (argv[*i][len] == '=')
-		return argv[*i] + len + 1;
-	if (argv[*i][len] == '\0' && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
+enum { O_JSON = 1, O_LIST, O_ONLY, O_TIMEOUT };
+
+static const struct opt options[] = {
+    {"json", false, O_JSON},	  {"list", false, O_LIST}, {"only", true, O_ONLY},
+    {"timeout", true, O_TIMEOUT}, {NULL, false, 0},
+};
 
 int ptbm_probe_main(int argc, char **argv)
 {
@@ -96,31 +92,41 @@ int ptbm_probe_main(int argc, char **argv)
 	bool selected[sizeof(probe_experiments) / sizeof(probe_experiments[0])] = {false};
 	bool any_selected = false;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-		if (strcmp(a, "--json") == 0) {
+	struct opt_parser p;
+	opt_init(&p, argc, argv, options);
+	int c;
+	while ((c = opt_next(&p)) != OPT_END) {
+		const char *v = p.value;
+		switch (c) {
+		case O_JSON:
 			json = true;
-		} else if (strcmp(a, "--list") == 0) {
+			break;
+		case O_LIST:
 			list = true;
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else if ((v = opt_value(argc, argv, &i, "--only"))) {
+			break;
+		case O_ONLY: {
 			const struct probe_experiment *e = probe_find(v);
 			if (!e)
 				return bad_args("no experiment '%s' (see --list)", v);
 			selected[e - probe_experiments] = true;
 			any_selected = true;
-		} else if ((v = opt_value(argc, argv, &i, "--timeout"))) {
+			break;
+		}
+		case O_TIMEOUT: {
 			char *end;
 			timeout_s = strtod(v, &end);
 			if (*v == '\0' || *end != '\0' || !(timeout_s > 0 && timeout_s <= 3600))
 				return bad_args("--timeout wants seconds in (0, 3600], not '%s'",
 						v);
-		} else if (strcmp(a, "--only") == 0 || strcmp(a, "--timeout") == 0) {
-			return bad_args("%s needs a value", a);
-		} else {
-			return bad_args("unknown argument '%s'", a);
+			break;
+		}
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case OPT_NEEDS_VALUE:
+			return bad_args("%s needs a value", p.arg);
+		default:
+			return bad_args("unknown argument '%s'", p.arg);
 		}
 	}
 

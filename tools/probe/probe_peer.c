@@ -55,18 +55,7 @@ int probe_peer_start(struct probe_peer *p, int (*fn)(struct probe_peer *self, vo
 
 int probe_peer_send(struct probe_peer *p, const void *buf, size_t len)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = send(p->fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-		if (n < 0) {
-			int err = errno;
-			if (err == EINTR)
-				continue;
-			return -err;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return probe_write_all(p->fd, buf, len, -1);
 }
 
 int probe_peer_recv(struct probe_peer *p, void *buf, size_t len)

@@ -12,6 +12,8 @@
 #include "probe_report.h"
 #include "probe_sys.h"
 
+#include "json.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -97,25 +99,6 @@ int probe_report_markdown(FILE *out, const struct probe_env *env, const struct p
 	}
 	fflush(out);
 	return ferror(out) ? -EIO : 0;
-}
-
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
 }
 
 int probe_report_json(FILE *out, const struct probe_env *env, const struct probe_result *rs,

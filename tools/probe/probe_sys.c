@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -389,7 +390,9 @@ int probe_write_all(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+		const char *at = (const char *)buf + done;
+		ssize_t n = off < 0 ? send(fd, at, len - done, MSG_NOSIGNAL)
+				    : pwrite(fd, at, len - done, off + (off_t)done);
 		if (n < 0) {
 			int err = errno;
 			if (err == EINTR)

@@ -99,7 +99,8 @@ int probe_disk_dir(char *buf, size_t len);
 struct probe_result;
 int probe_temp_file(struct probe_result *r, const char *dir, const char *stem, char *path,
 		    size_t path_len);
-/* pwrite all of len bytes at off.  0 or -errno. */
+/* pwrite all of len bytes at off, or send them all (off < 0: fd is a
+ * socket; no SIGPIPE).  0 or -errno. */
 int probe_write_all(int fd, const void *buf, size_t len, off_t off);
 /* Sum of the "TLB:" row of /proc/interrupts, or -errno (-ENOENT: no such row). */
 long long probe_tlb_interrupts(void);

@@ -25,11 +25,11 @@
  * and on request JSON (--json) and charts (--plot, gnuplot).
  */
 #include "bench.h"
+#include "options.h"
 #include "units.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -628,17 +628,13 @@ static int parse_engines(const char *text, unsigned *out)
 	char buf[128];
 	snprintf(buf, sizeof buf, "%s", text);
 	*out = 0;
+	static const char *const names[] = {"all", "vm", "hash", "mmap", NULL};
+	const unsigned bits[] = {ENGINE_BITS, 1u << BE_VM, 1u << BE_HASH, 1u << BE_MMAP};
 	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!strcmp(t, "all"))
-			*out |= ENGINE_BITS;
-		else if (!strcmp(t, "vm"))
-			*out |= 1u << BE_VM;
-		else if (!strcmp(t, "hash"))
-			*out |= 1u << BE_HASH;
-		else if (!strcmp(t, "mmap"))
-			*out |= 1u << BE_MMAP;
-		else
+		int i = opt_choice(t, names);
+		if (i < 0)
 			return -1;
+		*out |= bits[i];
 	}
 	return *out ? 0 : -1;
 }
@@ -674,134 +670,151 @@ static int parse_count(const char *text, unsigned lo, unsigned hi, unsigned *out
 	return 0;
 }
 
-enum { O_ENGINES = 256, O_NO_OOM, O_OOM_ONLY, O_FORK, O_ACCESS };
+enum {
+	O_ENGINES = 1,
+	O_MODE,
+	O_WORKERS,
+	O_DATA,
+	O_BUDGET,
+	O_PAGE_SIZE,
+	O_DIST,
+	O_WRITES,
+	O_SECONDS,
+	O_ROUNDS,
+	O_QD,
+	O_FORK,
+	O_ACCESS,
+	O_NO_OOM,
+	O_OOM_ONLY,
+	O_DIR,
+	O_JSON,
+	O_PLOT,
+};
 
+static const struct opt options[] = {
+    {"engines", true, O_ENGINES},
+    {"mode", true, O_MODE},
+    {"workers", true, O_WORKERS},
+    {"data", true, O_DATA},
+    {"budget", true, O_BUDGET},
+    {"page-size", true, O_PAGE_SIZE},
+    {"dist", true, O_DIST},
+    {"writes", true, O_WRITES},
+    {"seconds", true, O_SECONDS},
+    {"rounds", true, O_ROUNDS},
+    {"qd", true, O_QD},
+    {"fork-seconds", true, O_FORK},
+    {"access", true, O_ACCESS},
+    {"no-oom", false, O_NO_OOM},
+    {"oom-only", false, O_OOM_ONLY},
+    {"dir", true, O_DIR},
+    {"json", true, O_JSON},
+    {"plot", true, O_PLOT},
+    {NULL, false, 0},
+};
+
+/* 0 after --help, 2 for a bad argument, -1: parsed, run. */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
-	static const struct option longopts[] = {
-	    {"engines", required_argument, 0, O_ENGINES},
-	    {"mode", required_argument, 0, 'm'},
-	    {"workers", required_argument, 0, 'w'},
-	    {"data", required_argument, 0, 'd'},
-	    {"budget", required_argument, 0, 'b'},
-	    {"page-size", required_argument, 0, 'p'},
-	    {"dist", required_argument, 0, 'z'},
-	    {"writes", required_argument, 0, 'W'},
-	    {"seconds", required_argument, 0, 's'},
-	    {"rounds", required_argument, 0, 'r'},
-	    {"qd", required_argument, 0, 'q'},
-	    {"fork-seconds", required_argument, 0, O_FORK},
-	    {"access", required_argument, 0, O_ACCESS},
-	    {"no-oom", no_argument, 0, O_NO_OOM},
-	    {"oom-only", no_argument, 0, O_OOM_ONLY},
-	    {"dir", required_argument, 0, 'D'},
-	    {"json", required_argument, 0, 'j'},
-	    {"plot", required_argument, 0, 'P'},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
-	};
-	optind = 1;
-	opterr = 0;
-	int c, li = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
-		const char *name = longopts[li].name;
+	struct opt_parser p;
+	opt_init(&p, argc, argv, options);
+	int c;
+	while ((c = opt_next(&p)) != OPT_END) {
+		const char *name = opt_name(options, c), *val = p.value;
 		uint64_t v;
 		switch (c) {
 		case O_ENGINES:
-			if (parse_engines(optarg, &o->engines) < 0)
-				return bad(name, optarg, "a list of vm, hash, mmap");
+			if (parse_engines(val, &o->engines) < 0)
+				return bad(name, val, "a list of vm, hash, mmap");
 			break;
-		case 'm':
-			if (!strcmp(optarg, "threads"))
-				o->modes = 1u << PTBM_SHARE_THREADS;
-			else if (!strcmp(optarg, "processes"))
-				o->modes = 1u << PTBM_SHARE_PROCESSES;
-			else if (!strcmp(optarg, "both"))
-				o->modes = 3;
-			else
-				return bad(name, optarg, "threads, processes or both");
+		case O_MODE: {
+			static const char *const modes[] = {"threads", "processes", "both", NULL};
+			const unsigned bits[] = {1u << PTBM_SHARE_THREADS,
+						 1u << PTBM_SHARE_PROCESSES, 3};
+			int i = opt_choice(val, modes);
+			if (i < 0)
+				return bad(name, val, "threads, processes or both");
+			o->modes = bits[i];
 			break;
-		case 'w':
-			if (parse_count(optarg, 1, BENCH_MAX_WORKERS, &o->max_workers) < 0)
-				return bad(name, optarg, "1 to 64");
+		}
+		case O_WORKERS:
+			if (parse_count(val, 1, BENCH_MAX_WORKERS, &o->max_workers) < 0)
+				return bad(name, val, "1 to 64");
 			break;
-		case 'd':
-			if (parse_size(optarg, &o->data_bytes) < 0 || o->data_bytes == 0)
-				return bad(name, optarg, "a size such as 1GiB");
+		case O_DATA:
+			if (parse_size(val, &o->data_bytes) < 0 || o->data_bytes == 0)
+				return bad(name, val, "a size such as 1GiB");
 			break;
-		case 'b':
-			if (parse_size(optarg, &o->budget_bytes) < 0 || o->budget_bytes == 0)
-				return bad(name, optarg, "a size such as 256MiB");
+		case O_BUDGET:
+			if (parse_size(val, &o->budget_bytes) < 0 || o->budget_bytes == 0)
+				return bad(name, val, "a size such as 256MiB");
 			break;
-		case 'p':
-			if (parse_size(optarg, &v) < 0 || v < 4096 || v % 4096 || v > (1u << 24))
-				return bad(name, optarg, "a multiple of 4 KiB up to 16 MiB");
+		case O_PAGE_SIZE:
+			if (parse_size(val, &v) < 0 || v < 4096 || v % 4096 || v > (1u << 24))
+				return bad(name, val, "a multiple of 4 KiB up to 16 MiB");
 			o->page_size = (uint32_t)v;
 			break;
-		case 'z':
-			if (parse_dist(optarg, &o->zipf_theta) < 0)
-				return bad(name, optarg,
-					   "uniform, zipf or zipf:THETA with 0<THETA<1");
+		case O_DIST:
+			if (parse_dist(val, &o->zipf_theta) < 0)
+				return bad(name, val, "uniform, zipf or zipf:THETA with 0<THETA<1");
 			break;
-		case 'W':
-			if (parse_fraction(optarg, &o->writes) < 0)
-				return bad(name, optarg, "a fraction from 0 to 1, or a percentage");
+		case O_WRITES:
+			if (parse_fraction(val, &o->writes) < 0)
+				return bad(name, val, "a fraction from 0 to 1, or a percentage");
 			break;
-		case 's':
-			if (parse_seconds(optarg, &o->seconds) < 0 || o->seconds > 3600)
-				return bad(name, optarg, "a duration such as 0.5, 200ms or 2s");
+		case O_SECONDS:
+			if (parse_seconds(val, &o->seconds) < 0 || o->seconds > 3600)
+				return bad(name, val, "a duration such as 0.5, 200ms or 2s");
 			break;
-		case 'r':
-			if (parse_count(optarg, 1, BENCH_MAX_ROUNDS, &o->rounds) < 0)
-				return bad(name, optarg, "1 to 16");
+		case O_ROUNDS:
+			if (parse_count(val, 1, BENCH_MAX_ROUNDS, &o->rounds) < 0)
+				return bad(name, val, "1 to 16");
 			break;
-		case 'q':
-			if (parse_count(optarg, 1, BENCH_MAX_QD, &o->qd) < 0)
-				return bad(name, optarg, "1 to 256");
+		case O_QD:
+			if (parse_count(val, 1, BENCH_MAX_QD, &o->qd) < 0)
+				return bad(name, val, "1 to 256");
 			break;
 		case O_FORK:
-			if (parse_seconds(optarg, &o->fork_seconds) < 0 || o->fork_seconds > 60)
-				return bad(name, optarg, "a duration up to 60 s");
+			if (parse_seconds(val, &o->fork_seconds) < 0 || o->fork_seconds > 60)
+				return bad(name, val, "a duration up to 60 s");
 			break;
-		case O_ACCESS:
-			if (!strcmp(optarg, "dependent"))
-				o->independent = false;
-			else if (!strcmp(optarg, "independent"))
-				o->independent = true;
-			else
-				return bad(name, optarg, "dependent or independent");
+		case O_ACCESS: {
+			static const char *const kinds[] = {"dependent", "independent", NULL};
+			int i = opt_choice(val, kinds);
+			if (i < 0)
+				return bad(name, val, "dependent or independent");
+			o->independent = i == 1;
 			break;
+		}
 		case O_NO_OOM:
 			o->out_of_memory = false;
 			break;
 		case O_OOM_ONLY:
 			o->in_memory = false;
 			break;
-		case 'D':
-			o->dir = optarg;
+		case O_DIR:
+			o->dir = val;
 			break;
-		case 'j':
-			o->json_path = optarg;
+		case O_JSON:
+			o->json_path = val;
 			break;
-		case 'P':
-			o->plot_dir = optarg;
+		case O_PLOT:
+			o->plot_dir = val;
 			break;
-		case 'h':
+		case OPT_HELP:
 			usage(stdout);
 			return 0;
-		case ':':
-			fprintf(stderr, "ptbm bench: option '%s' needs a value\n",
-				argv[optind - 1]);
+		case OPT_NEEDS_VALUE:
+			fprintf(stderr, "ptbm bench: option '%s' needs a value\n", p.arg);
 			return 2;
-		default:
-			fprintf(stderr, "ptbm bench: unknown option '%s'\n", argv[optind - 1]);
+		case OPT_POSITIONAL:
+			fprintf(stderr, "ptbm bench: unexpected argument '%s'\n", p.arg);
+			return 2;
+		default: /* unknown, or a value for an option that takes none */
+			fprintf(stderr, "ptbm bench: unknown option '%s'\n", p.arg);
 			fprintf(stderr, "Try 'ptbm bench --help'.\n");
 			return 2;
 		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "ptbm bench: unexpected argument '%s'\n", argv[optind]);
-		return 2;
 	}
 	return -1; /* parsed: run */
 }

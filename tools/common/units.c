@@ -53,13 +53,20 @@ int parse_size(const char *text, uint64_t *bytes)
 	return 0;
 }
 
+/* The finite number text starts with, in *v, and where it ends; -1 if none. */
+static int leading_number(const char *text, double *v, char **end)
+{
+	if (!text || !*text)
+		return -1;
+	*v = strtod(text, end);
+	return *end == text || !isfinite(*v) ? -1 : 0;
+}
+
 int parse_seconds(const char *text, double *seconds)
 {
 	char *end;
-	if (!text || !*text)
-		return -1;
-	double v = strtod(text, &end);
-	if (end == text || !(v > 0) || !isfinite(v))
+	double v;
+	if (leading_number(text, &v, &end) < 0 || !(v > 0))
 		return -1;
 	if (strcmp(end, "ms") == 0)
 		v /= 1000;
@@ -74,10 +81,8 @@ int parse_seconds(const char *text, double *seconds)
 int parse_fraction(const char *text, double *fraction)
 {
 	char *end;
-	if (!text || !*text)
-		return -1;
-	double v = strtod(text, &end);
-	if (end == text || !isfinite(v))
+	double v;
+	if (leading_number(text, &v, &end) < 0)
 		return -1;
 	if (strcmp(end, "%") == 0)
 		v /= 100;

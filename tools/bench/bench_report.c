@@ -5,6 +5,7 @@
  * new process, the project's performance goals, and the same figures as JSON.
  */
 #include "bench.h"
+#include "json.h"
 #include "units.h"
 
 #include <errno.h>
@@ -457,21 +458,6 @@ void report_table(FILE *f, const struct bench_report *r)
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void json_num(FILE *f, double v)
 {
 	if (!isfinite(v))
@@ -486,14 +472,14 @@ static void json_key(FILE *f, const char *k, bool *first)
 {
 	fprintf(f, "%s", *first ? "" : ", ");
 	*first = false;
-	json_str(f, k);
+	json_string(f, k);
 	fprintf(f, ": ");
 }
 
 static void json_kv_s(FILE *f, const char *k, const char *v, bool *first)
 {
 	json_key(f, k, first);
-	json_str(f, v);
+	json_string(f, v);
 }
 
 static void json_kv_n(FILE *f, const char *k, double v, bool *first)
@@ -680,7 +666,7 @@ int report_json(const char *path, const struct bench_report *r)
 	fprintf(f, "\n  ],\n  \"notes\": [");
 	for (unsigned i = 0; i < r->n_notes; i++) {
 		fprintf(f, "%s", i ? ", " : "");
-		json_str(f, r->notes[i]);
+		json_string(f, r->notes[i]);
 	}
 	fprintf(f, "],\n  \"seconds\": ");
 	json_num(f, r->seconds);
