@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fuzz the operation sequence (tests/fuzz_ops.c): configure a clang build in
+# Fuzz the operation sequence (tests/reliability/fuzz_ops.c): configure a clang build in
 # DIR (default build-fuzz/; ASan + UBSan, libFuzzer coverage on the library),
 # build the fuzzer and run it for SECONDS (default 20) on the corpus kept in
 # DIR/corpus; a failing input is saved in DIR/crashes/ and the script exits 1.
-# Exits 77 (skip) without clang. Replay an input: DIR/tests/fuzz_ops FILE
+# Exits 77 (skip) without clang. Replay an input: DIR/tests/reliability/fuzz_ops FILE
 # Usage: scripts/fuzz.sh [SECONDS [DIR]]  (longer runs: scripts/fuzz.sh 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,6 @@ cmake --build "$dir" -j"$(nproc)" --target fuzz_ops >/dev/null
 mkdir -p "$dir/corpus" "$dir/crashes"
 # libFuzzer exits 77 on a failing input by default, which ctest takes for
 # "skipped": a failure must be one
-exec "$dir/tests/fuzz_ops" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
+exec "$dir/tests/reliability/fuzz_ops" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
   -error_exitcode=1 -timeout_exitcode=1 \
   -artifact_prefix="$dir/crashes/" "$dir/corpus"

@@ -8,7 +8,8 @@ src=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-for f in src/baselines/hash.c src/baselines/mmap.c tests/unit_owner.c tests/unit.cmake; do
+for f in src/baselines/hash.c src/baselines/mmap.c src/vm/evict.c tools/common/options.c \
+	tests/unit/unit_owner.c tests/unit/CMakeLists.txt tests/lib/testutil.c; do
 	copy=$work/tree
 	rm -rf "$copy"
 	mkdir -p "$copy"

@@ -3,7 +3,7 @@
  * invalid call must return the documented error, and after each the pool
  * must still work: a write and a read of a page round-trip, no page is
  * left latched, and this thread's latch count (what the dead-owner check
- * reads, src/latch.c) is what the test really holds. Page calls, in both
+ * reads, src/registry/threads.c) is what the test really holds. Page calls, in both
  * sharing modes: a NULL pool, NULL out pointers, ids beyond max_pages or
  * not allocated, unfix without fix, double unfix, the wrong unfix,
  * mark_dirty without the exclusive latch, offsets and lengths past the

@@ -1,6 +1,6 @@
 /*
  * Description: libFuzzer target for the operation sequence. The model-based
- * test (tests/model.c, included below) takes every choice from a seed;
+ * test (model.c, included below) takes every choice from a seed;
  * here each choice is read from the input bytes instead: the sharing mode
  * (first byte), the budget, eviction batch and I/O mode, then operation
  * after operation with its page ids, offsets, lengths, versions and

@@ -4,7 +4,7 @@
  * operation the pool's answer is compared with the model's.
  *
  * The model keeps, for every page id, three versions of the page (a page's
- * bytes are a function of its id and version, tests/pagefmt.c):
+ * bytes are a function of its id and version, tests/lib/pagefmt.c):
  *   latest   what every read must return now;
  *   disk     what the data file holds: it becomes latest when the page's
  *            dirty bit is seen to clear (a write-back reached the file,
@@ -24,7 +24,7 @@
  * changed). A budget far smaller than the pages forces evictions.
  *
  * Faults: before random operations a fault (EIO, ENOSPC or a short
- * transfer, on reads or writes) is armed in the I/O seam (src/io.c) and
+ * transfer, on reads or writes) is armed in the I/O seam (src/core/fault.c) and
  * disarmed after, and the test learns whether it fired. The model says
  * what the caller must see: a read fault fires exactly when the operation
  * loads an evicted page and the call returns its error; a write fault in
@@ -46,7 +46,7 @@
  *
  * usage: model [--mode threads|processes] [--seconds S] [--seed S] [--ops N]
  *
- * tests/fuzz_ops.c includes this file with MODEL_NO_MAIN defined and feeds
+ * fuzz_ops.c includes this file with MODEL_NO_MAIN defined and feeds
  * the same operations from libFuzzer's bytes instead of a seed.
  */
 #include "internal.h"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench_check.sh - the checks behind tests/bench.cmake.
+# bench_check.sh - the checks behind tests/bench/CMakeLists.txt.
 #   bench_check.sh smoke PTBM WORKDIR          a tiny run; its JSON must parse
 #                                              and hold every key of the report
 #   bench_check.sh bad-arguments PTBM WORKDIR  each bad argument: exit 2, a message

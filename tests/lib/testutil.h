@@ -1,5 +1,5 @@
 /*
- * testutil.h - what the unit tests (tests/unit_*.c) share.
+ * testutil.h - what the test programs (tests/unit/, tests/engines/, ...) share.
  *
  *   scratch files   tu_path(): a file in a directory made on O_DIRECT-capable
  *                   storage (/var/tmp), removed when the test program exits;
