@@ -23,7 +23,7 @@
  * meanwhile) and released along, which frees nothing of theirs but a stray
  * zero page an optimistic reader may have left. Fewer runs, fewer ranges
  * for the kernel to walk and flush: about a fifth cheaper here, in both
- * modes (src/README.md, "Who evicts").
+ * modes (docs/design-figures.md, "Releasing").
  */
 #define MAX_GAP 16
 

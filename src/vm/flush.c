@@ -2,12 +2,12 @@
  * flush.c - ptbm_flush's engine part: every dirty resident page written
  * back, in batches of FLUSH_BATCH, under shared latches (so readers go on
  * and no one dirties a page while it is written). D is cleared only once
- * the write returned (rule 6, src/README.md); api.c then commits the header
+ * the write returned (invariant 6, src/README.md); api.c then commits the header
  * under the flush lock.
  *
  * Flush never waits for a latch while it holds some: a page latched
  * exclusive is waited for only once the batch in hand is written out and
- * unlatched (rule 7).
+ * unlatched (invariant 7).
  */
 #include "vm/vm.h"
 
@@ -60,7 +60,7 @@ static int flush_batch(ptbm_pool *pool, uint64_t *pids, size_t n)
 	int rc = n ? ptbm_file_write_batch(&pool->file, pids, addr, n, rcs) : 0;
 	uint64_t written = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] == 0) { /* on disk: clean (rule 6); a failed one stays dirty */
+		if (rcs[i] == 0) { /* on disk: clean (invariant 6); a failed one stays dirty */
 			atomic_fetch_and(&pool->desc[pids[i]], ~PTBM_DIRTY_BIT);
 			written++;
 		}

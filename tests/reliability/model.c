@@ -8,7 +8,7 @@
  *   latest   what every read must return now;
  *   disk     what the data file holds: it becomes latest when the page's
  *            dirty bit is seen to clear (a write-back reached the file,
- *            src/README.md rule 6), so the model knows it exactly;
+ *            src/README.md invariant 6), so the model knows it exactly;
  *   durable  latest as of the last ptbm_flush that returned 0.
  * and the page count the file's header holds. After a close and reopen
  * every page must be whole and hold exactly its disk version; one older
@@ -315,7 +315,7 @@ static void check_bytes(struct model *m, uint64_t pid, const unsigned char *got,
 
 /*
  * Watch the dirty bits: a page seen dirty and now clean was written whole
- * (rule 6), so the file holds its latest version. Call after every action,
+ * (invariant 6), so the file holds its latest version. Call after every action,
  * before the model takes in the action's own writes. A short write that
  * fired may have torn the file's copy of a page still dirty.
  */
@@ -1059,7 +1059,7 @@ static void op_bad(struct model *m)
 
 static void op_flush(struct model *m)
 {
-	release_all(m, true); /* never flush holding an exclusive latch (rule 7) */
+	release_all(m, true); /* never flush holding an exclusive latch (invariant 7) */
 	uint64_t n_dirty = 0;
 	for (uint64_t p = 0; p < m->n_alloc; p++)
 		n_dirty += m->pg[p].dirty;
