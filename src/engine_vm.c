@@ -144,7 +144,6 @@ static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_la
 /* Release the frames of n exclusively latched pages, sorted by id. */
 static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t *pids, size_t n)
 {
-	bool shared = pool->share == PTBM_SHARE_PROCESSES;
 	struct ptbm_run *runs = w->runs;
 	size_t k = 0, n_gaps = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -162,7 +161,7 @@ static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t 
 		runs[k].bytes = pool->page_size;
 		k++;
 	}
-	int rc = ptbm_region_release(runs, k, shared);
+	int rc = ptbm_region_release(runs, k);
 	for (size_t i = 0; i < n_gaps; i++)
 		atomic_store_explicit(&pool->desc[w->gaps[i].pid], w->gaps[i].state,
 				      memory_order_release);
@@ -382,11 +381,12 @@ static int load_page(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	ptbm_count(pool, PTBM_C_READS, 1);
 	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
 	atomic_store_explicit(w, *state, memory_order_relaxed);
+	ptbm_extent_loaded(pool, pid);
 	return 0;
 
 fail_frame : {
 	struct ptbm_run run = {addr, pool->page_size};
-	ptbm_region_release(&run, 1, pool->share == PTBM_SHARE_PROCESSES);
+	ptbm_region_release(&run, 1);
 	unreserve_frame(pool);
 }
 fail:
@@ -644,14 +644,14 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
  * read of its hole made shmem allocate a zero page that no one accounts
  * for: punch it again, under the latch, unless someone reloaded it first.
  */
-static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
+void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
 	if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
 		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
-		ptbm_region_release(&run, 1, true);
+		ptbm_region_release(&run, 1);
 		atomic_store_explicit(w, s, memory_order_release);
 	}
 	ptbm_slot_hold(slot, -1);
@@ -667,8 +667,8 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 		return 0;
 	if (PTBM_UNLIKELY(!ptbm_slot(pool)))
 		return PTBM_ERESTART; /* no read_begin can have succeeded here */
-	if (tag == PTBM_TAG_EVICTED && pool->share == PTBM_SHARE_PROCESSES)
-		drop_stray(pool, pid, s);
+	if (tag == PTBM_TAG_EVICTED)
+		ptbm_vm_drop_stray(pool, pid, s);
 	ptbm_count(pool, PTBM_C_RESTARTS, 1);
 	return PTBM_ERESTART;
 }
@@ -755,9 +755,14 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 				      memory_order_release);
 		loaded++;
 	}
+	for (size_t i = 0; i < k; i++) /* consecutive ids of one extent: once */
+		if (rcs[i] >= 0 &&
+		    (i + 1 == k || rcs[i + 1] < 0 ||
+		     ptbm_extent_of(pool, got[i + 1]) != ptbm_extent_of(pool, got[i])))
+			ptbm_extent_loaded(pool, got[i]);
 	if (n_bad) {
 		/* free the frames first, then let the pages be tried again */
-		ptbm_region_release(bad, n_bad, pool->share == PTBM_SHARE_PROCESSES);
+		ptbm_region_release(bad, n_bad);
 		for (size_t i = 0; i < k; i++)
 			if (rcs[i] < 0) {
 				unreserve_frame(pool);

@@ -95,6 +95,7 @@ enum ptbm_counter {
 	PTBM_C_WRITES,
 	PTBM_C_EVICTIONS,
 	PTBM_C_POPULATES,
+	PTBM_C_COLLAPSES,
 	PTBM_N_COUNTERS
 };
 
@@ -310,6 +311,11 @@ extern const struct ptbm_engine_ops ptbm_vm_ops;
  * called directly by api.c (no indirect call). */
 int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_t *version);
 int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version);
+/* Page pid, evicted in state word s, may have a frame nobody accounts for
+ * (an unlatched read of its hole): punch it under the latch, unless someone
+ * latched it first. */
+void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s);
+
 extern const struct ptbm_engine_ops ptbm_hash_ops;
 extern const struct ptbm_engine_ops ptbm_mmap_ops;
 
@@ -326,8 +332,10 @@ struct ptbm_pool {
 	uint32_t page_shift; /* log2(page_size) if a power of 2, else 0 */
 	enum ptbm_engine engine;
 	enum ptbm_share share;
-	bool populate;	 /* processes mode and !PTBM_NO_POPULATE */
-	uint64_t serial; /* unique per open, for TLS caches */
+	bool populate;	       /* processes mode and !PTBM_NO_POPULATE */
+	bool huge;	       /* vm: collapse fully resident extents (extent.c) */
+	uint32_t extent_pages; /* pages per PTBM_EXTENT_BYTES extent (vm) */
+	uint64_t serial;       /* unique per open, for TLS caches */
 	const struct ptbm_engine_ops *ops;
 
 	/* cold fields */
@@ -405,7 +413,10 @@ void ptbm_stats_release_pool(ptbm_pool *pool);
 /* In a forked child: the parent's threads' slots are not this process's. */
 void ptbm_stats_after_fork(void);
 
-/* region.c: the address space layer. */
+/* region.c: the address space layer. A reservation starts on a
+ * PTBM_EXTENT_BYTES boundary, so extents at extent-aligned offsets of it can
+ * be mapped by huge page-table entries. */
+#define PTBM_EXTENT_BYTES (2u << 20)
 void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset);
 int ptbm_region_unmap(void *addr, uint64_t bytes);
 /* Release n page runs: frees the frames in every process that maps them. */
@@ -413,10 +424,21 @@ struct ptbm_run {
 	void *addr;
 	uint64_t bytes;
 };
-int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared);
+int ptbm_region_release(struct ptbm_run *runs, size_t n);
 /* Map (and allocate if needed) n runs writable in this process, in one system
  * call where the kernel allows. */
 int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n);
+/* Collapse the extent at addr (extent-aligned, its pages present) into one
+ * huge page: 0, or -errno (-EINVAL: this kernel or its settings never will). */
+int ptbm_region_collapse(void *addr);
+
+/* extent.c: page pid was just loaded; if that made its extent fully
+ * resident, collapse the extent into a huge page when the budget has room. */
+void ptbm_extent_loaded(ptbm_pool *pool, uint64_t pid);
+static inline uint64_t ptbm_extent_of(const ptbm_pool *pool, uint64_t pid)
+{
+	return pool->extent_pages ? pid / pool->extent_pages : pid;
+}
 
 /* resident.c: the set of resident pages, walked in page id order. */
 struct ptbm_resident {
@@ -430,6 +452,8 @@ void ptbm_resident_remove(struct ptbm_resident *r, uint64_t pid);
 /* The first resident page in [from, limit), or UINT64_MAX. */
 uint64_t ptbm_resident_next(struct ptbm_resident *r, uint64_t from, uint64_t limit);
 bool ptbm_resident_has(struct ptbm_resident *r, uint64_t pid);
+/* Are all of pages [first, end) resident? */
+bool ptbm_resident_all(struct ptbm_resident *r, uint64_t first, uint64_t end);
 void ptbm_resident_insert_range(struct ptbm_resident *r, uint64_t first, uint64_t end);
 /* The first page in [from, limit) not in the set, or limit. */
 uint64_t ptbm_resident_next_clear(struct ptbm_resident *r, uint64_t from, uint64_t limit);

@@ -148,7 +148,7 @@ static int check_config(const struct ptbm_config *cfg)
 		return PTBM_EINVAL_CONFIG;
 	if ((unsigned)cfg->direct > PTBM_DIRECT_OFF)
 		return PTBM_EINVAL_CONFIG;
-	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE))
+	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE | PTBM_NO_HUGE))
 		return PTBM_EINVAL_CONFIG;
 	if (cfg->max_threads == 0 || cfg->max_threads > PTBM_MAX_THREADS_LIMIT)
 		return PTBM_EINVAL_CONFIG;
@@ -192,6 +192,10 @@ static int bind_region(ptbm_pool *pool)
 	pool->serial = atomic_fetch_add(&next_serial, 1);
 	pool->populate = pool->share == PTBM_SHARE_PROCESSES && pool->engine == PTBM_ENGINE_VM &&
 			 !(sh->flags & PTBM_NO_POPULATE);
+	/* huge extents: whole pages per extent, at least two of them */
+	pool->huge = pool->engine == PTBM_ENGINE_VM && !(sh->flags & PTBM_NO_HUGE) &&
+		     pool->page_shift && sh->page_size < PTBM_EXTENT_BYTES;
+	pool->extent_pages = pool->huge ? PTBM_EXTENT_BYTES / sh->page_size : 0;
 	if (!pool->ops)
 		return PTBM_ENOSUPPORT;
 	if (pool->populate) {
@@ -279,12 +283,15 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	proto.off_written = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
 	proto.off_engine = align_up(proto.off_written + ptbm_resident_bytes(proto.max_pages), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
-	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
+	/* page 0 on an extent boundary of the region (and of the shm object) */
+	proto.off_data = align_up(
+	    align_up(proto.off_engine + proto.engine_bytes, PTBM_EXTENT_BYTES), cfg->page_size);
 	proto.region_bytes = proto.off_data;
 	if (cfg->engine == PTBM_ENGINE_VM)
 		proto.region_bytes += proto.max_pages * cfg->page_size;
 
-	bool shared = cfg->share == PTBM_SHARE_PROCESSES;
+	/* the vm engine's frames are shmem in both modes (region.c) */
+	bool shared = cfg->share == PTBM_SHARE_PROCESSES || cfg->engine == PTBM_ENGINE_VM;
 	if (cfg->name) {
 		pool->name = strdup(cfg->name);
 		if (!pool->name) {
@@ -304,7 +311,25 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 		}
 	}
 	pool->region_bytes = proto.region_bytes;
-	pool->region = ptbm_region_reserve(proto.region_bytes, shared, pool->shm_fd, 0);
+	int map_fd = pool->shm_fd;
+	if (shared && map_fd < 0) {
+		/* anonymous shared memory, from a memfd: the kernel collapses a
+		 * memfd's pages into huge pages (extent.c), not those of a
+		 * MAP_SHARED|MAP_ANONYMOUS mapping; the mapping keeps it alive */
+		map_fd = memfd_create("ptbm", MFD_CLOEXEC);
+		if (map_fd < 0 || ftruncate(map_fd, (off_t)proto.region_bytes) < 0) {
+			rc = -errno;
+			if (map_fd >= 0)
+				close(map_fd);
+			goto fail_unlink;
+		}
+	}
+	pool->region = ptbm_region_reserve(proto.region_bytes, shared, map_fd, 0);
+	if (map_fd != pool->shm_fd) {
+		int e = errno;
+		close(map_fd);
+		errno = e;
+	}
 	if (!pool->region) {
 		rc = -errno;
 		goto fail_unlink;
@@ -433,6 +458,7 @@ int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st)
 	st->restarts = c[PTBM_C_RESTARTS];
 	st->reads = c[PTBM_C_READS];
 	st->writes = c[PTBM_C_WRITES];
+	st->collapses = c[PTBM_C_COLLAPSES];
 	st->evictions = c[PTBM_C_EVICTIONS];
 	st->populates = c[PTBM_C_POPULATES];
 	st->resident = atomic_load(&pool->sh->resident);

@@ -55,7 +55,7 @@ const char *tu_shm_name(const char *tag);
 #define TU_PAGE_SIZE 4096u
 #define TU_BUDGET    128u /* pages */
 #define TU_BATCH     64u
-#define TU_MAX_PAGES 4096u
+#define TU_MAX_PAGES 8192u
 
 /* Threads mode, TU_PAGE_SIZE, TU_BUDGET pages, data file tu_path(file),
  * created and emptied (PTBM_CREATE | PTBM_TRUNCATE). */

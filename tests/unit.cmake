@@ -3,7 +3,7 @@
 # tests' library (src/CMakeLists.txt), which has the I/O fault-injection
 # seam (PTBM_FAULT_INJECTION defined); a test of the seam skips itself
 # where it is not.
-foreach(unit config latch evict file attach stats owner)
+foreach(unit config latch evict file attach stats owner huge)
   ptbm_test(unit_${unit} SOURCES unit_${unit}.c testutil.c LABELS unit TIMEOUT 60)
   target_link_libraries(unit_${unit} PRIVATE PkgConfig::XXHASH)
 endforeach()
