@@ -86,6 +86,11 @@ static inline uint64_t tu_tag(ptbm_pool *pool, uint64_t pid)
 }
 /* Pool pages of [0, n) whose first byte is in memory (mincore). */
 uint64_t tu_pages_in_core(ptbm_pool *pool, uint64_t n);
+/* Fails the test unless the resident count and the allocated pages really
+ * in memory are both within the budget. */
+void tu_check_within_budget(ptbm_pool *pool);
+/* The value in kB of the line "KEY: N kB" of a /proc file, or -1. */
+long tu_proc_kib(const char *file, const char *key);
 
 /* ---- a thread that holds latches -------------------------------------------- */
 

@@ -229,15 +229,7 @@ static void test_page_size_12288(void **state)
 
 static long rss_kib(void)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
+	return tu_proc_kib("/proc/self/status", "VmRSS");
 }
 
 /* The default 1 TiB pool: opens cheaply; its last page works end to end. */

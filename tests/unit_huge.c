@@ -31,15 +31,7 @@
 /* kB of this process's memory mapped by PMD entries (shmem), or -1. */
 static long pmd_mapped_kib(void)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "ShmemPmdMapped: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
+	return tu_proc_kib("/proc/self/smaps_rollup", "ShmemPmdMapped");
 }
 
 /*
@@ -77,23 +69,11 @@ static ptbm_pool *open_huge(const char *file, enum ptbm_share share, uint64_t bu
 	return tu_open(&cfg);
 }
 
-static void check_within_budget(ptbm_pool *pool)
-{
-	struct ptbm_stats st = tu_stats(pool);
-	if (st.resident > st.budget_pages)
-		fail_msg("resident %llu > budget %llu", (unsigned long long)st.resident,
-			 (unsigned long long)st.budget_pages);
-	uint64_t in_core = tu_pages_in_core(pool, st.allocated);
-	if (in_core > st.budget_pages)
-		fail_msg("%llu pages in memory > budget %llu", (unsigned long long)in_core,
-			 (unsigned long long)st.budget_pages);
-}
-
 static void write_pages(ptbm_pool *pool, uint64_t first, uint64_t end, uint64_t seed)
 {
 	for (uint64_t pid = first; pid < end; pid++) {
 		assert_rc(tu_write(pool, pid, seed), 0);
-		check_within_budget(pool);
+		tu_check_within_budget(pool);
 	}
 }
 
@@ -187,7 +167,7 @@ static void evict_from_huge(const char *file, enum ptbm_share share)
 	struct ptbm_stats st = tu_stats(pool);
 	assert_true(st.evictions >= n - budget);
 	verify_pages(pool, 0, n, 6);
-	check_within_budget(pool);
+	tu_check_within_budget(pool);
 	tu_close(pool);
 }
 
