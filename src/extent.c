@@ -67,8 +67,14 @@ void ptbm_extent_loaded(ptbm_pool *pool, uint64_t pid)
 		atomic_store_explicit(&kernel_refuses, true, memory_order_relaxed);
 		return;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		ptbm_count(pool, PTBM_C_COLLAPSES, 1);
+		/* every hit also reads the page's state word: the 2 MiB of state
+		 * words around it (those of 256 Ki pages) get one entry too; a
+		 * second call for them costs a look, not a copy */
+		uintptr_t d = (uintptr_t)&pool->desc[first] & ~(uintptr_t)(PTBM_EXTENT_BYTES - 1);
+		ptbm_region_collapse((void *)d);
+	}
 	/* pages evicted meanwhile: their holes may hold zero pages now */
 	for (uint64_t p = first; p < end; p++) {
 		if (ptbm_resident_has(rs, p))

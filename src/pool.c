@@ -202,6 +202,10 @@ static int bind_region(ptbm_pool *pool)
 		pool->mapgen = ptbm_region_reserve(pool->max_pages, false, -1, 0);
 		if (!pool->mapgen)
 			return -ENOMEM;
+		/* a hit reads its page's byte: 2 MiB entries for them too (the
+		 * bytes of 256 Ki pages each, allocated where first touched) */
+		if (pool->huge)
+			madvise(pool->mapgen, pool->max_pages, MADV_HUGEPAGE);
 	}
 	fault_baseline(pool);
 	return 0;
