@@ -161,7 +161,7 @@ static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t 
 		runs[k].bytes = pool->page_size;
 		k++;
 	}
-	int rc = ptbm_region_release(runs, k);
+	int rc = ptbm_region_release(runs, k, pool->shmem_frames);
 	for (size_t i = 0; i < n_gaps; i++)
 		atomic_store_explicit(&pool->desc[w->gaps[i].pid], w->gaps[i].state,
 				      memory_order_release);
@@ -386,7 +386,7 @@ static int load_page(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 
 fail_frame : {
 	struct ptbm_run run = {addr, pool->page_size};
-	ptbm_region_release(&run, 1);
+	ptbm_region_release(&run, 1, pool->shmem_frames);
 	unreserve_frame(pool);
 }
 fail:
@@ -651,7 +651,7 @@ void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 	ptbm_slot_hold(slot, 1);
 	if (ptbm_vm_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
 		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
-		ptbm_region_release(&run, 1);
+		ptbm_region_release(&run, 1, pool->shmem_frames);
 		atomic_store_explicit(w, s, memory_order_release);
 	}
 	ptbm_slot_hold(slot, -1);
@@ -667,7 +667,7 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 		return 0;
 	if (PTBM_UNLIKELY(!ptbm_slot(pool)))
 		return PTBM_ERESTART; /* no read_begin can have succeeded here */
-	if (tag == PTBM_TAG_EVICTED)
+	if (tag == PTBM_TAG_EVICTED && pool->shmem_frames)
 		ptbm_vm_drop_stray(pool, pid, s);
 	ptbm_count(pool, PTBM_C_RESTARTS, 1);
 	return PTBM_ERESTART;
@@ -762,7 +762,7 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 			ptbm_extent_loaded(pool, got[i]);
 	if (n_bad) {
 		/* free the frames first, then let the pages be tried again */
-		ptbm_region_release(bad, n_bad);
+		ptbm_region_release(bad, n_bad, pool->shmem_frames);
 		for (size_t i = 0; i < k; i++)
 			if (rcs[i] < 0) {
 				unreserve_frame(pool);

@@ -334,6 +334,7 @@ struct ptbm_pool {
 	enum ptbm_share share;
 	bool populate;	       /* processes mode and !PTBM_NO_POPULATE */
 	bool huge;	       /* vm: collapse fully resident extents (extent.c) */
+	bool shmem_frames;     /* vm: frames are shmem (processes mode, or huge) */
 	uint32_t extent_pages; /* pages per PTBM_EXTENT_BYTES extent (vm) */
 	uint64_t serial;       /* unique per open, for TLS caches */
 	const struct ptbm_engine_ops *ops;
@@ -424,7 +425,8 @@ struct ptbm_run {
 	void *addr;
 	uint64_t bytes;
 };
-int ptbm_region_release(struct ptbm_run *runs, size_t n);
+/* shmem: the frames are shmem (MADV_REMOVE); else private (MADV_DONTNEED). */
+int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shmem);
 /* Map (and allocate if needed) n runs writable in this process, in one system
  * call where the kernel allows. */
 int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n);

@@ -175,6 +175,20 @@ static struct ptbm_resident *written_set(ptbm_pool *pool)
 	return (struct ptbm_resident *)(pool->region + pool->sh->off_written);
 }
 
+/*
+ * Whether the region is shmem (a memfd or shm object, mapped shared):
+ * always in processes mode; in threads mode when its extents may be
+ * collapsed, because a page released out of a private huge page is not
+ * freed until memory pressure splits it, while a hole punched in shmem is
+ * freed at once. With PTBM_NO_HUGE threads mode keeps private memory, whose
+ * release costs less on a nested-paging host (docs/bench.md).
+ */
+static bool frames_are_shmem(enum ptbm_share share, enum ptbm_engine engine, uint32_t flags)
+{
+	return share == PTBM_SHARE_PROCESSES ||
+	       (engine == PTBM_ENGINE_VM && !(flags & PTBM_NO_HUGE));
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -196,6 +210,7 @@ static int bind_region(ptbm_pool *pool)
 	pool->huge = pool->engine == PTBM_ENGINE_VM && !(sh->flags & PTBM_NO_HUGE) &&
 		     pool->page_shift && sh->page_size < PTBM_EXTENT_BYTES;
 	pool->extent_pages = pool->huge ? PTBM_EXTENT_BYTES / sh->page_size : 0;
+	pool->shmem_frames = frames_are_shmem(pool->share, pool->engine, sh->flags);
 	if (!pool->ops)
 		return PTBM_ENOSUPPORT;
 	if (pool->populate) {
@@ -294,8 +309,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (cfg->engine == PTBM_ENGINE_VM)
 		proto.region_bytes += proto.max_pages * cfg->page_size;
 
-	/* the vm engine's frames are shmem in both modes (region.c) */
-	bool shared = cfg->share == PTBM_SHARE_PROCESSES || cfg->engine == PTBM_ENGINE_VM;
+	bool shared = frames_are_shmem(cfg->share, cfg->engine, cfg->flags);
 	if (cfg->name) {
 		pool->name = strdup(cfg->name);
 		if (!pool->name) {

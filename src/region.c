@@ -3,24 +3,25 @@
  *
  * The pool reserves its whole virtual range once (MAP_NORESERVE: a 1 TiB
  * database costs no memory until pages are touched), on a 2 MiB boundary.
- * The frames are shmem in both modes: processes mode maps the region
- * MAP_SHARED, either anonymous (inherited by fork) or from a POSIX shm
- * object (attached by name); threads mode maps it MAP_SHARED|MAP_ANONYMOUS
- * too, private to the process in effect. The inode's page cache is what
- * every process shares, while each process fills its own page table
- * (../README.md, "What the kernel does").
+ * Processes mode maps it MAP_SHARED from a memfd (inherited by fork) or a
+ * POSIX shm object (attached by name); threads mode maps a memfd too, unless
+ * the pool never collapses extents (PTBM_NO_HUGE), when it maps private
+ * anonymous memory. Either shmem kind's page cache is what every process
+ * shares, while each process fills its own page table (../README.md, "What
+ * the kernel does").
  *
- * Releasing a frame must free it for every process. MADV_REMOVE punches a
- * hole in the shmem object, which zaps every process's PTEs and frees the
- * page at once, even when the page is part of a huge page (which is split).
- * (In private memory MADV_DONTNEED would free a 4 KiB page, but not a part
- * of a huge page, which stays allocated whole until memory pressure splits
- * it: the reason threads mode's frames are shmem too.) ptbm_region_release
- * takes a batch of runs and issues them with one process_madvise(2) call
- * when the kernel accepts that advice for the calling process (Linux
- * 6.13+), else one madvise(2) per run; the cost per page is lower for
- * contiguous runs than for scattered pages (docs/probe.md, costs), so
- * callers merge adjacent pages into runs and batch the runs.
+ * Releasing a frame must free it for every process. In shmem, MADV_REMOVE
+ * punches a hole in the object, which zaps every process's PTEs and frees
+ * the page at once, even out of a huge page (which is split);
+ * MADV_DONTNEED would free nothing there. In private memory MADV_DONTNEED
+ * frees a 4 KiB page, but not a part of a huge page, which stays allocated
+ * whole until memory pressure splits it: hence shmem for a threads-mode
+ * pool that collapses. ptbm_region_release takes a batch of runs and issues
+ * them with one process_madvise(2) call when the kernel accepts that advice
+ * for the calling process (Linux 6.13+), else one madvise(2) per run; the
+ * cost per page is lower for contiguous runs than for scattered pages
+ * (docs/probe.md, costs), so callers merge adjacent pages into runs and
+ * batch the runs.
  *
  * Populating (MADV_POPULATE_WRITE) maps pages writable without taking a
  * hardware fault. Collapsing (MADV_COLLAPSE) copies the 512 present 4 KiB
@@ -79,8 +80,8 @@ int ptbm_region_unmap(void *addr, uint64_t bytes)
 }
 
 /* -1 unknown, 0 no, 1 yes: does process_madvise take this advice for self? */
-enum { PM_REMOVE, PM_POPULATE, PM_KINDS };
-static _Atomic int pm_ok[PM_KINDS] = {-1, -1};
+enum { PM_DONTNEED, PM_REMOVE, PM_POPULATE, PM_KINDS };
+static _Atomic int pm_ok[PM_KINDS] = {-1, -1, -1};
 
 static int advise_loop(struct ptbm_run *runs, size_t n, int advice)
 {
@@ -118,9 +119,10 @@ static int advise_runs(struct ptbm_run *runs, size_t n, int advice, _Atomic int 
 	return 0;
 }
 
-int ptbm_region_release(struct ptbm_run *runs, size_t n)
+int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shmem)
 {
-	return advise_runs(runs, n, MADV_REMOVE, &pm_ok[PM_REMOVE]);
+	return shmem ? advise_runs(runs, n, MADV_REMOVE, &pm_ok[PM_REMOVE])
+		     : advise_runs(runs, n, MADV_DONTNEED, &pm_ok[PM_DONTNEED]);
 }
 
 int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n)
