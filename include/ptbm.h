@@ -126,9 +126,9 @@ enum ptbm_direct {
 #define PTBM_CREATE	 0x1u /* create the data file if it is missing (only then) */
 #define PTBM_TRUNCATE	 0x2u /* start over: empty the data file, lose its pages */
 #define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
-#define PTBM_NO_HUGE                                                                               \
-	0x8u /* vm: never collapse a resident 2 MiB extent into a huge                             \
-		page (threads mode then uses private memory) */
+/* vm: never collapse a resident 2 MiB extent into a huge page (threads mode
+ * then keeps its frames in private memory) */
+#define PTBM_NO_HUGE 0x8u
 
 typedef struct ptbm_pool ptbm_pool;
 
