@@ -9,13 +9,15 @@
  * within the budget throughout, also while pages are evicted out of
  * collapsed extents, and every page evicted so reads back intact.
  * PTBM_NO_HUGE never collapses. A forked child maps a collapsed extent with
- * a PMD entry and reads it intact.
+ * a PMD entry and reads it intact. Two threads loading the same extents
+ * while they collapse and are evicted from lose nothing.
  * Skipped where the kernel gives no huge page at all (transparent huge pages
  * "never", or none free), which the test finds out by asking it.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,45 @@ static void test_evict_from_huge_processes(void **state)
 	evict_from_huge(__func__, PTBM_SHARE_PROCESSES);
 }
 
+/* Two threads load the even and the odd pages of six extents, past the
+ * budget of three: collapses run while the other thread loads pages of the
+ * same extent, and evictions take pages out of collapsed extents while the
+ * other thread loads. Every page reads back intact, within the budget. */
+struct filler {
+	ptbm_pool *pool;
+	uint64_t n, parity;
+	int rc;
+};
+
+static void *fill_half(void *arg)
+{
+	struct filler *f = arg;
+	for (uint64_t pid = f->parity; pid < f->n && f->rc == 0; pid += 2)
+		f->rc = tu_write(f->pool, pid, 9);
+	return NULL;
+}
+
+static void test_concurrent_fill(void **state)
+{
+	(void)state;
+	require_huge_pages();
+	uint64_t budget = 3 * EXTENT_PAGES, n = 2 * budget;
+	ptbm_pool *pool = open_huge(__func__, PTBM_SHARE_THREADS, budget, 0);
+	assert_int_equal(tu_alloc(pool, n), 0);
+	struct filler f[2] = {{pool, n, 0, 0}, {pool, n, 1, 0}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, fill_half, &f[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_rc(f[i].rc, 0);
+	}
+	assert_true(tu_stats(pool).collapses >= 1);
+	verify_pages(pool, 0, n, 9);
+	tu_check_within_budget(pool);
+	tu_close(pool);
+}
+
 static ptbm_pool *child_pool;
 
 static int child_reads_huge(void *arg)
@@ -223,6 +264,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_evict_from_huge_threads),
 	    cmocka_unit_test(test_evict_from_huge_processes),
 	    cmocka_unit_test(test_child_maps_huge),
+	    cmocka_unit_test(test_concurrent_fill),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }
