@@ -126,6 +126,9 @@ enum ptbm_direct {
 #define PTBM_CREATE	 0x1u /* create the data file if it is missing (only then) */
 #define PTBM_TRUNCATE	 0x2u /* start over: empty the data file, lose its pages */
 #define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
+/* vm: never collapse a resident 2 MiB extent into a huge page (threads mode
+ * then keeps its frames in private memory) */
+#define PTBM_NO_HUGE 0x8u
 
 typedef struct ptbm_pool ptbm_pool;
 
@@ -165,6 +168,7 @@ struct ptbm_stats {
 	uint64_t allocated;    /* pages allocated (ptbm_alloc) */
 	uint64_t minor_faults; /* this process, since open/attach */
 	uint64_t major_faults; /* this process, since open/attach */
+	uint64_t collapses;    /* 2 MiB extents collapsed into huge pages */
 };
 
 /* Fill *cfg with defaults. Always call it before setting fields.

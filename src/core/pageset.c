@@ -66,6 +66,19 @@ bool ptbm_pageset_has(struct ptbm_pageset *r, uint64_t pid)
 	       (1ull << (pid % WORD_BITS));
 }
 
+bool ptbm_pageset_all(struct ptbm_pageset *r, uint64_t first, uint64_t end)
+{
+	for (uint64_t p = first; p < end;) {
+		uint64_t w = p / WORD_BITS, lo = p % WORD_BITS;
+		uint64_t hi = end - w * WORD_BITS < WORD_BITS ? end - w * WORD_BITS : WORD_BITS;
+		uint64_t mask = (hi == WORD_BITS ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+		if ((atomic_load_explicit(&r->bits[w], memory_order_relaxed) & mask) != mask)
+			return false;
+		p = (w + 1) * WORD_BITS;
+	}
+	return true;
+}
+
 void ptbm_pageset_insert_range(struct ptbm_pageset *r, uint64_t first, uint64_t end)
 {
 	while (first < end) {

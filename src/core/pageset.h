@@ -19,6 +19,8 @@ void ptbm_pageset_remove(struct ptbm_pageset *r, uint64_t pid);
 /* The first page of the set in [from, limit), or UINT64_MAX. */
 uint64_t ptbm_pageset_next(struct ptbm_pageset *r, uint64_t from, uint64_t limit);
 bool ptbm_pageset_has(struct ptbm_pageset *r, uint64_t pid);
+/* Are all of pages [first, end) in the set? */
+bool ptbm_pageset_all(struct ptbm_pageset *r, uint64_t first, uint64_t end);
 void ptbm_pageset_insert_range(struct ptbm_pageset *r, uint64_t first, uint64_t end);
 /* The first page in [from, limit) not in the set, or limit. */
 uint64_t ptbm_pageset_next_clear(struct ptbm_pageset *r, uint64_t from, uint64_t limit);

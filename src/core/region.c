@@ -1,28 +1,32 @@
 /*
- * region.c - the address-space layer: reserve, populate, release.
+ * region.c - the address-space layer: reserve, populate, release, collapse.
  *
  * The pool reserves its whole virtual range once (MAP_NORESERVE: a 1 TiB
- * database costs no memory until pages are touched). Threads mode maps it
- * MAP_PRIVATE|MAP_ANONYMOUS; processes mode MAP_SHARED, either anonymous
- * (inherited by fork) or from a POSIX shm object (attached by name). Both
- * shared kinds are shmem: the inode's page cache is what every process
+ * database costs no memory until pages are touched), on a 2 MiB boundary.
+ * Processes mode maps it MAP_SHARED from a memfd (inherited by fork) or a
+ * POSIX shm object (attached by name); threads mode maps a memfd too, unless
+ * the pool never collapses extents (PTBM_NO_HUGE), when it maps private
+ * anonymous memory. Either shmem kind's page cache is what every process
  * shares, while each process fills its own page table (../README.md, "What
  * the kernel does").
  *
- * Releasing a frame must free it for every process. MADV_DONTNEED does so in
- * a private mapping but frees nothing in a shared one (it only zaps the
- * caller's PTEs); there MADV_REMOVE punches a hole in the shmem object, which
- * zaps every process's PTEs and frees the page. ptbm_region_release takes a
- * batch of runs and issues them with one process_madvise(2) call when the
- * kernel accepts that advice for the calling process (Linux 6.13+), else one
- * madvise(2) per run. Measured here (ptbm probe, costs): a batched private
- * DONTNEED costs ~0.4 us a page; a shared REMOVE costs microseconds per
- * call, about 5x less per page in batches of 64 than one at a time, and
- * more for scattered pages than for a contiguous run, so callers merge
- * adjacent pages into runs and batch the runs.
+ * Releasing a frame must free it for every process. In shmem, MADV_REMOVE
+ * punches a hole in the object, which zaps every process's PTEs and frees
+ * the page at once, even out of a huge page (which is split);
+ * MADV_DONTNEED would free nothing there. In private memory MADV_DONTNEED
+ * frees a 4 KiB page, but not a part of a huge page, which stays allocated
+ * whole until memory pressure splits it: hence shmem for a threads-mode
+ * pool that collapses. ptbm_region_release takes a batch of runs and issues
+ * them with one process_madvise(2) call when the kernel accepts that advice
+ * for the calling process (Linux 6.13+), else one madvise(2) per run; the
+ * cost per page is lower for contiguous runs than for scattered pages
+ * (docs/probe.md, costs), so callers merge adjacent pages into runs and
+ * batch the runs.
  *
  * Populating (MADV_POPULATE_WRITE) maps pages writable without taking a
- * hardware fault (~1.6 us a call against ~9 us a fault on this machine).
+ * hardware fault. Collapsing (MADV_COLLAPSE) copies the 512 present 4 KiB
+ * pages of a 2 MiB extent into one huge page, which the MMU then maps with
+ * one PMD entry in every process (extent.c says when).
  */
 #include "core/region.h"
 
@@ -38,15 +42,36 @@
 #ifndef PIDFD_SELF
 #define PIDFD_SELF -10000
 #endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #define IOV_BATCH 512
 
 void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset)
 {
-	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE;
+	/* an address range an extent longer, then the mapping on its first
+	 * extent boundary, the rest given back */
+	const uint64_t ext = PTBM_EXTENT_BYTES;
+	char *r =
+	    mmap(NULL, bytes + ext, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	char *a = (char *)(((uintptr_t)r + ext - 1) & ~(uintptr_t)(ext - 1));
+	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE | MAP_FIXED;
 	if (fd < 0)
 		flags |= MAP_ANONYMOUS;
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, fd, (off_t)offset);
-	return p == MAP_FAILED ? NULL : p;
+	void *p = mmap(a, bytes, PROT_READ | PROT_WRITE, flags, fd, (off_t)offset);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		munmap(r, bytes + ext);
+		errno = e;
+		return NULL;
+	}
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	if (r + ext > a)
+		munmap(a + bytes, (size_t)(r + ext - a));
+	return p;
 }
 
 int ptbm_region_unmap(void *addr, uint64_t bytes)
@@ -94,13 +119,18 @@ static int advise_runs(struct ptbm_run *runs, size_t n, int advice, _Atomic int 
 	return 0;
 }
 
-int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shared)
+int ptbm_region_release(struct ptbm_run *runs, size_t n, bool shmem)
 {
-	return shared ? advise_runs(runs, n, MADV_REMOVE, &pm_ok[PM_REMOVE])
-		      : advise_runs(runs, n, MADV_DONTNEED, &pm_ok[PM_DONTNEED]);
+	return shmem ? advise_runs(runs, n, MADV_REMOVE, &pm_ok[PM_REMOVE])
+		     : advise_runs(runs, n, MADV_DONTNEED, &pm_ok[PM_DONTNEED]);
 }
 
 int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n)
 {
 	return advise_runs(runs, n, MADV_POPULATE_WRITE, &pm_ok[PM_POPULATE]);
+}
+
+int ptbm_region_collapse(void *addr)
+{
+	return madvise(addr, PTBM_EXTENT_BYTES, MADV_COLLAPSE) < 0 ? -errno : 0;
 }

@@ -127,7 +127,7 @@ static int check_config(const struct ptbm_config *cfg)
 		return PTBM_EINVAL_CONFIG;
 	if ((unsigned)cfg->direct > PTBM_DIRECT_OFF)
 		return PTBM_EINVAL_CONFIG;
-	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE))
+	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE | PTBM_NO_HUGE))
 		return PTBM_EINVAL_CONFIG;
 	if (cfg->max_threads == 0 || cfg->max_threads > PTBM_MAX_THREADS_LIMIT)
 		return PTBM_EINVAL_CONFIG;
@@ -158,11 +158,42 @@ static struct ptbm_pageset *written_set(ptbm_pool *pool)
 static int map_region(ptbm_pool *pool, uint64_t bytes, bool shared)
 {
 	pool->region_bytes = bytes;
-	pool->region = ptbm_region_reserve(bytes, shared, pool->shm_fd, 0);
+	int fd = pool->shm_fd;
+	if (shared && fd < 0) {
+		/* anonymous shared memory, from a memfd: the kernel collapses a
+		 * memfd's pages into huge pages (vm/extent.c), not those of a
+		 * MAP_SHARED|MAP_ANONYMOUS mapping; the mapping keeps it alive */
+		fd = memfd_create("ptbm", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)bytes) < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+	}
+	pool->region = ptbm_region_reserve(bytes, shared, fd, 0);
+	int e = errno;
+	if (fd != pool->shm_fd)
+		close(fd);
 	if (!pool->region)
-		return -errno;
+		return -e;
 	pool->sh = (struct ptbm_shared *)pool->region;
 	return 0;
+}
+
+/*
+ * Whether the region is shmem (a memfd or shm object, mapped shared):
+ * always in processes mode; in threads mode when its extents may be
+ * collapsed, because a page released out of a private huge page is not
+ * freed until memory pressure splits it, while a hole punched in shmem is
+ * freed at once. With PTBM_NO_HUGE threads mode keeps private memory, whose
+ * release costs less on a nested-paging host (docs/bench.md).
+ */
+static bool frames_are_shmem(enum ptbm_share share, enum ptbm_engine engine, uint32_t flags)
+{
+	return share == PTBM_SHARE_PROCESSES ||
+	       (engine == PTBM_ENGINE_VM && !(flags & PTBM_NO_HUGE));
 }
 
 /* Point the handle's fields at the region described by pool->sh. */
@@ -182,12 +213,21 @@ static int bind_region(ptbm_pool *pool)
 	pool->serial = atomic_fetch_add(&next_serial, 1);
 	pool->populate = pool->share == PTBM_SHARE_PROCESSES && pool->engine == PTBM_ENGINE_VM &&
 			 !(sh->flags & PTBM_NO_POPULATE);
+	/* huge extents: whole pages per extent, at least two of them */
+	pool->huge = pool->engine == PTBM_ENGINE_VM && !(sh->flags & PTBM_NO_HUGE) &&
+		     pool->page_shift && sh->page_size < PTBM_EXTENT_BYTES;
+	pool->extent_pages = pool->huge ? PTBM_EXTENT_BYTES / sh->page_size : 0;
+	pool->shmem_frames = frames_are_shmem(pool->share, pool->engine, sh->flags);
 	if (!pool->ops)
 		return PTBM_ENOSUPPORT;
 	if (pool->populate) {
 		pool->mapgen = ptbm_region_reserve(pool->max_pages, false, -1, 0);
 		if (!pool->mapgen)
 			return -ENOMEM;
+		/* a hit reads its page's byte: 2 MiB entries for them too (the
+		 * bytes of 256 Ki pages each, allocated where first touched) */
+		if (pool->huge)
+			madvise(pool->mapgen, pool->max_pages, MADV_HUGEPAGE);
 	}
 	fault_baseline(pool);
 	return 0;
@@ -269,12 +309,14 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	proto.off_written = align_up(proto.off_desc + proto.max_pages * sizeof(uint64_t), 4096);
 	proto.off_engine = align_up(proto.off_written + ptbm_pageset_bytes(proto.max_pages), 4096);
 	proto.engine_bytes = ops->area_bytes(&proto);
-	proto.off_data = align_up(proto.off_engine + proto.engine_bytes, cfg->page_size);
+	/* page 0 on an extent boundary of the region (and of the shm object) */
+	proto.off_data = align_up(
+	    align_up(proto.off_engine + proto.engine_bytes, PTBM_EXTENT_BYTES), cfg->page_size);
 	proto.region_bytes = proto.off_data;
 	if (cfg->engine == PTBM_ENGINE_VM)
 		proto.region_bytes += proto.max_pages * cfg->page_size;
 
-	bool shared = cfg->share == PTBM_SHARE_PROCESSES;
+	bool shared = frames_are_shmem(cfg->share, cfg->engine, cfg->flags);
 	if (cfg->name) {
 		pool->name = strdup(cfg->name);
 		if (!pool->name) {

@@ -103,8 +103,11 @@ struct ptbm_pool {
 	uint32_t page_shift; /* log2(page_size) if a power of 2, else 0 */
 	enum ptbm_engine engine;
 	enum ptbm_share share;
-	bool populate;	 /* processes mode and !PTBM_NO_POPULATE */
-	uint64_t serial; /* unique per open, for TLS caches */
+	bool populate;	       /* processes mode and !PTBM_NO_POPULATE */
+	bool huge;	       /* vm: collapse fully resident extents (vm/extent.c) */
+	bool shmem_frames;     /* vm: frames are shmem (processes mode, or huge) */
+	uint32_t extent_pages; /* pages per PTBM_EXTENT_BYTES extent (vm) */
+	uint64_t serial;       /* unique per open, for TLS caches */
 	const struct ptbm_engine_ops *ops;
 
 	/* cold fields */
@@ -125,6 +128,12 @@ static inline void *ptbm_page_addr(const ptbm_pool *pool, uint64_t pid)
 	if (PTBM_LIKELY(pool->page_shift))
 		return pool->data + (pid << pool->page_shift);
 	return pool->data + pid * (uint64_t)pool->page_size;
+}
+
+/* Which PTBM_EXTENT_BYTES extent page pid is in (vm). */
+static inline uint64_t ptbm_extent_of(const ptbm_pool *pool, uint64_t pid)
+{
+	return pool->extent_pages ? pid / pool->extent_pages : pid;
 }
 
 #endif /* PTBM_POOL_POOL_H */

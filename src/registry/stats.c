@@ -39,6 +39,7 @@ int ptbm_get_stats(ptbm_pool *pool, struct ptbm_stats *st)
 	st->restarts = c[PTBM_C_RESTARTS];
 	st->reads = c[PTBM_C_READS];
 	st->writes = c[PTBM_C_WRITES];
+	st->collapses = c[PTBM_C_COLLAPSES];
 	st->evictions = c[PTBM_C_EVICTIONS];
 	st->populates = c[PTBM_C_POPULATES];
 	st->resident = atomic_load(&pool->sh->resident);

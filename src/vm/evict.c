@@ -96,7 +96,6 @@ static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_la
 /* Release the frames of n exclusively latched pages, sorted by id. */
 static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t *pids, size_t n)
 {
-	bool shared = pool->share == PTBM_SHARE_PROCESSES;
 	struct ptbm_run *runs = w->runs;
 	size_t k = 0, n_gaps = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -109,7 +108,7 @@ static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t 
 		}
 		k = ptbm_runs_add(runs, k, a, pool->page_size);
 	}
-	int rc = ptbm_region_release(runs, k, shared);
+	int rc = ptbm_region_release(runs, k, pool->shmem_frames);
 	for (size_t i = 0; i < n_gaps; i++)
 		atomic_store_explicit(&pool->desc[w->gaps[i].pid], w->gaps[i].state,
 				      memory_order_release);

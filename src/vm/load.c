@@ -109,11 +109,12 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	ptbm_count(pool, PTBM_C_READS, 1);
 	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
 	atomic_store_explicit(w, *state, memory_order_relaxed);
+	ptbm_vm_extent_loaded(pool, pid);
 	return 0;
 
 fail_frame : {
 	struct ptbm_run run = {addr, pool->page_size};
-	ptbm_region_release(&run, 1, pool->share == PTBM_SHARE_PROCESSES);
+	ptbm_region_release(&run, 1, pool->shmem_frames);
 	ptbm_vm_unreserve_frame(pool);
 }
 fail:

@@ -40,19 +40,14 @@ int ptbm_vm_read_begin(ptbm_pool *pool, uint64_t pid, const void **page, uint64_
 	}
 }
 
-/*
- * The caller read the page without a latch. If it was evicted meanwhile, a
- * read of its hole made shmem allocate a zero page that no one accounts
- * for: punch it again, under the latch, unless someone reloaded it first.
- */
-static void drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
+void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s)
 {
 	_Atomic uint64_t *w = &pool->desc[pid];
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
 	if (ptbm_state_cas(w, &s, ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE))) {
 		struct ptbm_run run = {ptbm_page_addr(pool, pid), pool->page_size};
-		ptbm_region_release(&run, 1, true);
+		ptbm_region_release(&run, 1, pool->shmem_frames);
 		atomic_store_explicit(w, s, memory_order_release);
 	}
 	ptbm_slot_hold(slot, -1);
@@ -68,8 +63,8 @@ int ptbm_vm_read_validate(ptbm_pool *pool, uint64_t pid, uint64_t version)
 		return 0;
 	if (PTBM_UNLIKELY(!ptbm_slot(pool)))
 		return PTBM_ERESTART; /* no read_begin can have succeeded here */
-	if (tag == PTBM_TAG_EVICTED && pool->share == PTBM_SHARE_PROCESSES)
-		drop_stray(pool, pid, s);
+	if (tag == PTBM_TAG_EVICTED && pool->shmem_frames)
+		ptbm_vm_drop_stray(pool, pid, s);
 	ptbm_count(pool, PTBM_C_RESTARTS, 1);
 	return PTBM_ERESTART;
 }

@@ -64,9 +64,14 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 				      memory_order_release);
 		loaded++;
 	}
+	for (size_t i = 0; i < k; i++) /* consecutive ids of one extent: once */
+		if (rcs[i] >= 0 &&
+		    (i + 1 == k || rcs[i + 1] < 0 ||
+		     ptbm_extent_of(pool, got[i + 1]) != ptbm_extent_of(pool, got[i])))
+			ptbm_vm_extent_loaded(pool, got[i]);
 	if (n_bad) {
 		/* free the frames first, then let the pages be tried again */
-		ptbm_region_release(bad, n_bad, pool->share == PTBM_SHARE_PROCESSES);
+		ptbm_region_release(bad, n_bad, pool->shmem_frames);
 		for (size_t i = 0; i < k; i++)
 			if (rcs[i] < 0) {
 				ptbm_vm_unreserve_frame(pool);

@@ -35,6 +35,15 @@ void ptbm_vm_unreserve_frame(ptbm_pool *pool);
  * their reads are in flight (n <= ptbm_file_stage_slots()). */
 void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n);
 
+/* extent.c: page pid was just loaded; if that made its extent fully
+ * resident, collapse the extent into a huge page when the budget has room. */
+void ptbm_vm_extent_loaded(ptbm_pool *pool, uint64_t pid);
+
+/* optimistic.c: page pid, evicted in state word s, may have a frame nobody
+ * accounts for (an unlatched read of its hole, or a hole a collapse filled):
+ * punch it under the latch, unless someone latched it first. */
+void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s);
+
 /* evict.c: one clock round of up to evict_batch victims; pages evicted, 0
  * if everything was latched, or a write-back error if none was evicted. */
 int ptbm_vm_evict(ptbm_pool *pool);

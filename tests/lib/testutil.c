@@ -199,6 +199,34 @@ uint64_t tu_pages_in_core(ptbm_pool *pool, uint64_t n)
 	return count;
 }
 
+void tu_check_within_budget(ptbm_pool *pool)
+{
+	struct ptbm_stats st = tu_stats(pool);
+	if (st.resident > st.budget_pages)
+		fail_msg("resident %llu > budget %llu", (unsigned long long)st.resident,
+			 (unsigned long long)st.budget_pages);
+	uint64_t in_core = tu_pages_in_core(pool, st.allocated);
+	if (in_core > st.budget_pages)
+		fail_msg("%llu pages in memory > budget %llu", (unsigned long long)in_core,
+			 (unsigned long long)st.budget_pages);
+}
+
+long tu_proc_kib(const char *file, const char *key)
+{
+	FILE *f = fopen(file, "r");
+	char line[256];
+	long kib = -1;
+	size_t len = strlen(key);
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, key, len) == 0 && line[len] == ':') {
+			kib = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return kib;
+}
+
 /* ---- a thread that holds latches -------------------------------------------- */
 
 static void *holder_main(void *arg)

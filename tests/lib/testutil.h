@@ -55,7 +55,7 @@ const char *tu_shm_name(const char *tag);
 #define TU_PAGE_SIZE 4096u
 #define TU_BUDGET    128u /* pages */
 #define TU_BATCH     64u
-#define TU_MAX_PAGES 4096u
+#define TU_MAX_PAGES 8192u
 
 /* Threads mode, TU_PAGE_SIZE, TU_BUDGET pages, data file tu_path(file),
  * created and emptied (PTBM_CREATE | PTBM_TRUNCATE). */
@@ -86,6 +86,11 @@ static inline uint64_t tu_tag(ptbm_pool *pool, uint64_t pid)
 }
 /* Pool pages of [0, n) whose first byte is in memory (mincore). */
 uint64_t tu_pages_in_core(ptbm_pool *pool, uint64_t n);
+/* Fails the test unless the resident count and the allocated pages really
+ * in memory are both within the budget. */
+void tu_check_within_budget(ptbm_pool *pool);
+/* The value in kB of the line "KEY: N kB" of a /proc file, or -1. */
+long tu_proc_kib(const char *file, const char *key);
 
 /* ---- a thread that holds latches -------------------------------------------- */
 

@@ -100,7 +100,7 @@ static void test_invalid(void **state)
 	    {F_NAME_PROCESSES, 0, "/a/b", PTBM_EINVAL_CONFIG},
 	    {F_NAME_PROCESSES, 0, long_name, PTBM_EINVAL_CONFIG},
 	    {F_DIRECT, 3, NULL, PTBM_EINVAL_CONFIG},
-	    {F_FLAGS, 0x8, NULL, PTBM_EINVAL_CONFIG},
+	    {F_FLAGS, 0x10, NULL, PTBM_EINVAL_CONFIG},
 	    {F_FLAGS, 0x80000000u, NULL, PTBM_EINVAL_CONFIG},
 	    {F_ENGINE, 3, NULL, PTBM_ENOSUPPORT},
 	    {F_ENGINE, 1000, NULL, PTBM_ENOSUPPORT},
@@ -229,15 +229,7 @@ static void test_page_size_12288(void **state)
 
 static long rss_kib(void)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kib = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
+	return tu_proc_kib("/proc/self/status", "VmRSS");
 }
 
 /* The default 1 TiB pool: opens cheaply; its last page works end to end. */

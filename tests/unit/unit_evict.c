@@ -38,18 +38,6 @@ static ptbm_pool *open_evict(const char *file, enum ptbm_share share, uint64_t b
 	return pool;
 }
 
-static void check_within_budget(ptbm_pool *pool)
-{
-	struct ptbm_stats st = tu_stats(pool);
-	if (st.resident > st.budget_pages)
-		fail_msg("resident %llu > budget %llu", (unsigned long long)st.resident,
-			 (unsigned long long)st.budget_pages);
-	uint64_t in_core = tu_pages_in_core(pool, st.allocated);
-	if (in_core > st.budget_pages)
-		fail_msg("%llu pages in memory > budget %llu", (unsigned long long)in_core,
-			 (unsigned long long)st.budget_pages);
-}
-
 /* Write 4x the budget, then read it all back. */
 static void budget_round_trip(const char *file, enum ptbm_share share)
 {
@@ -57,7 +45,7 @@ static void budget_round_trip(const char *file, enum ptbm_share share)
 	assert_int_equal(tu_stats(pool).budget_pages, TU_BUDGET);
 	for (uint64_t pid = 0; pid < N_PAGES; pid++) {
 		assert_rc(tu_write(pool, pid, 1), 0);
-		check_within_budget(pool);
+		tu_check_within_budget(pool);
 	}
 	struct ptbm_stats st = tu_stats(pool);
 	assert_true(st.evictions >= N_PAGES - TU_BUDGET);
@@ -82,7 +70,7 @@ static void budget_round_trip(const char *file, enum ptbm_share share)
 	for (uint64_t pid = 0; pid < N_PAGES; pid++) {
 		if (tu_verify(pool, pid, 1) != 0)
 			fail_msg("page %llu: lost its write", (unsigned long long)pid);
-		check_within_budget(pool);
+		tu_check_within_budget(pool);
 	}
 	st = tu_stats(pool);
 	assert_true(st.reads >= st.evictions); /* the evicted pages came back from disk */
@@ -425,12 +413,12 @@ static void test_child_evicts(void **state)
 	for (uint64_t pid = 0; pid < TU_BUDGET; pid++)
 		gone += tu_tag(pool, pid) == PTBM_TAG_EVICTED;
 	assert_true(gone >= TU_BUDGET - TU_BATCH);
-	check_within_budget(pool);
+	tu_check_within_budget(pool);
 	for (uint64_t pid = 0; pid < TU_BUDGET; pid++)
 		assert_rc(tu_verify(pool, pid, 2), 0);
 	for (uint64_t pid = TU_BUDGET; pid < 2 * TU_BUDGET; pid++)
 		assert_rc(tu_verify(pool, pid, 3), 0);
-	check_within_budget(pool);
+	tu_check_within_budget(pool);
 	tu_close(pool);
 }
 
