@@ -3,12 +3,15 @@
  *
  * The pool reserves its whole virtual range once (MAP_NORESERVE: a 1 TiB
  * database costs no memory until pages are touched), on a 2 MiB boundary.
- * Processes mode maps it MAP_SHARED from a memfd (inherited by fork) or a
- * POSIX shm object (attached by name); threads mode maps a memfd too, unless
- * the pool never collapses extents (PTBM_NO_HUGE), when it maps private
- * anonymous memory. Either shmem kind's page cache is what every process
- * shares, while each process fills its own page table (../README.md, "What
- * the kernel does").
+ * Processes mode maps it MAP_SHARED, anonymous (inherited by fork) or from a
+ * POSIX shm object (attached by name); threads mode maps it
+ * MAP_SHARED|MAP_ANONYMOUS too, unless the pool never collapses extents
+ * (PTBM_NO_HUGE), when it maps private anonymous memory. Either shmem
+ * kind's page cache is what every process shares, while each process fills
+ * its own page table (../README.md, "What the kernel does"). The boundary
+ * matters for shmem: MADV_COLLAPSE takes a 2 MiB extent only where the
+ * mapping's addresses and the object's offsets agree modulo 2 MiB (EINVAL
+ * otherwise), and offset 0 is mapped at the reservation's start.
  *
  * Releasing a frame must free it for every process. In shmem, MADV_REMOVE
  * punches a hole in the object, which zaps every process's PTEs and frees

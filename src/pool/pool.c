@@ -158,32 +158,15 @@ static struct ptbm_pageset *written_set(ptbm_pool *pool)
 static int map_region(ptbm_pool *pool, uint64_t bytes, bool shared)
 {
 	pool->region_bytes = bytes;
-	int fd = pool->shm_fd;
-	if (shared && fd < 0) {
-		/* anonymous shared memory, from a memfd: the kernel collapses a
-		 * memfd's pages into huge pages (vm/extent.c), not those of a
-		 * MAP_SHARED|MAP_ANONYMOUS mapping; the mapping keeps it alive */
-		fd = memfd_create("ptbm", MFD_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (ftruncate(fd, (off_t)bytes) < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-	}
-	pool->region = ptbm_region_reserve(bytes, shared, fd, 0);
-	int e = errno;
-	if (fd != pool->shm_fd)
-		close(fd);
+	pool->region = ptbm_region_reserve(bytes, shared, pool->shm_fd, 0);
 	if (!pool->region)
-		return -e;
+		return -errno;
 	pool->sh = (struct ptbm_shared *)pool->region;
 	return 0;
 }
 
 /*
- * Whether the region is shmem (a memfd or shm object, mapped shared):
+ * Whether the region is shmem (shared anonymous memory or a shm object):
  * always in processes mode; in threads mode when its extents may be
  * collapsed, because a page released out of a private huge page is not
  * freed until memory pressure splits it, while a hole punched in shmem is

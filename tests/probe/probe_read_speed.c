@@ -33,6 +33,7 @@
 static const char *const variants[] = {
     "private_4k_shuffled", "shared_4k",	      "file_pte",	"file_pmd",
     "private_thp_pmd",	   "private_thp_pte", "shared_thp_pmd", "tmpfs_huge_pmd",
+    "memfd_collapsed_pmd",
 };
 #define N_VARIANTS (sizeof(variants) / sizeof(variants[0]))
 
@@ -135,6 +136,11 @@ static void check_mappings(const struct probe_result *r, const struct probe_read
 	if (p[4].ratio > 0) /* private_thp_pmd: the split runs exactly when THPs came */
 		PT_CHECK((p[5].ratio > 0) == (p[4].huge_pct >= 50),
 			 "the split THP was measured iff the THPs were PMD-mapped");
+	if (p[8].ratio > 0) /* memfd_collapsed_pmd */
+		PT_CHECK(p[8].huge_pct >= PROBE_READ_MAPPED_MIN_PCT,
+			 "MADV_COLLAPSE maps a memfd by PMDs (%.3f%% 2M)", p[8].huge_pct);
+	PT_CHECK(pt_str(r, "shared_anon_collapse")[0] != '\0',
+		 "what MADV_COLLAPSE answers for shared anonymous memory is recorded");
 	if (p[3].ratio > 0) {
 		PT_CHECK(p[2].ratio > 0, "the file's two mappings were measured together");
 		double s;

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -43,14 +42,12 @@ static long pmd_mapped_kib(void)
 static void require_huge_pages(void)
 {
 	size_t ext = PTBM_EXTENT_BYTES;
-	int fd = memfd_create("unit_huge", MFD_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)ext), 0);
 	char *r = mmap(NULL, 2 * ext, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(r != MAP_FAILED);
+	/* mapped on a 2 MiB boundary, as the pool's region is: offset 0 there */
 	char *a = (char *)(((uintptr_t)r + ext - 1) & ~(uintptr_t)(ext - 1));
-	assert_true(mmap(a, ext, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == a);
-	close(fd);
+	assert_true(mmap(a, ext, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) == a);
 	memset(a, 1, ext);
 	int rc = madvise(a, ext, MADV_COLLAPSE) < 0 ? errno : 0;
 	munmap(r, 2 * ext);

@@ -36,6 +36,12 @@
  *   shared_thp_pmd       shmem with MADV_HUGEPAGE, where shmem_enabled allows
  *   tmpfs_huge_pmd       an O_TMPFILE on a tmpfs mounted huge=always in a private
  *                        mount namespace (root): shmem in 2 MiB folios
+ *   memfd_collapsed_pmd  a memfd (a pool's frames), populated, then collapsed
+ *                        2 MiB at a time with MADV_COLLAPSE, as the library's
+ *                        huge extents are: shmem in 2 MiB folios with no mount
+ *                        and whatever shmem_enabled says.  The evidence also
+ *                        says what MADV_COLLAPSE answers for 2 MiB of
+ *                        MAP_SHARED|MAP_ANONYMOUS memory (shared_anon_collapse)
  *
  * Measuring on a shared, noisy machine: a pair (baseline, variant) runs in
  * alternation, ROUNDS rounds of SLICE_NS each, the order swapped every
@@ -80,6 +86,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -505,6 +515,50 @@ static void run_tmpfs(struct variant *v, const char *baseline, size_t bytes)
 	close(fd);
 }
 
+/* Populated, then collapsed one 2 MiB extent at a time: 0 or -errno. */
+static int populate_collapse(char *p, size_t bytes)
+{
+	if (probe_populate_write(p, bytes / probe_page_size()) < 0)
+		return -errno;
+	for (size_t off = 0; off < bytes; off += HUGE)
+		if (madvise(p + off, HUGE, MADV_COLLAPSE) != 0)
+			return -errno;
+	return 0;
+}
+
+static void run_memfd_collapse(struct variant *v, const char *baseline, size_t bytes)
+{
+	uint64_t t0 = probe_now_ns();
+	int fd = memfd_create("probe-read-speed", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0) {
+		skip(v, "failed: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	char *p = map_aligned(bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+	int rc = p ? populate_collapse(p, bytes) : -errno;
+	if (rc < 0)
+		skip(v, "failed: MADV_COLLAPSE: %s", strerror(-rc));
+	else {
+		v->setup_ms = ms_since(t0);
+		measure(v, baseline, p, bytes, -1);
+	}
+	if (p)
+		munmap(p, bytes);
+	close(fd);
+}
+
+/* What MADV_COLLAPSE answers for 2 MiB of MAP_SHARED|MAP_ANONYMOUS memory. */
+static void shared_anon_collapse(struct probe_result *r)
+{
+	char *p = map_aligned(HUGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
+	int rc = p ? populate_collapse(p, HUGE) : -errno;
+	probe_ev_str(r, "shared_anon_collapse", "%s", rc == 0 ? "ok" : strerror(-rc));
+	if (p)
+		munmap(p, HUGE);
+}
+
 /* ---- eviction inside a huge folio ---------------------------------------- */
 
 struct release {
@@ -693,6 +747,7 @@ enum {
 	V_THP_PTE,
 	V_SHARED_THP,
 	V_TMPFS,
+	V_MEMFD,
 	V_N
 };
 
@@ -729,6 +784,7 @@ void probe_exp_read_speed(struct probe_result *r)
 	    [V_THP_PTE] = {.key = "private_thp_pte"},
 	    [V_SHARED_THP] = {.key = "shared_thp_pmd"},
 	    [V_TMPFS] = {.key = "tmpfs_huge_pmd"},
+	    [V_MEMFD] = {.key = "memfd_collapsed_pmd"},
 	};
 	uint64_t t0 = probe_now_ns();
 	char *base = anon(bytes, MAP_PRIVATE, MADV_NOHUGEPAGE, false);
@@ -787,6 +843,12 @@ void probe_exp_read_speed(struct probe_result *r)
 	else
 		run_anon(&v[V_SHARED_THP], base, bytes, MAP_SHARED, MADV_HUGEPAGE, false);
 	run_tmpfs(&v[V_TMPFS], base, bytes);
+	if (!thp[0] || !strcmp(thp, "never"))
+		skip(&v[V_MEMFD], "not measurable: transparent_hugepage/enabled = %s",
+		     thp[0] ? thp : "absent");
+	else
+		run_memfd_collapse(&v[V_MEMFD], base, bytes);
+	shared_anon_collapse(r);
 
 	struct release rel_priv = {0}, rel_shm = {0};
 	run_release(&rel_priv, &rel_shm);
@@ -829,6 +891,7 @@ void probe_exp_read_speed(struct probe_result *r)
 	at = say(figs, at, sizeof(figs), "THP", &v[V_THP_PMD]);
 	at = say(figs, at, sizeof(figs), "split", &v[V_THP_PTE]);
 	at = say(figs, at, sizeof(figs), "huge tmpfs", &v[V_TMPFS]);
+	at = say(figs, at, sizeof(figs), "collapsed memfd", &v[V_MEMFD]);
 	at = say(figs, at, sizeof(figs), "shared 4K", &v[V_SHARED]);
 	say(figs, at, sizeof(figs), "shuffled", &v[V_SHUFFLED]);
 	if (!strcmp(cause, "unmeasured"))
