@@ -106,7 +106,7 @@ enum {
 };
 
 enum ptbm_share {
-	PTBM_SHARE_THREADS = 0,	  /* one process; private mapping */
+	PTBM_SHARE_THREADS = 0,	  /* the threads of one process (not its forked children) */
 	PTBM_SHARE_PROCESSES = 1, /* forked or attached processes; shared mapping */
 };
 
