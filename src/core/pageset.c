@@ -66,15 +66,21 @@ bool ptbm_pageset_has(struct ptbm_pageset *r, uint64_t pid)
 	       (1ull << (pid % WORD_BITS));
 }
 
+/* The bits of [first, end) in first's word; *first moves past them. */
+static uint64_t word_mask(uint64_t *first, uint64_t end)
+{
+	uint64_t lo = *first % WORD_BITS;
+	uint64_t n = end - *first < WORD_BITS - lo ? end - *first : WORD_BITS - lo;
+	*first += n;
+	return (n == WORD_BITS ? ~0ull : ((1ull << n) - 1)) << lo;
+}
+
 bool ptbm_pageset_all(struct ptbm_pageset *r, uint64_t first, uint64_t end)
 {
-	for (uint64_t p = first; p < end;) {
-		uint64_t w = p / WORD_BITS, lo = p % WORD_BITS;
-		uint64_t hi = end - w * WORD_BITS < WORD_BITS ? end - w * WORD_BITS : WORD_BITS;
-		uint64_t mask = (hi == WORD_BITS ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+	while (first < end) {
+		uint64_t w = first / WORD_BITS, mask = word_mask(&first, end);
 		if ((atomic_load_explicit(&r->bits[w], memory_order_relaxed) & mask) != mask)
 			return false;
-		p = (w + 1) * WORD_BITS;
 	}
 	return true;
 }
@@ -82,12 +88,9 @@ bool ptbm_pageset_all(struct ptbm_pageset *r, uint64_t first, uint64_t end)
 void ptbm_pageset_insert_range(struct ptbm_pageset *r, uint64_t first, uint64_t end)
 {
 	while (first < end) {
-		uint64_t w = first / WORD_BITS, lo = first % WORD_BITS;
-		uint64_t n = end - first < WORD_BITS - lo ? end - first : WORD_BITS - lo;
-		uint64_t mask = (n == WORD_BITS ? ~0ull : ((1ull << n) - 1)) << lo;
+		uint64_t w = first / WORD_BITS, mask = word_mask(&first, end);
 		atomic_fetch_or(&r->bits[w], mask);
 		atomic_fetch_or(&summary(r)[w / WORD_BITS], 1ull << (w % WORD_BITS));
-		first += n;
 	}
 }
 

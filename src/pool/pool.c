@@ -12,9 +12,12 @@
  * 1 TiB pool of 8 KiB pages reserves 1 GiB of state words and touches the
  * 4 KiB of them that hold the pages in use.
  *
- *   threads mode:   MAP_PRIVATE | MAP_ANONYMOUS
+ *   threads mode:   MAP_SHARED | MAP_ANONYMOUS, so that huge extents can be
+ *                   collapsed and evicted pages freed (vm/extent.c);
+ *                   MAP_PRIVATE | MAP_ANONYMOUS with PTBM_NO_HUGE
  *   processes mode: MAP_SHARED | MAP_ANONYMOUS (inherited by fork), or a
  *                   POSIX shm object when the pool has a name (attachable)
+ * The mapping starts on a 2 MiB boundary and page 0 too (core/region.c).
  *
  * The creator fills the control block and sets its magic last; an attacher
  * checks the magic and the layout version before trusting anything else.

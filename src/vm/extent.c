@@ -39,18 +39,6 @@
 
 static _Atomic bool kernel_refuses;
 
-/* Reserve n frames of the budget, only if they fit now (never evicts). */
-static bool reserve_frames(ptbm_pool *pool, uint64_t n)
-{
-	_Atomic uint64_t *res = &pool->sh->resident;
-	uint64_t r = atomic_load_explicit(res, memory_order_relaxed);
-	do {
-		if (r + n > pool->sh->budget_pages)
-			return false;
-	} while (!atomic_compare_exchange_weak(res, &r, r + n));
-	return true;
-}
-
 void ptbm_vm_extent_loaded(ptbm_pool *pool, uint64_t pid)
 {
 	if (!pool->huge || atomic_load_explicit(&kernel_refuses, memory_order_relaxed))
@@ -59,22 +47,20 @@ void ptbm_vm_extent_loaded(ptbm_pool *pool, uint64_t pid)
 	struct ptbm_pageset *rs = ptbm_vm_resident(pool);
 	if (end > pool->max_pages || !ptbm_pageset_all(rs, first, end))
 		return;
-	if (!reserve_frames(pool, n))
+	if (!ptbm_vm_try_reserve(pool, n))
 		return;
 	int rc = ptbm_region_collapse(ptbm_page_addr(pool, first));
-	atomic_fetch_sub(&pool->sh->resident, n);
-	if (rc == -EINVAL || rc == -ENOSYS || rc == -EPERM) {
+	ptbm_vm_unreserve_frames(pool, n);
+	if (rc == -EINVAL || rc == -ENOSYS || rc == -EPERM)
 		atomic_store_explicit(&kernel_refuses, true, memory_order_relaxed);
-		return;
-	}
-	if (rc == 0) {
-		ptbm_count(pool, PTBM_C_COLLAPSES, 1);
-		/* every hit also reads the page's state word: the 2 MiB of state
-		 * words around it (those of 256 Ki pages) get one entry too; a
-		 * second call for them costs a look, not a copy */
-		uintptr_t d = (uintptr_t)&pool->desc[first] & ~(uintptr_t)(PTBM_EXTENT_BYTES - 1);
-		ptbm_region_collapse((void *)d);
-	}
+	if (rc < 0)
+		return; /* nothing was copied, no hole filled */
+	ptbm_count(pool, PTBM_C_COLLAPSES, 1);
+	/* every hit also reads the page's state word: the 2 MiB of state words
+	 * around it (those of 256 Ki pages) get one entry too; a second call
+	 * for them costs a look, not a copy */
+	uintptr_t d = (uintptr_t)&pool->desc[first] & ~(uintptr_t)(PTBM_EXTENT_BYTES - 1);
+	ptbm_region_collapse((void *)d);
 	/* pages evicted meanwhile: their holes may hold zero pages now */
 	for (uint64_t p = first; p < end; p++) {
 		if (ptbm_pageset_has(rs, p))

@@ -19,17 +19,23 @@
 #include "core/runs.h"
 
 /* Count one more resident frame, evicting first if the budget is full. */
-int ptbm_vm_reserve_frame(ptbm_pool *pool)
+bool ptbm_vm_try_reserve(ptbm_pool *pool, uint64_t n)
 {
 	_Atomic uint64_t *res = &pool->sh->resident;
+	uint64_t r = atomic_load_explicit(res, memory_order_relaxed);
+	do {
+		if (r + n > pool->sh->budget_pages)
+			return false;
+	} while (!atomic_compare_exchange_weak(res, &r, r + n));
+	return true;
+}
+
+int ptbm_vm_reserve_frame(ptbm_pool *pool)
+{
 	unsigned spins = 0, empty_rounds = 0;
 	for (;;) {
-		uint64_t r = atomic_load_explicit(res, memory_order_relaxed);
-		if (r < pool->sh->budget_pages) {
-			if (atomic_compare_exchange_weak(res, &r, r + 1))
-				return 0;
-			continue;
-		}
+		if (ptbm_vm_try_reserve(pool, 1))
+			return 0;
 		int got = ptbm_vm_evict(pool);
 		if (got < 0)
 			return got;
@@ -44,9 +50,9 @@ int ptbm_vm_reserve_frame(ptbm_pool *pool)
 	}
 }
 
-void ptbm_vm_unreserve_frame(ptbm_pool *pool)
+void ptbm_vm_unreserve_frames(ptbm_pool *pool, uint64_t n)
 {
-	atomic_fetch_sub(&pool->sh->resident, 1);
+	atomic_fetch_sub(&pool->sh->resident, n);
 }
 
 /*
@@ -115,7 +121,7 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 fail_frame : {
 	struct ptbm_run run = {addr, pool->page_size};
 	ptbm_region_release(&run, 1, pool->shmem_frames);
-	ptbm_vm_unreserve_frame(pool);
+	ptbm_vm_unreserve_frames(pool, 1);
 }
 fail:
 	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_EVICTED), memory_order_release);

@@ -74,7 +74,7 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 		ptbm_region_release(bad, n_bad, pool->shmem_frames);
 		for (size_t i = 0; i < k; i++)
 			if (rcs[i] < 0) {
-				ptbm_vm_unreserve_frame(pool);
+				ptbm_vm_unreserve_frames(pool, 1);
 				atomic_store_explicit(&pool->desc[got[i]], state[i],
 						      memory_order_release);
 			}

@@ -30,7 +30,10 @@ static inline struct ptbm_pageset *ptbm_vm_resident(ptbm_pool *pool)
 int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state);
 /* Count one more resident frame, evicting first if the budget is full. */
 int ptbm_vm_reserve_frame(ptbm_pool *pool);
-void ptbm_vm_unreserve_frame(ptbm_pool *pool);
+/* Count n more resident frames only if they fit the budget now (never
+ * evicts); ptbm_vm_unreserve_frames gives n back. */
+bool ptbm_vm_try_reserve(ptbm_pool *pool, uint64_t n);
+void ptbm_vm_unreserve_frames(ptbm_pool *pool, uint64_t n);
 /* Map n frames of exclusively latched pages writable and touch them, while
  * their reads are in flight (n <= ptbm_file_stage_slots()). */
 void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n);
