@@ -129,6 +129,11 @@ enum ptbm_direct {
 /* vm: never collapse a resident 2 MiB extent into a huge page (threads mode
  * then keeps its frames in private memory) */
 #define PTBM_NO_HUGE 0x8u
+/* vm: a releaser thread per process retires eviction's victims (write-back,
+ * freeing their frames) beside the miss that picked them, instead of on its
+ * path (src/vm/release.c); a call that handed a batch over still waits for
+ * it before it returns */
+#define PTBM_BACKGROUND 0x10u
 
 typedef struct ptbm_pool ptbm_pool;
 

@@ -57,6 +57,8 @@ static void pool_after_fork(ptbm_pool *p)
 	if (p->mapgen) /* no PTEs came along: forget what the parent mapped */
 		madvise(p->mapgen, p->max_pages, MADV_DONTNEED);
 	atomic_fetch_add(&p->sh->n_procs, 1);
+	if (p->ops->after_fork)
+		p->ops->after_fork(p);
 }
 
 static void after_fork_child(void)
@@ -130,7 +132,8 @@ static int check_config(const struct ptbm_config *cfg)
 		return PTBM_EINVAL_CONFIG;
 	if ((unsigned)cfg->direct > PTBM_DIRECT_OFF)
 		return PTBM_EINVAL_CONFIG;
-	if (cfg->flags & ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE | PTBM_NO_HUGE))
+	if (cfg->flags &
+	    ~(PTBM_CREATE | PTBM_TRUNCATE | PTBM_NO_POPULATE | PTBM_NO_HUGE | PTBM_BACKGROUND))
 		return PTBM_EINVAL_CONFIG;
 	if (cfg->max_threads == 0 || cfg->max_threads > PTBM_MAX_THREADS_LIMIT)
 		return PTBM_EINVAL_CONFIG;
@@ -413,6 +416,8 @@ int ptbm_close(ptbm_pool *pool)
 {
 	if (!pool)
 		return -EINVAL;
+	if (pool->ops->drain)
+		pool->ops->drain(pool);
 	ptbm_threads_release_pool(pool);
 	ptbm_threads_remove_pool(pool);
 	pool->ops->fini(pool, pool->creator);

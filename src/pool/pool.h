@@ -83,6 +83,11 @@ struct ptbm_engine_ops {
 	void (*fini)(ptbm_pool *, bool creator);
 	/* optional: pages [first, first + count) are about to be published */
 	int (*on_alloc)(ptbm_pool *, uint64_t first, uint64_t count);
+	/* optional: ptbm_close, before the closing thread leaves: finish and
+	 * stop the engine's background work in this process */
+	void (*drain)(ptbm_pool *);
+	/* optional: in a forked child, for each pool open in it */
+	void (*after_fork)(ptbm_pool *);
 };
 
 /* vm/engine.c, baselines/hash.c, baselines/mmap.c */

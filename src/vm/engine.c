@@ -6,7 +6,8 @@
  * The hit path is inlined into the entry points (vm/hit.h, pool/api.c);
  * the rest is split by idea: fix.c (latches that lost a race, first calls),
  * load.c (misses), evict.c (the clock), map.c (per-process page tables),
- * optimistic.c, prefetch.c, flush.c, latch_wait.c (waiting, dead owners).
+ * release.c (the background releaser), optimistic.c, prefetch.c, flush.c,
+ * latch_wait.c (waiting, dead owners).
  */
 #include "vm/vm.h"
 
@@ -31,13 +32,13 @@ static int vm_init(ptbm_pool *pool, bool creator)
 {
 	if (creator)
 		ptbm_pageset_init(ptbm_vm_resident(pool), pool->sh->max_pages);
-	return 0;
+	return ptbm_vm_releaser_init(pool);
 }
 
 static void vm_fini(ptbm_pool *pool, bool creator)
 {
-	(void)pool;
 	(void)creator;
+	ptbm_vm_releaser_fini(pool);
 }
 
 const struct ptbm_engine_ops ptbm_vm_ops = {
@@ -52,4 +53,6 @@ const struct ptbm_engine_ops ptbm_vm_ops = {
     .area_bytes = vm_area_bytes,
     .init = vm_init,
     .fini = vm_fini,
+    .drain = ptbm_vm_releaser_drain,
+    .after_fork = ptbm_vm_releaser_after_fork,
 };

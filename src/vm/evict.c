@@ -1,6 +1,10 @@
 /*
- * evict.c - the clock and eviction: any worker, thread or process, whose
- * miss finds the budget full (vm/load.c, reserve_frame) evicts a batch.
+ * evict.c - the clock and eviction, in two halves: picking victims and
+ * retiring them. A worker whose miss leaves less than a batch of the budget
+ * free picks a batch and hands it to its process's releaser thread, which
+ * retires it (vm/release.c); a worker whose miss finds the budget full with
+ * no batch of its process in flight does both itself (vm/load.c,
+ * reserve_frame).
  *
  * A clock over the resident set (a page set in page order, in the engine's
  * area) marks unlocked pages and takes marked ones exclusive, up to
@@ -27,22 +31,8 @@
  */
 #define MAX_GAP 16
 
-struct gap_latch {
+struct ptbm_gap_latch {
 	uint64_t pid, state;
-};
-
-/*
- * One eviction's arrays, sized by evict_batch (up to 4096) and so on the
- * heap, not on the caller's stack (a worker's stack may be small).
- */
-struct evict_work {
-	uint64_t *victims;
-	uint64_t *dirty;
-	void **dirty_addr;
-	int *rcs;
-	struct ptbm_run *runs;
-	struct gap_latch *gaps; /* as many as victims: merging stops there */
-	size_t cap;		/* evict_batch */
 };
 
 static void *work_carve(char **at, size_t bytes)
@@ -52,10 +42,10 @@ static void *work_carve(char **at, size_t bytes)
 	return p;
 }
 
-static void *evict_work_alloc(struct evict_work *w, size_t cap)
+void *ptbm_vm_evict_work_alloc(struct ptbm_evict_work *w, size_t cap)
 {
 	size_t bytes = cap * (2 * sizeof(uint64_t) + sizeof(void *) + sizeof(int) +
-			      sizeof(struct ptbm_run) + sizeof(struct gap_latch)) +
+			      sizeof(struct ptbm_run) + sizeof(struct ptbm_gap_latch)) +
 		       6 * 16;
 	char *base = malloc(bytes), *at = base;
 	if (!base)
@@ -66,13 +56,13 @@ static void *evict_work_alloc(struct evict_work *w, size_t cap)
 	w->dirty_addr = work_carve(&at, cap * sizeof(void *));
 	w->rcs = work_carve(&at, cap * sizeof(int));
 	w->runs = work_carve(&at, cap * sizeof(struct ptbm_run));
-	w->gaps = work_carve(&at, cap * sizeof(struct gap_latch));
+	w->gaps = work_carve(&at, cap * sizeof(struct ptbm_gap_latch));
 	return base;
 }
 
 /* Latch the evicted pages in [from, to) into out (room for cap); false
  * (none kept) if one is not evicted or there is no room. */
-static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_latch *out,
+static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct ptbm_gap_latch *out,
 		      size_t *n_out, size_t cap)
 {
 	size_t n0 = *n_out;
@@ -94,7 +84,8 @@ static bool latch_gap(ptbm_pool *pool, uint64_t from, uint64_t to, struct gap_la
 }
 
 /* Release the frames of n exclusively latched pages, sorted by id. */
-static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t *pids, size_t n)
+static int release_frames(ptbm_pool *pool, struct ptbm_evict_work *w, const uint64_t *pids,
+			  size_t n)
 {
 	struct ptbm_run *runs = w->runs;
 	size_t k = 0, n_gaps = 0;
@@ -115,19 +106,12 @@ static int release_frames(ptbm_pool *pool, struct evict_work *w, const uint64_t 
 	return rc;
 }
 
-/*
- * Pick up to evict_batch victims with the clock, write back the dirty ones,
- * release them. Returns the number of pages evicted (0: everything was
- * latched or recently used twice round) or a negative error from write-back
- * when no page could be evicted.
- */
-static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
+size_t ptbm_vm_pick_victims(ptbm_pool *pool, struct ptbm_evict_work *work)
 {
 	struct ptbm_pageset *rs = ptbm_vm_resident(pool);
 	uint32_t want = (uint32_t)work->cap;
-	uint64_t *victims = work->victims, *dirty = work->dirty;
-	void **dirty_addr = work->dirty_addr;
-	size_t n = 0, n_dirty = 0;
+	uint64_t *victims = work->victims;
+	size_t n = 0;
 	/*
 	 * The hand moves over allocated page ids 64 at a time; two turns
 	 * (mark, then take) without a victim means everything is latched.
@@ -153,6 +137,25 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 				victims[n++] = pid;
 		}
 	}
+	return n;
+}
+
+/* Count in slot, or, for a thread with no slot (the releaser), in the
+ * pool's retired counters, which every thread may add to. */
+static void count_in(ptbm_pool *pool, struct ptbm_stat_slot *slot, enum ptbm_counter c, uint64_t n)
+{
+	if (slot)
+		ptbm_slot_add(slot, c, n);
+	else
+		atomic_fetch_add_explicit(&pool->sh->retired[c], n, memory_order_relaxed);
+}
+
+int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *work, size_t n,
+			   struct ptbm_stat_slot *slot)
+{
+	uint64_t *victims = work->victims, *dirty = work->dirty;
+	void **dirty_addr = work->dirty_addr;
+	size_t n_dirty = 0;
 	if (n == 0)
 		return 0;
 
@@ -178,7 +181,7 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 					victims[i] = UINT64_MAX;
 			failed++;
 		}
-		ptbm_count(pool, PTBM_C_WRITES, n_dirty - failed);
+		count_in(pool, slot, PTBM_C_WRITES, n_dirty - failed);
 		if (failed) {
 			size_t k = 0;
 			for (size_t i = 0; i < n; i++)
@@ -205,20 +208,20 @@ static int evict_batch_held(ptbm_pool *pool, struct evict_work *work)
 		atomic_store_explicit(&pool->desc[pid], s, memory_order_release);
 	}
 	atomic_fetch_sub(&pool->sh->resident, n);
-	ptbm_count(pool, PTBM_C_EVICTIONS, n);
+	count_in(pool, slot, PTBM_C_EVICTIONS, n);
 	return (int)n;
 }
 
 /* Victims are latched inside: count the work as one held latch. */
 int ptbm_vm_evict(ptbm_pool *pool)
 {
-	struct evict_work w;
-	void *mem = evict_work_alloc(&w, pool->sh->evict_batch);
+	struct ptbm_evict_work w;
+	void *mem = ptbm_vm_evict_work_alloc(&w, pool->sh->evict_batch);
 	if (!mem)
 		return -ENOMEM;
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
 	ptbm_slot_hold(slot, 1);
-	int rc = evict_batch_held(pool, &w);
+	int rc = ptbm_vm_retire_victims(pool, &w, ptbm_vm_pick_victims(pool, &w), slot);
 	ptbm_slot_hold(slot, -1);
 	free(mem);
 	return rc;

@@ -5,8 +5,10 @@
  *
  * Loading (ptbm_vm_load, holding the exclusive latch of an evicted page):
  *   1. check the page is allocated;
- *   2. reserve a frame: resident + 1 <= budget, else evict a batch first
- *      (vm/evict.c);
+ *   2. reserve a frame: resident + 1 <= budget; if that leaves less than
+ *      a batch free, hand a batch of victims to the background releaser
+ *      (vm/release.c); if the budget is full, wait for the batch in flight,
+ *      or, with none, evict a batch on this thread (vm/evict.c);
  *   3. read the page into this thread's staging buffer (issued before step
  *      2, so the frame is made ready while the disk works; core/pageio.c,
  *      staged reads), verify its checksum there and copy it into the frame
@@ -34,8 +36,13 @@ int ptbm_vm_reserve_frame(ptbm_pool *pool)
 {
 	unsigned spins = 0, empty_rounds = 0;
 	for (;;) {
-		if (ptbm_vm_try_reserve(pool, 1))
+		if (ptbm_vm_try_reserve(pool, 1)) {
+			ptbm_vm_release_ahead(pool);
 			return 0;
+		}
+		/* a batch of this process on its way out: its frames, soon */
+		if (ptbm_vm_release_wait(pool))
+			continue;
 		int got = ptbm_vm_evict(pool);
 		if (got < 0)
 			return got;
@@ -116,6 +123,7 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
 	atomic_store_explicit(w, *state, memory_order_relaxed);
 	ptbm_vm_extent_loaded(pool, pid);
+	ptbm_vm_release_settle(pool);
 	return 0;
 
 fail_frame : {
@@ -125,5 +133,6 @@ fail_frame : {
 }
 fail:
 	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_EVICTED), memory_order_release);
+	ptbm_vm_release_settle(pool);
 	return rc;
 }

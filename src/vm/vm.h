@@ -51,6 +51,55 @@ void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s);
  * if everything was latched, or a write-back error if none was evicted. */
 int ptbm_vm_evict(ptbm_pool *pool);
 
+/* One eviction's arrays, sized by evict_batch (up to 4096) and so on the
+ * heap, not on a worker's stack (which may be small). */
+struct ptbm_evict_work {
+	uint64_t *victims;
+	uint64_t *dirty;
+	void **dirty_addr;
+	int *rcs;
+	struct ptbm_run *runs;
+	struct ptbm_gap_latch *gaps; /* as many as victims: merging stops there */
+	size_t cap;		     /* evict_batch */
+};
+/* Carve w's arrays for cap victims out of one allocation, returned (free
+ * it), or NULL. */
+void *ptbm_vm_evict_work_alloc(struct ptbm_evict_work *w, size_t cap);
+/* The clock: latch up to w->cap victims exclusive into w->victims;
+ * returns how many (0: everything latched or used twice round). */
+size_t ptbm_vm_pick_victims(ptbm_pool *pool, struct ptbm_evict_work *w);
+/* Write back the dirty ones of n picked victims, release their frames,
+ * publish them evicted and give their frames back to the budget (any that
+ * fails is unlatched, resident). Returns pages evicted, or the error if
+ * none was. Any thread of the process may do it; it counts the work in
+ * slot, its own, or with NULL in the pool's retired counters. */
+int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *w, size_t n,
+			   struct ptbm_stat_slot *slot);
+
+/* release.c: the background releaser (one thread per process and pool,
+ * named so in /proc/PID/task/TID/comm). */
+#define PTBM_RELEASER_NAME "ptbm-releaser"
+/* After a frame was reserved: if fewer than a batch of frames are left,
+ * hand a batch of victims to this process's releaser (nothing if one is in
+ * flight, or if there is no releaser). */
+void ptbm_vm_release_ahead(ptbm_pool *pool);
+/* Wait for this process's batch in flight, if any; true if there was one
+ * (its frames are free now). */
+bool ptbm_vm_release_wait(ptbm_pool *pool);
+/* The end of a call that may have handed a batch over: wait for it
+ * (between calls a process holds no latch and has no work in flight). */
+static inline void ptbm_vm_release_settle(ptbm_pool *pool)
+{
+	ptbm_vm_release_wait(pool);
+}
+int ptbm_vm_releaser_init(ptbm_pool *pool);
+
+/* ptbm_close, before the closing thread leaves its slot: the batch in
+ * flight is retired, the thread stopped. */
+void ptbm_vm_releaser_drain(ptbm_pool *pool);
+void ptbm_vm_releaser_fini(ptbm_pool *pool);
+void ptbm_vm_releaser_after_fork(ptbm_pool *pool);
+
 /* map.c: map page pid (latched by the caller, generation g) and its
  * unmapped resident neighbours into this process's page table. */
 int ptbm_vm_map_group(ptbm_pool *pool, uint64_t pid, uint8_t g);

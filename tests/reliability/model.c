@@ -17,7 +17,8 @@
  * Operations: allocations (some past max_pages), exclusive writes, shared
  * fixes, ptbm_read of random ranges, optimistic reads, upgrades (current
  * and stale), prefetches, latches held across other operations, flushes,
- * close + reopen (with another budget, eviction batch and I/O mode), and
+ * close + reopen (with another budget, eviction batch, I/O mode and, half
+ * the time, a background releaser), and
  * invalid calls (ids beyond max_pages or not allocated, unfix without fix,
  * double unfix, mark_dirty without the exclusive latch, bad offsets and
  * lengths, stale versions, NULL pointers: the documented error and nothing
@@ -1139,6 +1140,8 @@ static int model_open(struct model *m, bool create)
 	cfg.evict_batch = batches[pick(m, sizeof batches / sizeof batches[0])];
 	cfg.direct = chance(m, 4) ? PTBM_DIRECT_AUTO : PTBM_DIRECT_OFF; /* O_DIRECT: slow here */
 	cfg.flags = create ? PTBM_CREATE | PTBM_TRUNCATE : 0;
+	if (chance(m, 2)) /* victims retired on a releaser thread (small batches) */
+		cfg.flags |= PTBM_BACKGROUND;
 	int rc = ptbm_open(&cfg, &m->pool);
 	if (rc < 0) {
 		mfail(m, "ptbm_open: %s", ptbm_strerror(rc));

@@ -14,7 +14,7 @@
  * allocated must equal the pool's resident count (no leaked frames).
  *
  * usage: stress [--engine vm|hash|mmap] [--mode threads|processes]
- *               [--seconds S] [--workers N] [--budget-pages N]
+ *               [--seconds S] [--workers N] [--budget-pages N] [--background]
  */
 #include "internal.h"
 #include "pagefmt.h"
@@ -51,8 +51,9 @@ static struct {
 	uint64_t budget_pages;
 	uint64_t n_pages;
 	uint32_t page_size;
+	bool background; /* vm: PTBM_BACKGROUND, batches of budget / 16 */
 	char dir[256], path[300], name[64];
-} opt = {PTBM_ENGINE_VM, PTBM_SHARE_THREADS, 3.0, 3, 256, 0, 8192, "", "", ""};
+} opt = {PTBM_ENGINE_VM, PTBM_SHARE_THREADS, 3.0, 3, 256, 0, 8192, false, "", "", ""};
 
 static ptbm_pool *pool;
 static struct shared_state *st;
@@ -218,6 +219,10 @@ static int open_pool(uint32_t flags)
 	cfg.max_pages = opt.n_pages * 2;
 	cfg.budget_bytes = opt.budget_pages * opt.page_size;
 	cfg.flags = flags;
+	if (opt.background) {
+		cfg.flags |= PTBM_BACKGROUND;
+		cfg.evict_batch = (uint32_t)(opt.budget_pages / 16);
+	}
 	if (opt.share == PTBM_SHARE_PROCESSES && opt.engine == PTBM_ENGINE_VM)
 		cfg.name = opt.name;
 	int rc = ptbm_open(&cfg, &pool);
@@ -263,9 +268,13 @@ static void cleanup(void)
 
 static int parse(int argc, char **argv)
 {
-	static const struct option lo[] = {{"engine", 1, 0, 'e'},	{"mode", 1, 0, 'm'},
-					   {"seconds", 1, 0, 's'},	{"workers", 1, 0, 'w'},
-					   {"budget-pages", 1, 0, 'b'}, {0, 0, 0, 0}};
+	static const struct option lo[] = {{"engine", 1, 0, 'e'},
+					   {"mode", 1, 0, 'm'},
+					   {"seconds", 1, 0, 's'},
+					   {"workers", 1, 0, 'w'},
+					   {"budget-pages", 1, 0, 'b'},
+					   {"background", 0, 0, 'g'},
+					   {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -296,6 +305,9 @@ static int parse(int argc, char **argv)
 		case 'b':
 			opt.budget_pages = (uint64_t)atoll(optarg);
 			break;
+		case 'g':
+			opt.background = true;
+			break;
 		default:
 			return -1;
 		}
@@ -313,7 +325,8 @@ int main(int argc, char **argv)
 {
 	if (parse(argc, argv) < 0) {
 		fprintf(stderr, "usage: stress [--engine vm|hash|mmap] [--mode threads|processes] "
-				"[--seconds S] [--workers N] [--budget-pages N>=64]\n");
+				"[--seconds S] [--workers N] [--budget-pages N>=64] "
+				"[--background]\n");
 		return 2;
 	}
 	snprintf(opt.dir, sizeof opt.dir, "/var/tmp/ptbm-stress-XXXXXX");

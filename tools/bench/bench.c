@@ -564,8 +564,10 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 		unsigned d = disk_done ? pools : with_disk; /* the disk rows once */
 		add_config(p, &s, sh, 1, W_READ, 1, d);
 		add_config(p, &s, sh, 1, W_BATCH, o->qd, d);
-		if (!disk_done)
+		if (!disk_done) {
+			add_config(p, &s, sh, 1, W_BATCH_MISSES, o->qd, 1u << BE_DISK);
 			add_config(p, &s, sh, 1, W_READ_QD, o->qd, 1u << BE_DISK);
+		}
 		if (!disk_done || o->modes != 3) {
 			/* writes and scans: in the first mode only, unless asked for one */
 			add_config(p, &s, sh, 1, W_MIXED, 1, pools);
@@ -608,6 +610,8 @@ static void usage(FILE *f)
 		   "                      an index descent; default) or independent\n"
 		   "  --no-oom            skip the out-of-memory section\n"
 		   "  --oom-only          only the out-of-memory section\n"
+		   "  --background        vm pools retire eviction's victims on a releaser thread\n"
+		   "                      (PTBM_BACKGROUND)\n"
 		   "  --dir DIR           where the data file goes (default $TMPDIR or /var/tmp)\n"
 		   "  --json FILE         write every figure as JSON\n"
 		   "  --plot DIR          draw charts with gnuplot (PNG and SVG) into DIR\n"
@@ -686,6 +690,7 @@ enum {
 	O_ACCESS,
 	O_NO_OOM,
 	O_OOM_ONLY,
+	O_BACKGROUND,
 	O_DIR,
 	O_JSON,
 	O_PLOT,
@@ -707,6 +712,7 @@ static const struct opt options[] = {
     {"access", true, O_ACCESS},
     {"no-oom", false, O_NO_OOM},
     {"oom-only", false, O_OOM_ONLY},
+    {"background", false, O_BACKGROUND},
     {"dir", true, O_DIR},
     {"json", true, O_JSON},
     {"plot", true, O_PLOT},
@@ -791,6 +797,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 			break;
 		case O_OOM_ONLY:
 			o->in_memory = false;
+			break;
+		case O_BACKGROUND:
+			o->background = true;
 			break;
 		case O_DIR:
 			o->dir = val;
@@ -978,6 +987,12 @@ int bench_main(int argc, char **argv)
 			return 1;
 		}
 	}
+	uint8_t *hot = NULL;
+	if (o.out_of_memory && !(hot = keys_hot(&keys, o.budget_bytes / o.page_size))) {
+		fprintf(stderr, "ptbm bench: out of memory for the ideal cache's bitmap\n");
+		return 1;
+	}
+	keys.hot = hot;
 	for (int i = 0; i < DATA_FILES; i++)
 		snprintf(data_path[i], sizeof data_path[i], "%s/ptbm-bench-%d.data%s", o.dir,
 			 (int)getpid(),
@@ -996,6 +1011,7 @@ int bench_main(int argc, char **argv)
 	    .qd = o.qd,
 	    .keys = &keys,
 	    .tsc_ns = rep.tsc_ns,
+	    .background = o.background,
 	};
 	static struct plan plan;
 	plan.o = &o;

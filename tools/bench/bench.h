@@ -48,14 +48,19 @@ enum bench_engine {
 
 /* What one operation of a worker is. */
 enum bench_work {
-	W_READ,	      /* fix shared, read 8 bytes, unfix (raw: the read; disk: pread) */
-	W_OPTIMISTIC, /* optimistic read of 8 bytes, validated (restarted if needed) */
-	W_MIXED,      /* W_READ, or with probability `writes`: fix exclusive, add, dirty */
-	W_SCAN,	      /* the next page in order, one word per cache line */
-	W_BATCH,      /* qd random pages: one ptbm_prefetch, then W_READ on each (disk:
-			 qd reads submitted at once, all waited for) */
-	W_READ_QD,    /* disk only: qd reads always in flight on an io_uring (the
-			 ceiling at depth qd, as fio measures it) */
+	W_READ,		/* fix shared, read 8 bytes, unfix (raw: the read; disk: pread) */
+	W_OPTIMISTIC,	/* optimistic read of 8 bytes, validated (restarted if needed) */
+	W_MIXED,	/* W_READ, or with probability `writes`: fix exclusive, add, dirty */
+	W_SCAN,		/* the next page in order, one word per cache line */
+	W_BATCH,	/* qd random pages: one ptbm_prefetch, then W_READ on each (disk:
+			   qd reads submitted at once, all waited for) */
+	W_READ_QD,	/* disk only: qd reads always in flight on an io_uring (the
+			   ceiling at depth qd, as fio measures it) */
+	W_BATCH_MISSES, /* disk only: W_BATCH's qd random pages through an ideal
+			   cache of the budget's size (the budget's most popular
+			   pages, keys.hot); the misses submitted at once, all
+			   waited for: the depth the batches offer a buffer
+			   manager that costs nothing */
 	W_N,
 };
 
@@ -101,6 +106,8 @@ struct bench_keys {
 	const uint32_t *zipf; /* NULL: uniform; else page ids drawn from Zipf */
 	uint64_t zipf_mask;   /* entries - 1 (a power of two) */
 	bool dependent;	      /* the next page depends on the value just read */
+	const uint8_t *hot;   /* bitmap of the out-of-memory budget's most popular
+				 pages (the ideal cache of W_BATCH_MISSES), or NULL */
 };
 
 /* One worker's figures for one phase (in the host's shared block). */
@@ -135,7 +142,8 @@ struct host_spec {
 	uint32_t page_size;
 	unsigned qd; /* disk host: the deepest queue it will be asked for */
 	const struct bench_keys *keys;
-	double tsc_ns; /* ns per TSC cycle */
+	double tsc_ns;	 /* ns per TSC cycle */
+	bool background; /* vm: PTBM_BACKGROUND */
 };
 
 /* What a host says once it is ready. */
@@ -215,6 +223,9 @@ uint64_t work_random_page(struct work_ctx *c);
 /* Build a table of 2^bits page ids drawn from Zipf(theta) over n pages
  * (hot pages scattered); NULL if out of memory. */
 uint32_t *keys_zipf(uint64_t n_pages, double theta, unsigned bits);
+/* The bitmap of the n_hot most popular pages of keys (uniform: pages
+ * [0, n_hot), all equally popular), or NULL. */
+uint8_t *keys_hot(const struct bench_keys *keys, uint64_t n_hot);
 /* Allocate n_pages and write each (in memory; dirty). */
 int work_fill(ptbm_pool *pool, uint64_t n_pages);
 /* Read one word of every page once (a new process's first pass). */
@@ -304,7 +315,8 @@ struct bench_opts {
 	double fork_seconds;
 	bool in_memory, out_of_memory;
 	bool independent;
-	bool progress; /* stderr is a terminal */
+	bool background; /* vm pools opened with PTBM_BACKGROUND */
+	bool progress;	 /* stderr is a terminal */
 	const char *dir, *json_path, *plot_dir;
 };
 

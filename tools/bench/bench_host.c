@@ -405,6 +405,8 @@ static int pool_open(const struct host_spec *sp, ptbm_pool **pool)
 	cfg.budget_bytes = sp->budget_bytes;
 	cfg.max_pages = sp->n_pages + 64;
 	cfg.flags = sp->fresh ? PTBM_CREATE | PTBM_TRUNCATE : 0;
+	if (sp->background && sp->engine == BE_VM)
+		cfg.flags |= PTBM_BACKGROUND;
 	return ptbm_open(&cfg, pool);
 }
 

@@ -44,8 +44,8 @@ const char *engine_name(enum bench_engine e)
 
 const char *work_name(enum bench_work w)
 {
-	static const char *const n[W_N] = {"read", "optimistic", "mixed",
-					   "scan", "batch",	 "read_qd"};
+	static const char *const n[W_N] = {"read",  "optimistic", "mixed",	 "scan",
+					   "batch", "read_qd",	  "batch_misses"};
 	return (unsigned)w < W_N ? n[w] : "?";
 }
 
@@ -54,7 +54,8 @@ const struct bench_row *report_limit(const struct bench_report *r, const struct 
 {
 	if (v->oom) {
 		*fig = F_READS_S;
-		enum bench_work w = v->work == W_BATCH ? W_READ_QD : v->work;
+		/* batches: the disk at the depth the same batches offer */
+		enum bench_work w = v->work == W_BATCH ? W_BATCH_MISSES : v->work;
 		const struct bench_row *d = report_find(r, BE_DISK, PTBM_SHARE_THREADS, 1, w, true);
 		return d && d->rounds ? d : NULL;
 	}
@@ -187,6 +188,9 @@ static const char *workload_label(const struct bench_report *r, const struct ben
 		break;
 	case W_READ_QD:
 		snprintf(b, n, "read QD%u", x->qd);
+		break;
+	case W_BATCH_MISSES:
+		snprintf(b, n, "batches of %u, misses only", x->qd);
 		break;
 	case W_SCAN:
 		if (x->qd > 1)

@@ -248,14 +248,38 @@ static int disk_pread(struct work_ctx *c)
 	return 0;
 }
 
-static void disk_submit(struct work_ctx *c, unsigned slot)
+static void disk_submit_page(struct work_ctx *c, unsigned slot, uint64_t pid)
 {
 	struct disk_io *d = c->io;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
 	io_uring_prep_read(sqe, c->fd, d->buf + (size_t)slot * c->page_size, c->page_size,
-			   (uint64_t)page_off(c, next_page(c)));
+			   (uint64_t)page_off(c, pid));
 	io_uring_sqe_set_data64(sqe, slot);
 	d->t_submit[slot] = tsc_now();
+}
+
+static void disk_submit(struct work_ctx *c, unsigned slot)
+{
+	disk_submit_page(c, slot, next_page(c));
+}
+
+/* Reap n completions of a batch. */
+static int disk_reap(struct work_ctx *c, unsigned n)
+{
+	struct disk_io *d = c->io;
+	int rc, err = 0;
+	for (unsigned done = 0; done < n; done++) {
+		struct io_uring_cqe *cqe;
+		if ((rc = io_uring_wait_cqe(&d->ring, &cqe)) < 0)
+			return rc;
+		if (cqe->res < 0)
+			err = cqe->res;
+		else if ((unsigned)cqe->res != c->page_size)
+			err = PTBM_EIO_SHORT;
+		c->sum += *(uint64_t *)(d->buf + (size_t)cqe->user_data * c->page_size);
+		io_uring_cqe_seen(&d->ring, cqe);
+	}
+	return err;
 }
 
 /* qd reads submitted together, all waited for: one op per page. */
@@ -269,19 +293,31 @@ static int disk_batch(struct work_ctx *c, unsigned qd)
 	int rc = io_uring_submit_and_wait(&d->ring, qd);
 	if (rc < 0)
 		return rc;
-	int err = 0;
-	for (unsigned done = 0; done < qd; done++) {
-		struct io_uring_cqe *cqe;
-		if ((rc = io_uring_wait_cqe(&d->ring, &cqe)) < 0)
-			return rc;
-		if (cqe->res < 0)
-			err = cqe->res;
-		else if ((unsigned)cqe->res != c->page_size)
-			err = PTBM_EIO_SHORT;
-		c->sum += *(uint64_t *)(d->buf + (size_t)cqe->user_data * c->page_size);
-		io_uring_cqe_seen(&d->ring, cqe);
+	return disk_reap(c, qd);
+}
+
+/* qd random pages, those outside the ideal cache read at once. */
+static int disk_batch_misses(struct work_ctx *c, unsigned qd)
+{
+	struct disk_io *d = c->io;
+	const uint8_t *hot = c->keys->hot;
+	if (!d->ring_ok || !hot)
+		return -ENOSYS;
+	unsigned n = 0;
+	for (unsigned s = 0; s < qd; s++) {
+		uint64_t pid = next_page(c);
+		if (hot[pid / 8] & (1u << (pid % 8))) {
+			c->sum += pid; /* a hit: as a free cache, no cost */
+			continue;
+		}
+		disk_submit_page(c, n++, pid);
 	}
-	return err;
+	if (n == 0)
+		return 0;
+	int rc = io_uring_submit_and_wait(&d->ring, n);
+	if (rc < 0)
+		return rc;
+	return disk_reap(c, n);
 }
 
 /* qd reads in flight until *go leaves 1; each completion is an op. */
@@ -384,6 +420,9 @@ static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64
 	case W_BATCH:
 		*ops += cmd->qd;
 		return c->pool ? op_batch(c, cmd->qd) : disk_batch(c, cmd->qd);
+	case W_BATCH_MISSES:
+		*ops += cmd->qd;
+		return c->pool ? -EINVAL : disk_batch_misses(c, cmd->qd);
 	default:
 		return -EINVAL;
 	}
@@ -456,6 +495,50 @@ uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages)
 		}
 	}
 	return sum;
+}
+
+/* ---- the ideal cache ---------------------------------------------------- */
+
+static uint32_t *sort_counts; /* keys_hot's qsort: one call at a time */
+
+static int by_count_desc(const void *a, const void *b)
+{
+	uint32_t ca = sort_counts[*(const uint32_t *)a], cb = sort_counts[*(const uint32_t *)b];
+	return ca < cb ? 1 : ca > cb ? -1 : 0;
+}
+
+uint8_t *keys_hot(const struct bench_keys *keys, uint64_t n_hot)
+{
+	uint64_t n = keys->n_pages;
+	uint8_t *hot = calloc((n + 7) / 8, 1);
+	if (!hot)
+		return NULL;
+	if (n_hot > n)
+		n_hot = n;
+	if (!keys->zipf) {
+		for (uint64_t p = 0; p < n_hot; p++)
+			hot[p / 8] |= (uint8_t)(1u << (p % 8));
+		return hot;
+	}
+	/* Zipf: the pages the table draws most often */
+	uint32_t *count = calloc(n, sizeof *count), *order = malloc(n * sizeof *order);
+	if (!count || !order) {
+		free(count);
+		free(order);
+		free(hot);
+		return NULL;
+	}
+	for (uint64_t i = 0; i <= keys->zipf_mask; i++)
+		count[keys->zipf[i]]++;
+	for (uint64_t p = 0; p < n; p++)
+		order[p] = (uint32_t)p;
+	sort_counts = count;
+	qsort(order, n, sizeof *order, by_count_desc);
+	for (uint64_t i = 0; i < n_hot; i++)
+		hot[order[i] / 8] |= (uint8_t)(1u << (order[i] % 8));
+	free(count);
+	free(order);
+	return hot;
 }
 
 /* ---- Zipf ---------------------------------------------------------------- */

@@ -104,6 +104,8 @@ static void label(const struct bench_report *r, const struct bench_row *x, char 
 		snprintf(extra, sizeof extra, " QD%u", x->work == W_READ_QD ? x->qd : 1);
 	else if (x->work == W_BATCH)
 		snprintf(extra, sizeof extra, " of %u", x->qd);
+	else if (x->work == W_BATCH_MISSES)
+		snprintf(extra, sizeof extra, " of %u, misses", x->qd);
 	if (x->oom)
 		snprintf(b, n, "%s%s, %s", w, extra, ptbm_share_name(x->share));
 	else

@@ -1,0 +1,291 @@
+/*
+ * Description: the background releaser (PTBM_BACKGROUND). A pool that
+ * evicts gets one releaser thread in the process (counted by its name), and
+ * loses it at close;
+ * pages written, evicted by the releaser (written back by it) and read again
+ * are intact, in both sharing modes and with two workers; resident frames
+ * and the pages really in memory never exceed the budget; between calls no
+ * page is latched and the process's latch count is zero (the call that
+ * handed a batch over waited for it). A forked child evicts with its own
+ * releaser and exits without closing, and the pool is not broken. A
+ * write-back that fails on the releaser keeps its victims in memory, dirty
+ * and intact. A budget of fewer than 16 batches gets no releaser and evicts
+ * only when it is full; a pool without the flag has none either.
+ */
+#include "testutil.h"
+#include "vm/vm.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH	8u
+#define BUDGET	(32u * BATCH) /* pages: room for a releaser */
+#define N_PAGES (4u * BUDGET)
+
+/* Threads of this process named as the releaser. */
+static long threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long n = 0;
+	while (d && (e = readdir(d))) {
+		char path[300], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f) && strncmp(comm, PTBM_RELEASER_NAME, 13) == 0)
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static ptbm_pool *open_bg(const char *file, enum ptbm_share share, uint32_t flags, uint64_t budget,
+			  uint64_t n)
+{
+	struct ptbm_config cfg;
+	tu_config(&cfg, file);
+	cfg.share = share;
+	cfg.name = share == PTBM_SHARE_PROCESSES ? tu_shm_name(file) : NULL;
+	cfg.budget_bytes = budget * TU_PAGE_SIZE;
+	cfg.evict_batch = BATCH;
+	cfg.flags |= flags;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, n), 0);
+	return pool;
+}
+
+/* Between calls: nothing latched, and this process's latch count is 0. */
+static void check_at_rest(ptbm_pool *pool, uint64_t n)
+{
+	for (uint64_t pid = 0; pid < n; pid++) {
+		uint64_t t = tu_tag(pool, pid);
+		if (t != PTBM_TAG_EVICTED && t != PTBM_TAG_UNLOCKED && t != PTBM_TAG_MARKED)
+			fail_msg("page %llu latched between calls (tag %llu)",
+				 (unsigned long long)pid, (unsigned long long)t);
+	}
+	int64_t held = 0;
+	int32_t me = (int32_t)getpid();
+	uint32_t used = ptbm_slots_used(pool);
+	for (uint32_t i = 0; i < used; i++)
+		if (atomic_load(&pool->slots[i].owner_pid) == me)
+			held += atomic_load(&pool->slots[i].held);
+	if (held != 0)
+		fail_msg("the process counts %lld latches between calls", (long long)held);
+}
+
+/* Write every page, read every page back, checking as it goes. */
+static void round_trip(ptbm_pool *pool, uint64_t seed)
+{
+	for (uint64_t pid = 0; pid < N_PAGES; pid++) {
+		assert_rc(tu_write(pool, pid, seed), 0);
+		if (pid % 64 == 0) {
+			tu_check_within_budget(pool);
+			check_at_rest(pool, N_PAGES);
+		}
+	}
+	for (uint64_t pid = 0; pid < N_PAGES; pid++)
+		assert_rc(tu_verify(pool, pid, seed), 0);
+	tu_check_within_budget(pool);
+	check_at_rest(pool, N_PAGES);
+}
+
+static void releaser_round_trip(const char *file, enum ptbm_share share)
+{
+	long before = threads_now();
+	ptbm_pool *pool = open_bg(file, share, PTBM_BACKGROUND, BUDGET, N_PAGES);
+	assert_rc(ptbm_flush(pool), 0);		 /* the header names every page */
+	assert_int_equal(threads_now(), before); /* started at the first batch */
+	round_trip(pool, 5);
+	assert_int_equal(threads_now(), before + 1);
+	struct ptbm_stats st = tu_stats(pool);
+	assert_true(st.evictions >= N_PAGES - BUDGET);
+	assert_true(st.writes >= N_PAGES - BUDGET); /* dirty victims, written back */
+	assert_int_equal(st.resident, tu_pages_in_core(pool, N_PAGES));
+	/* the pages evicted now were written back by the releaser */
+	static bool evicted[N_PAGES];
+	uint64_t n_evicted = 0;
+	for (uint64_t pid = 0; pid < N_PAGES; pid++)
+		n_evicted += evicted[pid] = tu_tag(pool, pid) == PTBM_TAG_EVICTED;
+	assert_true(n_evicted >= N_PAGES - BUDGET);
+	tu_close(pool); /* no flush */
+	assert_int_equal(threads_now(), before);
+
+	struct ptbm_config cfg;
+	tu_config(&cfg, file);
+	cfg.flags = 0;
+	cfg.share = share;
+	cfg.name = share == PTBM_SHARE_PROCESSES ? tu_shm_name(file) : NULL;
+	cfg.budget_bytes = (uint64_t)N_PAGES * TU_PAGE_SIZE;
+	pool = tu_open(&cfg);
+	assert_int_equal(tu_stats(pool).allocated, N_PAGES);
+	for (uint64_t pid = 0; pid < N_PAGES; pid++)
+		if (evicted[pid])
+			assert_rc(tu_verify(pool, pid, 5), 0);
+	tu_close(pool);
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	releaser_round_trip(__func__, PTBM_SHARE_THREADS);
+}
+
+static void test_processes(void **state)
+{
+	(void)state;
+	releaser_round_trip(__func__, PTBM_SHARE_PROCESSES);
+}
+
+/* ---- two workers ------------------------------------------------------------ */
+
+struct worker {
+	ptbm_pool *pool;
+	uint64_t first, n;
+	int err;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (int round = 0; round < 3 && !w->err; round++)
+		for (uint64_t pid = w->first; pid < w->first + w->n && !w->err; pid++) {
+			int rc =
+			    round == 0 ? tu_write(w->pool, pid, 9) : tu_verify(w->pool, pid, 9);
+			if (rc != 0)
+				w->err = rc;
+		}
+	return NULL;
+}
+
+static void test_two_workers(void **state)
+{
+	(void)state;
+	ptbm_pool *pool = open_bg(__func__, PTBM_SHARE_THREADS, PTBM_BACKGROUND, BUDGET, N_PAGES);
+	struct worker w[2] = {{pool, 0, N_PAGES / 2, 0}, {pool, N_PAGES / 2, N_PAGES / 2, 0}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].err, 0);
+	}
+	tu_check_within_budget(pool);
+	check_at_rest(pool, N_PAGES);
+	assert_true(tu_stats(pool).evictions >= N_PAGES - BUDGET);
+	tu_close(pool);
+}
+
+/* ---- a forked child ------------------------------------------------------- */
+
+static ptbm_pool *child_pool;
+
+static int child_evicts(void *arg)
+{
+	(void)arg;
+	long before = threads_now();
+	for (uint64_t pid = BUDGET; pid < N_PAGES; pid++)
+		if (tu_write(child_pool, pid, 7) != 0)
+			return 1;
+	if (threads_now() != before + 1)
+		return 2; /* the child runs a releaser of its own */
+	return 0;	  /* _exit with no ptbm_close */
+}
+
+static void test_child(void **state)
+{
+	(void)state;
+	ptbm_pool *pool = open_bg(__func__, PTBM_SHARE_PROCESSES, PTBM_BACKGROUND, BUDGET, N_PAGES);
+	for (uint64_t pid = 0; pid < BUDGET; pid++)
+		assert_rc(tu_write(pool, pid, 6), 0);
+	long mine = threads_now();
+	child_pool = pool;
+	assert_int_equal(tu_fork_run(child_evicts, NULL), 0);
+	assert_int_equal(threads_now(), mine);
+	assert_rc(ptbm_health(pool), 0); /* the child left nothing latched */
+	check_at_rest(pool, N_PAGES);
+	for (uint64_t pid = 0; pid < BUDGET; pid++)
+		assert_rc(tu_verify(pool, pid, 6), 0);
+	for (uint64_t pid = BUDGET; pid < N_PAGES; pid++)
+		assert_rc(tu_verify(pool, pid, 7), 0);
+	tu_check_within_budget(pool);
+	tu_close(pool);
+}
+
+/* ---- a write-back that fails on the releaser -------------------------------- */
+
+static void test_write_fault(void **state)
+{
+	(void)state;
+#ifndef PTBM_FAULT_INJECTION
+	skip();
+#endif
+	ptbm_pool *pool = open_bg(__func__, PTBM_SHARE_THREADS, PTBM_BACKGROUND, BUDGET, N_PAGES);
+	for (uint64_t pid = 0; pid < BUDGET; pid++)
+		assert_rc(tu_write(pool, pid, 4), 0);
+	/* misses now evict dirty pages on the releaser: one write-back fails */
+	ptbm_fault_inject_write(PTBM_FAULT_EIO, 3);
+	for (uint64_t pid = BUDGET; pid < BUDGET + 8 * BATCH; pid++)
+		assert_rc(tu_verify(pool, pid, 0) < 0 ? -1 : 0, 0); /* never written: zeros */
+	ptbm_fault_inject_write(PTBM_FAULT_NONE, 0);
+	check_at_rest(pool, N_PAGES);
+	tu_check_within_budget(pool);
+	/* the failed victim stayed resident and dirty, the rest went to disk */
+	for (uint64_t pid = 0; pid < BUDGET; pid++)
+		assert_rc(tu_verify(pool, pid, 4), 0);
+	assert_true(tu_stats(pool).writes > 0);
+	for (uint64_t pid = 0; pid < N_PAGES; pid++)
+		assert_rc(tu_write(pool, pid, 8), 0);
+	for (uint64_t pid = 0; pid < N_PAGES; pid++)
+		assert_rc(tu_verify(pool, pid, 8), 0);
+	check_at_rest(pool, N_PAGES);
+	tu_close(pool);
+}
+
+/* ---- no releaser ------------------------------------------------------------ */
+
+static void no_releaser(const char *file, uint32_t flags, uint64_t budget)
+{
+	long before = threads_now();
+	ptbm_pool *pool = open_bg(file, PTBM_SHARE_THREADS, flags, budget, 4 * budget);
+	/* no eviction before the budget is full */
+	for (uint64_t pid = 0; pid < budget; pid++)
+		assert_rc(tu_write(pool, pid, 3), 0);
+	assert_int_equal(tu_stats(pool).evictions, 0);
+	assert_int_equal(tu_stats(pool).resident, budget);
+	for (uint64_t pid = budget; pid < 4 * budget; pid++)
+		assert_rc(tu_write(pool, pid, 3), 0);
+	assert_true(tu_stats(pool).evictions >= 3 * budget);
+	assert_int_equal(threads_now(), before);
+	tu_close(pool);
+}
+
+static void test_small_budget(void **state)
+{
+	(void)state;
+	no_releaser(__func__, PTBM_BACKGROUND, 16 * BATCH - 1);
+}
+
+static void test_without_flag(void **state)
+{
+	(void)state;
+	no_releaser(__func__, 0, BUDGET);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_threads),	 cmocka_unit_test(test_processes),
+	    cmocka_unit_test(test_two_workers),	 cmocka_unit_test(test_child),
+	    cmocka_unit_test(test_write_fault),	 cmocka_unit_test(test_small_budget),
+	    cmocka_unit_test(test_without_flag),
+	};
+	return TU_MAIN(argc, argv, NULL, tests);
+}
