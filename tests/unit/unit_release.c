@@ -202,6 +202,10 @@ static int child_evicts(void *arg)
 static void test_child(void **state)
 {
 	(void)state;
+#if defined(__SANITIZE_THREAD__)
+	skip(); /* TSan does not support threads started after a fork of a
+		   process with threads (the parent's releaser) */
+#endif
 	ptbm_pool *pool = open_bg(__func__, PTBM_SHARE_PROCESSES, PTBM_BACKGROUND, BUDGET, N_PAGES);
 	for (uint64_t pid = 0; pid < BUDGET; pid++)
 		assert_rc(tu_write(pool, pid, 6), 0);
