@@ -127,7 +127,10 @@ enum ptbm_direct {
 #define PTBM_TRUNCATE	 0x2u /* start over: empty the data file, lose its pages */
 #define PTBM_NO_POPULATE 0x4u /* processes mode: let workers fault PTEs in */
 /* vm: never collapse a resident 2 MiB extent into a huge page (threads mode
- * then keeps its frames in private memory) */
+ * then keeps its frames in private memory, where misses and evictions cost
+ * less). A threads-mode pool whose data file holds more pages than its
+ * budget at open opens so without it: it evicts from the start, and a pool
+ * at its budget never collapses. */
 #define PTBM_NO_HUGE 0x8u
 /* vm: a releaser thread per process retires eviction's victims (write-back,
  * freeing their frames) beside the miss that picked them, instead of on its

@@ -185,6 +185,20 @@ static bool frames_are_shmem(enum ptbm_share share, enum ptbm_engine engine, uin
 	       (engine == PTBM_ENGINE_VM && !(flags & PTBM_NO_HUGE));
 }
 
+/*
+ * A threads-mode vm pool whose data file already holds more pages than its
+ * budget will evict, and a pool at its budget never collapses an extent
+ * (vm/extent.c): it opens as with PTBM_NO_HUGE, in private memory, where a
+ * miss's new frame and an eviction's release cost less than in shmem (on a
+ * nested-paging host a batch of misses took 0.7x the time: docs/bench.md,
+ * "Private or shared frames").
+ */
+static bool evicts_from_the_start(const struct ptbm_config *cfg, uint64_t n_pages)
+{
+	return cfg->share == PTBM_SHARE_THREADS && cfg->engine == PTBM_ENGINE_VM &&
+	       n_pages > cfg->budget_bytes / cfg->page_size;
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -275,6 +289,10 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (rc < 0)
 		goto fail;
 
+	uint32_t flags = cfg->flags;
+	if (evicts_from_the_start(cfg, n_pages))
+		flags |= PTBM_NO_HUGE;
+
 	/* lay the region out */
 	struct ptbm_shared proto = {
 	    .layout_version = PTBM_LAYOUT_VERSION,
@@ -285,7 +303,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	    .budget_pages = cfg->budget_bytes / cfg->page_size,
 	    .evict_batch = cfg->evict_batch,
 	    .direct = cfg->direct,
-	    .flags = cfg->flags,
+	    .flags = flags,
 	    .max_slots = cfg->max_threads,
 	    .creator_pid = getpid(),
 	};
@@ -305,7 +323,7 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (cfg->engine == PTBM_ENGINE_VM)
 		proto.region_bytes += proto.max_pages * cfg->page_size;
 
-	bool shared = frames_are_shmem(cfg->share, cfg->engine, cfg->flags);
+	bool shared = frames_are_shmem(cfg->share, cfg->engine, flags);
 	if (cfg->name) {
 		pool->name = strdup(cfg->name);
 		if (!pool->name) {
