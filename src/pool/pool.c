@@ -14,7 +14,8 @@
  *
  *   threads mode:   MAP_SHARED | MAP_ANONYMOUS, so that huge extents can be
  *                   collapsed and evicted pages freed (vm/extent.c);
- *                   MAP_PRIVATE | MAP_ANONYMOUS with PTBM_NO_HUGE
+ *                   MAP_PRIVATE | MAP_ANONYMOUS with PTBM_NO_HUGE, and for
+ *                   a pool that evicts from the start (evicts_from_the_start)
  *   processes mode: MAP_SHARED | MAP_ANONYMOUS (inherited by fork), or a
  *                   POSIX shm object when the pool has a name (attachable)
  * The mapping starts on a 2 MiB boundary and page 0 too (core/region.c).
