@@ -371,8 +371,6 @@ int main(int argc, char **argv)
 	bool named = opt.share == PTBM_SHARE_PROCESSES && opt.engine == PTBM_ENGINE_VM;
 	pthread_t mon, th[MAX_WORKERS];
 	pid_t kids[MAX_WORKERS];
-	if (named)
-		pthread_create(&mon, NULL, monitor, NULL);
 	for (unsigned i = 0; i < opt.workers; i++) {
 		if (opt.share == PTBM_SHARE_THREADS) {
 			pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)(i + 1));
@@ -381,6 +379,10 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 	}
+	/* after the forks: a thread starting while the process forks may hold
+	 * an allocator lock (ASan's) that a child's own threads then wait for */
+	if (named)
+		pthread_create(&mon, NULL, monitor, NULL);
 	struct timespec ts = {(time_t)opt.seconds,
 			      (long)((opt.seconds - (double)(time_t)opt.seconds) * 1e9)};
 	nanosleep(&ts, NULL);
