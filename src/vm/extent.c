@@ -36,8 +36,11 @@
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <sched.h>
 
 static _Atomic bool kernel_refuses;
+
+#define COLLAPSE_RETRIES 4
 
 void ptbm_vm_extent_loaded(ptbm_pool *pool, uint64_t pid)
 {
@@ -49,7 +52,13 @@ void ptbm_vm_extent_loaded(ptbm_pool *pool, uint64_t pid)
 		return;
 	if (!ptbm_vm_try_reserve(pool, n))
 		return;
+	/* EAGAIN is the kernel's transient failure (a page of the extent
+	 * locked, being faulted in by another thread): a few more tries */
 	int rc = ptbm_region_collapse(ptbm_page_addr(pool, first));
+	for (int tries = 0; rc == -EAGAIN && tries < COLLAPSE_RETRIES; tries++) {
+		sched_yield();
+		rc = ptbm_region_collapse(ptbm_page_addr(pool, first));
+	}
 	ptbm_vm_unreserve_frames(pool, n);
 	if (rc == -EINVAL || rc == -ENOSYS || rc == -EPERM)
 		atomic_store_explicit(&kernel_refuses, true, memory_order_relaxed);

@@ -183,20 +183,28 @@ static void test_evict_from_huge_processes(void **state)
 }
 
 /* Two threads load the even and the odd pages of six extents, past the
- * budget of three: collapses run while the other thread loads pages of the
- * same extent, and evictions take pages out of collapsed extents while the
- * other thread loads. Every page reads back intact, within the budget. */
+ * budget of three, meeting at a barrier after each extent (else one may run
+ * an extent ahead of the other, and the first extent complete only when the
+ * budget has no room for a collapse): collapses run while the other thread
+ * loads pages of the same extent, and evictions take pages out of collapsed
+ * extents while the other thread loads. Every page reads back intact,
+ * within the budget. */
 struct filler {
 	ptbm_pool *pool;
 	uint64_t n, parity;
+	pthread_barrier_t *step;
 	int rc;
 };
 
 static void *fill_half(void *arg)
 {
 	struct filler *f = arg;
-	for (uint64_t pid = f->parity; pid < f->n && f->rc == 0; pid += 2)
-		f->rc = tu_write(f->pool, pid, 9);
+	for (uint64_t first = 0; first < f->n; first += EXTENT_PAGES) {
+		for (uint64_t pid = first + f->parity; pid < first + EXTENT_PAGES && f->rc == 0;
+		     pid += 2)
+			f->rc = tu_write(f->pool, pid, 9);
+		pthread_barrier_wait(f->step);
+	}
 	return NULL;
 }
 
@@ -207,7 +215,9 @@ static void test_concurrent_fill(void **state)
 	uint64_t budget = 3 * EXTENT_PAGES, n = 2 * budget;
 	ptbm_pool *pool = open_huge(__func__, PTBM_SHARE_THREADS, budget, 0);
 	assert_int_equal(tu_alloc(pool, n), 0);
-	struct filler f[2] = {{pool, n, 0, 0}, {pool, n, 1, 0}};
+	pthread_barrier_t step;
+	pthread_barrier_init(&step, NULL, 2);
+	struct filler f[2] = {{pool, n, 0, &step, 0}, {pool, n, 1, &step, 0}};
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, fill_half, &f[i]), 0);
@@ -215,6 +225,7 @@ static void test_concurrent_fill(void **state)
 		pthread_join(th[i], NULL);
 		assert_rc(f[i].rc, 0);
 	}
+	pthread_barrier_destroy(&step);
 	assert_true(tu_stats(pool).collapses >= 1);
 	verify_pages(pool, 0, n, 9);
 	tu_check_within_budget(pool);
