@@ -26,7 +26,26 @@
 #define BUDGET	(32u * BATCH) /* pages: room for a releaser */
 #define N_PAGES (4u * BUDGET)
 
-/* Threads of this process named as the releaser. */
+/* Whether task tid of this process is one of io_uring's workers, which the
+ * kernel starts with the name of the thread they serve (PF_IO_WORKER). */
+static bool io_worker(const char *tid)
+{
+	char path[300], buf[512];
+	snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long flags = 0;
+	/* after the name: state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x10;
+}
+
+/* Threads of this process named as the releaser (io_uring's workers aside). */
 static long threads_now(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -38,7 +57,8 @@ static long threads_now(void)
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(comm, sizeof comm, f) && strncmp(comm, PTBM_RELEASER_NAME, 13) == 0)
+		if (fgets(comm, sizeof comm, f) && strcmp(comm, PTBM_RELEASER_NAME "\n") == 0 &&
+		    !io_worker(e->d_name))
 			n++;
 		fclose(f);
 	}
@@ -191,9 +211,14 @@ static int child_evicts(void *arg)
 {
 	(void)arg;
 	long before = threads_now();
-	for (uint64_t pid = BUDGET; pid < N_PAGES; pid++)
-		if (tu_write(child_pool, pid, 7) != 0)
+	for (uint64_t pid = BUDGET; pid < N_PAGES; pid++) {
+		int rc = tu_write(child_pool, pid, 7);
+		if (rc != 0) {
+			fprintf(stderr, "child: write of page %llu: %s\n", (unsigned long long)pid,
+				ptbm_strerror(rc));
 			return 1;
+		}
+	}
 	if (threads_now() != before + 1)
 		return 2; /* the child runs a releaser of its own */
 	return 0;	  /* _exit with no ptbm_close */
