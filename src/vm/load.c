@@ -20,7 +20,6 @@
 
 #include "core/runs.h"
 
-/* Count one more resident frame, evicting first if the budget is full. */
 bool ptbm_vm_try_reserve(ptbm_pool *pool, uint64_t n)
 {
 	_Atomic uint64_t *res = &pool->sh->resident;
@@ -32,6 +31,7 @@ bool ptbm_vm_try_reserve(ptbm_pool *pool, uint64_t n)
 	return true;
 }
 
+/* Count one more resident frame, evicting first if the budget is full. */
 int ptbm_vm_reserve_frame(ptbm_pool *pool)
 {
 	unsigned spins = 0, empty_rounds = 0;
@@ -123,7 +123,7 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	*state = ptbm_with_tag(s, PTBM_TAG_EXCLUSIVE);
 	atomic_store_explicit(w, *state, memory_order_relaxed);
 	ptbm_vm_extent_loaded(pool, pid);
-	ptbm_vm_release_settle(pool);
+	ptbm_vm_release_wait(pool);
 	return 0;
 
 fail_frame : {
@@ -133,6 +133,6 @@ fail_frame : {
 }
 fail:
 	atomic_store_explicit(w, ptbm_with_tag(s, PTBM_TAG_EVICTED), memory_order_release);
-	ptbm_vm_release_settle(pool);
+	ptbm_vm_release_wait(pool);
 	return rc;
 }

@@ -89,7 +89,7 @@ static int prefetch_batch(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	ptbm_slot_hold(slot, 1);
 	int rc = prefetch_batch_held(pool, pids, n);
 	ptbm_slot_hold(slot, -1);
-	ptbm_vm_release_settle(pool);
+	ptbm_vm_release_wait(pool);
 	return rc;
 }
 

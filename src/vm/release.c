@@ -52,14 +52,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 enum releaser_status {
-	R_IDLE,	    /* no thread in this process yet */
-	R_STARTING, /* pthread_create called */
+	R_IDLE, /* no thread in this process yet */
 	R_RUNNING,
-	R_OFF, /* could not start, or no PTBM_BACKGROUND: evict on the path */
+	R_OFF, /* could not start: evict on the path */
 };
 
 struct ptbm_vm_releaser {
@@ -75,6 +72,7 @@ struct ptbm_vm_releaser {
 	void *work_mem;
 };
 
+/* This process's releaser, or NULL: the pool has none. */
 static struct ptbm_vm_releaser *releaser(ptbm_pool *pool)
 {
 	return pool->engine_private;
@@ -91,12 +89,12 @@ static bool releases_ahead(const ptbm_pool *pool)
 	       pool->sh->budget_pages >= MIN_BATCHES * (uint64_t)pool->sh->evict_batch;
 }
 
-static void releaser_reset(struct ptbm_vm_releaser *r, bool off)
+static void releaser_reset(struct ptbm_vm_releaser *r)
 {
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	pthread_cond_init(&r->done, NULL);
-	atomic_store(&r->status, off ? R_OFF : R_IDLE);
+	atomic_store(&r->status, R_IDLE);
 	r->stop = false;
 	atomic_store(&r->n, 0);
 	atomic_store(&r->unsettled, 0);
@@ -104,6 +102,8 @@ static void releaser_reset(struct ptbm_vm_releaser *r, bool off)
 
 int ptbm_vm_releaser_init(ptbm_pool *pool)
 {
+	if (!releases_ahead(pool))
+		return 0;
 	struct ptbm_vm_releaser *r = calloc(1, sizeof *r);
 	if (!r)
 		return -ENOMEM;
@@ -112,7 +112,7 @@ int ptbm_vm_releaser_init(ptbm_pool *pool)
 		free(r);
 		return -ENOMEM;
 	}
-	releaser_reset(r, !releases_ahead(pool));
+	releaser_reset(r);
 	pool->engine_private = r;
 	return 0;
 }
@@ -172,8 +172,8 @@ void ptbm_vm_release_ahead(ptbm_pool *pool)
 	struct ptbm_vm_releaser *r = releaser(pool);
 	uint64_t resident = atomic_load_explicit(&pool->sh->resident, memory_order_relaxed);
 	uint64_t budget = pool->sh->budget_pages, batch = pool->sh->evict_batch;
-	if (atomic_load_explicit(&r->status, memory_order_relaxed) == R_OFF ||
-	    resident + batch <= budget || atomic_load(&r->n))
+	if (!r || resident + batch <= budget || atomic_load(&r->n) ||
+	    atomic_load_explicit(&r->status, memory_order_relaxed) == R_OFF)
 		return;
 	if (pthread_mutex_trylock(&r->mu) != 0)
 		return; /* another worker is handing a batch over */
@@ -198,7 +198,8 @@ void ptbm_vm_release_ahead(ptbm_pool *pool)
 bool ptbm_vm_release_wait(ptbm_pool *pool)
 {
 	struct ptbm_vm_releaser *r = releaser(pool);
-	if (!atomic_load(&r->n) && !atomic_load_explicit(&r->unsettled, memory_order_relaxed))
+	if (!r ||
+	    (!atomic_load(&r->n) && !atomic_load_explicit(&r->unsettled, memory_order_relaxed)))
 		return false;
 	pthread_mutex_lock(&r->mu);
 	bool waited = atomic_load(&r->n) != 0;
@@ -240,5 +241,5 @@ void ptbm_vm_releaser_after_fork(ptbm_pool *pool)
 	struct ptbm_vm_releaser *r = releaser(pool);
 	/* the parent's thread and its batch stay the parent's */
 	if (r)
-		releaser_reset(r, !releases_ahead(pool));
+		releaser_reset(r);
 }

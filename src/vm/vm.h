@@ -84,14 +84,12 @@ int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *w, size_t n,
  * flight, or if there is no releaser). */
 void ptbm_vm_release_ahead(ptbm_pool *pool);
 /* Wait for this process's batch in flight, if any; true if there was one
- * (its frames are free now). */
+ * (its frames are free now). Every call that may have handed a batch over
+ * ends with it: between calls a process holds no latch and has no work in
+ * flight. */
 bool ptbm_vm_release_wait(ptbm_pool *pool);
-/* The end of a call that may have handed a batch over: wait for it
- * (between calls a process holds no latch and has no work in flight). */
-static inline void ptbm_vm_release_settle(ptbm_pool *pool)
-{
-	ptbm_vm_release_wait(pool);
-}
+/* A pool with PTBM_BACKGROUND (and room for 16 batches) gets a releaser in
+ * each process that opens, attaches or forks it; others get none. */
 int ptbm_vm_releaser_init(ptbm_pool *pool);
 
 /* ptbm_close, before the closing thread leaves its slot: the batch in

@@ -282,35 +282,23 @@ static int disk_reap(struct work_ctx *c, unsigned n)
 	return err;
 }
 
-/* qd reads submitted together, all waited for: one op per page. */
-static int disk_batch(struct work_ctx *c, unsigned qd)
+/*
+ * qd random pages read together, all waited for: one op per page. With an
+ * ideal cache (hot: a bitmap of the pages it holds) only the pages outside
+ * it are read; a hit costs nothing.
+ */
+static int disk_batch(struct work_ctx *c, unsigned qd, const uint8_t *hot)
 {
 	struct disk_io *d = c->io;
 	if (!d->ring_ok)
 		return -ENOSYS;
-	for (unsigned s = 0; s < qd; s++)
-		disk_submit(c, s);
-	int rc = io_uring_submit_and_wait(&d->ring, qd);
-	if (rc < 0)
-		return rc;
-	return disk_reap(c, qd);
-}
-
-/* qd random pages, those outside the ideal cache read at once. */
-static int disk_batch_misses(struct work_ctx *c, unsigned qd)
-{
-	struct disk_io *d = c->io;
-	const uint8_t *hot = c->keys->hot;
-	if (!d->ring_ok || !hot)
-		return -ENOSYS;
 	unsigned n = 0;
 	for (unsigned s = 0; s < qd; s++) {
 		uint64_t pid = next_page(c);
-		if (hot[pid / 8] & (1u << (pid % 8))) {
-			c->sum += pid; /* a hit: as a free cache, no cost */
-			continue;
-		}
-		disk_submit_page(c, n++, pid);
+		if (hot && (hot[pid / 8] & (1u << (pid % 8))))
+			c->sum += pid;
+		else
+			disk_submit_page(c, n++, pid);
 	}
 	if (n == 0)
 		return 0;
@@ -419,10 +407,12 @@ static inline int one_op(struct work_ctx *c, const struct bench_cmd *cmd, uint64
 		return op_scan(c, cmd->raw, cmd->qd);
 	case W_BATCH:
 		*ops += cmd->qd;
-		return c->pool ? op_batch(c, cmd->qd) : disk_batch(c, cmd->qd);
+		return c->pool ? op_batch(c, cmd->qd) : disk_batch(c, cmd->qd, NULL);
 	case W_BATCH_MISSES:
 		*ops += cmd->qd;
-		return c->pool ? -EINVAL : disk_batch_misses(c, cmd->qd);
+		if (c->pool || !c->keys->hot)
+			return -EINVAL;
+		return disk_batch(c, cmd->qd, c->keys->hot);
 	default:
 		return -EINVAL;
 	}
@@ -499,11 +489,10 @@ uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages)
 
 /* ---- the ideal cache ---------------------------------------------------- */
 
-static uint32_t *sort_counts; /* keys_hot's qsort: one call at a time */
-
-static int by_count_desc(const void *a, const void *b)
+static int by_count_desc(const void *a, const void *b, void *counts)
 {
-	uint32_t ca = sort_counts[*(const uint32_t *)a], cb = sort_counts[*(const uint32_t *)b];
+	const uint32_t *count = counts;
+	uint32_t ca = count[*(const uint32_t *)a], cb = count[*(const uint32_t *)b];
 	return ca < cb ? 1 : ca > cb ? -1 : 0;
 }
 
@@ -532,8 +521,7 @@ uint8_t *keys_hot(const struct bench_keys *keys, uint64_t n_hot)
 		count[keys->zipf[i]]++;
 	for (uint64_t p = 0; p < n; p++)
 		order[p] = (uint32_t)p;
-	sort_counts = count;
-	qsort(order, n, sizeof *order, by_count_desc);
+	qsort_r(order, n, sizeof *order, by_count_desc, count);
 	for (uint64_t i = 0; i < n_hot; i++)
 		hot[order[i] / 8] |= (uint8_t)(1u << (order[i] % 8));
 	free(count);
