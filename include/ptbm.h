@@ -103,6 +103,7 @@ enum {
 	PTBM_EIO_SHORT = -5012,	    /* short read or write on the data file */
 	PTBM_ETOOMANY = -5013,	    /* more threads than max_threads use the pool */
 	PTBM_EINUSE = -5014,	    /* the data file is open in another pool */
+	PTBM_EFOLIO = -5015,	    /* shmem folios larger than a page: see ptbm_open */
 };
 
 enum ptbm_share {
@@ -202,7 +203,11 @@ PTBM_API int ptbm_config_init(struct ptbm_config *cfg);
  * no such directory); -EEXIST (the name is in use); PTBM_EBADFILE (not a
  * ptbm data file, or its header is damaged); PTBM_ETRUNCATED (shorter than
  * its header says, or emptied); PTBM_ELAYOUT (another page size or layout
- * version); PTBM_EINUSE; -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
+ * version); PTBM_EINUSE; PTBM_EFOLIO (a vm pool in processes mode where the
+ * kernel's transparent_hugepage settings give shmem folios larger than a
+ * page: a released page would not be freed, so the budget could not hold;
+ * in threads mode such a pool keeps its frames in private memory instead,
+ * as with PTBM_NO_HUGE); -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
  * and the other -errno of open(2), shm_open(3) and mmap(2); I/O errors
  * (writing the header of a new or emptied file).
  */
@@ -215,8 +220,8 @@ PTBM_API int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
  * the system refuses); -ENOENT (no such pool, or its data file is gone);
  * PTBM_ELAYOUT (a pool of another layout version of ptbm, or not
  * attachable); PTBM_EBADFILE, PTBM_ETRUNCATED (its data file, as for
- * ptbm_open); PTBM_EINUSE; -ENOMEM; other -errno of shm_open(3), open(2)
- * and mmap(2).
+ * ptbm_open); PTBM_EINUSE; PTBM_EFOLIO (as for ptbm_open); -ENOMEM; other
+ * -errno of shm_open(3), open(2) and mmap(2).
  */
 PTBM_API int ptbm_attach(const char *name, ptbm_pool **out);
 

@@ -11,6 +11,7 @@
 #include "core/checksum.h"
 #include "core/datafile.h"
 #include "core/fault.h"
+#include "core/folios.h"
 #include "core/pageio.h"
 #include "core/pageset.h"
 #include "core/proc.h"

@@ -308,6 +308,9 @@ const char *ptbm_strerror(int err)
 		return "too many threads use the pool at once (max_threads)";
 	case PTBM_EINUSE:
 		return "the data file is open in another pool";
+	case PTBM_EFOLIO:
+		return "shmem folios larger than a page (transparent_hugepage settings): "
+		       "released pages would not be freed";
 	default:
 		if (err < 0 && err > -4096)
 			return strerror(-err);

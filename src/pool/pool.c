@@ -30,6 +30,7 @@
  */
 #include "pool/pool.h"
 
+#include "core/folios.h"
 #include "core/pageset.h"
 #include "core/region.h"
 #include "registry/threads.h"
@@ -200,6 +201,19 @@ static bool evicts_from_the_start(const struct ptbm_config *cfg, uint64_t n_page
 	       n_pages > cfg->budget_bytes / cfg->page_size;
 }
 
+/*
+ * Whether a vm pool's shmem frames could be given folios larger than its
+ * pages (core/folios.h): a release would not free them, so the budget
+ * would not hold. A named pool's object is a file in /dev/shm, shm_open's
+ * folder; the others are anonymous shmem. The other engines never release
+ * a frame.
+ */
+static bool folios_too_large(enum ptbm_engine engine, bool named, uint32_t page_size)
+{
+	return engine == PTBM_ENGINE_VM &&
+	       ptbm_shmem_folio_max(ptbm_thp_system(), !named, "/dev/shm", NULL, 0) > page_size;
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -293,6 +307,16 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	uint32_t flags = cfg->flags;
 	if (evicts_from_the_start(cfg, n_pages))
 		flags |= PTBM_NO_HUGE;
+	if (frames_are_shmem(cfg->share, cfg->engine, flags) &&
+	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size)) {
+		/* threads mode has private memory to fall back on; processes
+		 * mode has nothing else to share */
+		if (cfg->share == PTBM_SHARE_PROCESSES) {
+			rc = PTBM_EFOLIO;
+			goto fail;
+		}
+		flags |= PTBM_NO_HUGE;
+	}
 
 	/* lay the region out */
 	struct ptbm_shared proto = {
@@ -347,6 +371,11 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (rc < 0)
 		goto fail_unlink;
 	memcpy(pool->sh, &proto, sizeof proto);
+	/* private frames in base pages only: a page released out of a larger
+	 * folio would stay allocated (a kernel without THP refuses: the same) */
+	if (!shared && cfg->engine == PTBM_ENGINE_VM)
+		(void)madvise(pool->region + proto.off_data, proto.max_pages * cfg->page_size,
+			      MADV_NOHUGEPAGE);
 	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
 	atomic_store(&pool->sh->n_alloc, n_pages);
 	atomic_store(&pool->sh->file_pages, n_pages);
@@ -404,6 +433,10 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	    head.region_bytes != (uint64_t)st.st_size || head.share != PTBM_SHARE_PROCESSES ||
 	    head.max_slots == 0 || head.max_slots > PTBM_MAX_THREADS_LIMIT) {
 		rc = PTBM_ELAYOUT;
+		goto fail;
+	}
+	if (folios_too_large((enum ptbm_engine)head.engine, true, head.page_size)) {
+		rc = PTBM_EFOLIO;
 		goto fail;
 	}
 	rc = map_region(pool, head.region_bytes, true);

@@ -383,6 +383,7 @@ static void test_strerror_and_names(void **state)
 	    PTBM_EIO_SHORT,
 	    PTBM_ETOOMANY,
 	    PTBM_EINUSE,
+	    PTBM_EFOLIO,
 	};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		check_message(codes[i]);

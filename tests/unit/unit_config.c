@@ -322,6 +322,7 @@ static void test_strerror(void **state)
 	    PTBM_EINVAL_CONFIG, PTBM_ERANGE,	 PTBM_ENOTFIXED, PTBM_ECHECKSUM,  PTBM_EBADFILE,
 	    PTBM_ETRUNCATED,	PTBM_ELAYOUT,	 PTBM_ERESTART,	 PTBM_ENOSUPPORT, PTBM_EBUSY,
 	    PTBM_EFULL,		PTBM_EOWNERDEAD, PTBM_EIO_SHORT, PTBM_ETOOMANY,	  PTBM_EINUSE,
+	    PTBM_EFOLIO,
 	};
 	const size_t n = sizeof codes / sizeof codes[0];
 	const char *unknown = ptbm_strerror(-4999);

@@ -26,6 +26,7 @@
  */
 #include "bench.h"
 #include "options.h"
+#include "thp.h"
 #include "units.h"
 
 #include <errno.h>
@@ -449,6 +450,27 @@ static void huge_note(struct bench_report *rep, unsigned first)
 	}
 }
 
+/*
+ * Out of memory, processes mode: each miss adds a shmem folio to the pool's
+ * object and each eviction takes one out. Where folios of the page size are
+ * off, a page is two folios or more; say what turning them on does.
+ */
+static void folio_note(struct bench_report *rep, const struct bench_opts *o)
+{
+	char file[64], v[32];
+	if (!(o->modes & (1u << PTBM_SHARE_PROCESSES)) || !(o->engines & (1u << BE_VM)) ||
+	    o->page_size <= 4096)
+		return;
+	snprintf(file, sizeof file, "hugepages-%ukB/shmem_enabled", o->page_size >> 10);
+	thp_choice(file, v, sizeof v);
+	if (!v[0] || !strcmp(v, "always") || !strcmp(v, "within_size"))
+		return;
+	note(rep,
+	     "processes mode: shmem folios of the page size are off (transparent_hugepage/%s); "
+	     "with them on, misses and evictions cost the kernel less (docs/bench.md)%s",
+	     file, "");
+}
+
 static void in_memory(struct plan *p, const struct host_spec *base)
 {
 	const struct bench_opts *o = p->o;
@@ -579,6 +601,7 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 		stop_hosts(&s, true);
 	}
 	stop_hosts(&s, false);
+	folio_note(rep, o);
 }
 
 /* ---- options ------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
  */
 #include "bench.h"
 #include "json.h"
+#include "thp.h"
 #include "units.h"
 
 #include <errno.h>
@@ -122,6 +123,21 @@ static const char *kernel(void)
 	if (uname(&u) < 0)
 		return "unknown";
 	snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
+	return buf;
+}
+
+/* "shmem_enabled never, hugepages-8kB never": the settings that decide the
+ * folio a fault in the pools' shmem frames gets (the top level, and the
+ * pool's page size, where the kernel has per-size settings). */
+static const char *shmem_folios(uint32_t page_size)
+{
+	static char buf[160];
+	char top[40], size[40], file[64];
+	thp_choice("shmem_enabled", top, sizeof top);
+	snprintf(file, sizeof file, "hugepages-%ukB/shmem_enabled", page_size >> 10);
+	thp_choice(file, size, sizeof size);
+	snprintf(buf, sizeof buf, "shmem_enabled %s, hugepages-%ukB %s", top[0] ? top : "absent",
+		 page_size >> 10, size[0] ? size : "absent");
 	return buf;
 }
 
@@ -406,6 +422,7 @@ void report_table(FILE *f, const struct bench_report *r)
 	fprintf(f, "- command: `%s` (%.0f s)\n", r->command, r->seconds);
 	fprintf(f, "- machine: %s, %ld cores, %s memory; %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
 		format_size(mem_total(), a, sizeof a), k);
+	fprintf(f, "- transparent_hugepage, shmem: %s\n", shmem_folios(o->page_size));
 	fprintf(f, "- data: %s of %s pages (%llu pages), %s, %s access",
 		format_size(o->data_bytes, a, sizeof a), format_size(o->page_size, b, sizeof b),
 		(unsigned long long)(o->data_bytes / o->page_size),
@@ -640,6 +657,7 @@ int report_json(const char *path, const struct bench_report *r)
 	json_kv_n(f, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN), &first);
 	json_kv_n(f, "memory_bytes", (double)mem_total(), &first);
 	json_kv_n(f, "ns_per_tsc_cycle", r->tsc_ns, &first);
+	json_kv_s(f, "thp_shmem", shmem_folios(r->opts->page_size), &first);
 	fprintf(f, "},\n  ");
 	first = true;
 	json_kv_s(f, "kernel", k, &first);

@@ -76,6 +76,7 @@
  */
 #include "probe.h"
 #include "probe_sys.h"
+#include "thp.h"
 #include "xorshift.h"
 
 #include <errno.h>
@@ -240,25 +241,6 @@ static struct frames frames_of(const char *p, size_t bytes)
 	return f;
 }
 
-/* The bracketed choice of a transparent_hugepage setting ("madvise"), or "". */
-static void thp_setting(const char *file, char *out, size_t len)
-{
-	char path[160], line[200];
-	snprintf(path, sizeof(path), "/sys/kernel/mm/transparent_hugepage/%s", file);
-	out[0] = '\0';
-	if (probe_read_line(path, line, sizeof(line)) < 0)
-		return;
-	char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
-	const char *v = line; /* a plain number */
-	if (a && b) {
-		*b = '\0';
-		v = a + 1;
-	}
-	size_t n = strlen(v) < len - 1 ? strlen(v) : len - 1;
-	memcpy(out, v, n);
-	out[n] = '\0';
-}
-
 /* Anonymous mTHP sizes below the PMD's that are not "never" ("64kB:madvise ..."). */
 static void mthp_sizes(char *out, size_t len)
 {
@@ -269,7 +251,7 @@ static void mthp_sizes(char *out, size_t len)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		char file[64], v[32];
 		snprintf(file, sizeof(file), "hugepages-%s/enabled", sizes[i]);
-		thp_setting(file, v, sizeof(v));
+		thp_choice(file, v, sizeof(v));
 		if (v[0] && strcmp(v, "never") != 0 && at < len)
 			at += (size_t)snprintf(out + at, len - at, "%s%s:%s", at ? " " : "",
 					       sizes[i], v);
@@ -759,9 +741,9 @@ void probe_exp_read_speed(struct probe_result *r)
 		if (avail_kb > 0 && (size_t)avail_kb * 1024 >= 4 * (mib << 20))
 			bytes = mib << 20;
 	char thp[32], shm[32], none[32], mthp[160];
-	thp_setting("enabled", thp, sizeof(thp));
-	thp_setting("shmem_enabled", shm, sizeof(shm));
-	thp_setting("khugepaged/max_ptes_none", none, sizeof(none));
+	thp_choice("enabled", thp, sizeof(thp));
+	thp_choice("shmem_enabled", shm, sizeof(shm));
+	thp_choice("khugepaged/max_ptes_none", none, sizeof(none));
 	mthp_sizes(mthp, sizeof(mthp));
 	probe_ev_str(r, "thp_enabled", "%s", thp[0] ? thp : "not present");
 	probe_ev_str(r, "thp_shmem_enabled", "%s", shm[0] ? shm : "not present");
