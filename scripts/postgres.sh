@@ -183,7 +183,7 @@ run_suite() {
 }
 
 # the project's PostgreSQL tests (postgres/tests; lib.sh is what they share)
-ptbm_tests=(resident crash drop resize badinput)
+ptbm_tests=(resident crash drop resize badinput folios)
 
 run_ptbm_tests() {
   local t rc
