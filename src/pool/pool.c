@@ -282,6 +282,10 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (rc < 0)
 		return rc;
 	*out = NULL;
+	/* before the data file or a name is touched: nothing changes */
+	if (cfg->share == PTBM_SHARE_PROCESSES &&
+	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size))
+		return PTBM_EFOLIO;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
 		return -ENOMEM;
@@ -307,16 +311,11 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	uint32_t flags = cfg->flags;
 	if (evicts_from_the_start(cfg, n_pages))
 		flags |= PTBM_NO_HUGE;
+	/* threads mode has private memory to fall back on (processes mode has
+	 * nothing else to share: refused above) */
 	if (frames_are_shmem(cfg->share, cfg->engine, flags) &&
-	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size)) {
-		/* threads mode has private memory to fall back on; processes
-		 * mode has nothing else to share */
-		if (cfg->share == PTBM_SHARE_PROCESSES) {
-			rc = PTBM_EFOLIO;
-			goto fail;
-		}
+	    folios_too_large(cfg->engine, false, cfg->page_size))
 		flags |= PTBM_NO_HUGE;
-	}
 
 	/* lay the region out */
 	struct ptbm_shared proto = {

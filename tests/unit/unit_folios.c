@@ -247,6 +247,9 @@ static void test_processes_refused(void **state)
 	assert_rc(ptbm_open(&cfg, &pool), PTBM_EFOLIO);
 	assert_null(pool);
 	assert_non_null(strstr(ptbm_strerror(PTBM_EFOLIO), "folio"));
+	/* refused before the data file is touched: PTBM_CREATE made none */
+	assert_int_equal(access(cfg.data_path, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
 	/* a named pool's object is a file in /dev/shm: its mount decides */
 	cfg.name = tu_shm_name("refused");
 	pool = tu_open(&cfg);
