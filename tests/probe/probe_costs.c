@@ -5,7 +5,7 @@
  * shadow-paging host, about as dear on a nested-paging one), so no cost
  * ratio of the machine is asserted.  Checked instead:
  *
- *   - every cost was measured: each of the 33 `<stem>_ns` is a positive,
+ *   - every cost was measured: each of the 36 `<stem>_ns` is a positive,
  *     finite number (punch-hole may be "not measurable" where the release
  *     object is not a memfd);
  *   - the runs agree: 1 <= `_mid_spread` <= `_spread`, both finite, and the
@@ -118,7 +118,14 @@ static void check_costs(const struct probe_result *r)
 				snprintf(stem, sizeof(stem), "%s_64_%s_%s", s, step, sh);
 				check_cost(r, stem);
 			}
-	PT_CHECK(n == 33, "33 costs checked (%d)", n);
+	for (const char *step = "release\0populate\0touch\0"; *step;
+	     step += strlen(step) + 1, n++) {
+		snprintf(stem, sizeof(stem), "scattered_64_%s_shared_8k", step);
+		check_cost(r, stem);
+	}
+	PT_CHECK(n == 36, "36 costs checked (%d)", n);
+	PT_CHECK(pt_str(r, "thp_shmem_8k")[0] != 0, "the 8 KiB folio setting is recorded (%s)",
+		 pt_str(r, "thp_shmem_8k"));
 	/* No cost without its spreads. */
 	for (size_t i = 0; i < r->n_evidence; i++) {
 		const char *key = r->evidence[i].key;

@@ -29,7 +29,10 @@
  *      private, REMOVE shared), made present again with one
  *      MADV_POPULATE_WRITE call, then written once each. Beside it, the same
  *      for SCATTER contiguous present pages (a mapping with every page
- *      present).
+ *      present). And scattered in shared memory again, in frames of 8 KiB
+ *      (two base pages, aligned), as a processes-mode pool's misses with
+ *      the default page size: each frame is one folio or two, as
+ *      hugepages-8kB/shmem_enabled says (recorded as thp_shmem_8k).
  *
  * Host paging.  The project's machines run on two kinds of hypervisor whose
  * costs differ by up to 10x: shadow paging (the hypervisor keeps the guest's
@@ -58,9 +61,11 @@
 #include "probe_peer.h"
 #include "probe_shm.h"
 #include "probe_sys.h"
+#include "thp.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,20 +392,51 @@ static int advise_vec(struct iovec *iov, size_t n, int advice)
 	return 0;
 }
 
-/* ns/page of each step over REPS runs, scattered or contiguous. */
-static int scatter_costs(bool shared, bool contiguous, struct cost out[SC_STEPS])
+/*
+ * An anonymous mapping of len bytes on a 2 MiB boundary (so that a frame
+ * of several base pages may be one folio: the kernel wants the address and
+ * the offset aligned alike); *cut gets what to unmap.
+ */
+static char *aligned_anon(size_t len, bool shared, size_t *cut)
 {
-	size_t ps = probe_page_size(), len = SCATTER_REGION_PAGES * ps;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	const size_t align = 2u << 20;
+	char *r =
+	    mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	char *a = (char *)(((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1));
+	char *p = mmap(
+	    a, len, PROT_READ | PROT_WRITE,
+	    (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED) {
+		munmap(r, len + align);
+		return NULL;
+	}
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	munmap(a + len, (size_t)(r + align - a));
+	*cut = len;
+	return p;
+}
+
+/*
+ * ns per frame of each step over REPS runs, scattered or contiguous; a
+ * frame is `pages` base pages (1, or 2 for a buffer pool's 8 KiB pages).
+ */
+static int scatter_costs(bool shared, bool contiguous, size_t pages, struct cost out[SC_STEPS])
+{
+	size_t bp = probe_page_size(), ps = pages * bp, len = SCATTER_REGION_PAGES * bp, cut = 0;
+	size_t frames = SCATTER_REGION_PAGES / pages;
+	char *p = aligned_anon(len, shared, &cut);
+	if (!p)
 		return -errno;
 	if (!shared)
 		madvise(p, len, MADV_NOHUGEPAGE);
-	/* scattered: every 4th page present; contiguous: all, so that both
-	 * release and refill SCATTER present pages a round */
-	for (size_t q = 0; q < SCATTER_REGION_PAGES; q += contiguous ? 1 : 4)
-		p[q * ps] = 1;
+	/* scattered: every 4th frame present; contiguous: all, so that both
+	 * release and refill SCATTER present frames a round */
+	for (size_t q = 0; q < frames; q += contiguous ? 1 : 4)
+		for (size_t b = 0; b < pages; b++)
+			p[q * ps + b * bp] = 1;
 	int release = shared ? MADV_REMOVE : MADV_DONTNEED, rc = 0;
 	double v[SC_STEPS][REPS];
 	unsigned seed = 12345;
@@ -410,13 +446,12 @@ static int scatter_costs(bool shared, bool contiguous, struct cost out[SC_STEPS]
 			struct iovec iov[SCATTER];
 			size_t n = contiguous ? 1 : SCATTER;
 			if (contiguous) {
-				size_t first =
-				    (size_t)rand_r(&seed) % (SCATTER_REGION_PAGES - SCATTER);
+				size_t first = (size_t)rand_r(&seed) % (frames - SCATTER);
 				iov[0].iov_base = p + first * ps;
 				iov[0].iov_len = SCATTER * ps;
 			} else {
-				/* distinct present pages: every 4th, from 64 disjoint slices */
-				size_t slice = SCATTER_REGION_PAGES / 4 / SCATTER;
+				/* distinct present frames: every 4th, from 64 disjoint slices */
+				size_t slice = frames / 4 / SCATTER;
 				for (size_t i = 0; i < SCATTER; i++) {
 					size_t q = (i * slice + (size_t)rand_r(&seed) % slice) * 4;
 					iov[i].iov_base = p + q * ps;
@@ -432,7 +467,8 @@ static int scatter_costs(bool shared, bool contiguous, struct cost out[SC_STEPS]
 			for (size_t i = 0; i < SCATTER; i++) {
 				char *a = contiguous ? (char *)iov[0].iov_base + i * ps
 						     : (char *)iov[i].iov_base;
-				*(volatile char *)a = 1;
+				for (size_t b = 0; b < pages; b++)
+					*(volatile char *)(a + b * bp) = 1;
 			}
 			uint64_t t3 = probe_now_ns();
 			t[SC_RELEASE] += t1 - t0;
@@ -442,7 +478,7 @@ static int scatter_costs(bool shared, bool contiguous, struct cost out[SC_STEPS]
 		for (int k = 0; k < SC_STEPS; k++)
 			v[k][rep] = (double)t[k] / (SCATTER_ROUNDS * SCATTER);
 	}
-	munmap(p, len);
+	munmap(p, cut);
 	if (rc)
 		return rc;
 	for (int k = 0; k < SC_STEPS; k++)
@@ -537,15 +573,21 @@ void probe_exp_costs(struct probe_result *r)
 	}
 
 	/* D: [shared][contiguous][step] */
-	struct cost sc[2][2][SC_STEPS];
+	struct cost sc[2][2][SC_STEPS], sc8k[SC_STEPS];
 	for (int sh = 0; sh < 2; sh++)
 		for (int ct = 0; ct < 2; ct++) {
-			rc = scatter_costs(sh, ct, sc[sh][ct]);
+			rc = scatter_costs(sh, ct, 1, sc[sh][ct]);
 			if (rc < 0) {
 				probe_fail_errno(r, "scattered pages", -rc);
 				return;
 			}
 		}
+	/* and in 8 KiB frames of shared memory, a processes-mode pool's misses */
+	rc = scatter_costs(true, false, 8192 / probe_page_size(), sc8k);
+	if (rc < 0) {
+		probe_fail_errno(r, "scattered 8 KiB frames", -rc);
+		return;
+	}
 
 	probe_ev_int(r, "touch_region_mib", (long long)(TOUCH_PAGES * probe_page_size() >> 20));
 	probe_ev_int(r, "release_region_mib", (long long)(RELEASE_PAGES * probe_page_size() >> 20));
@@ -585,6 +627,14 @@ void probe_exp_costs(struct probe_result *r)
 					 sh ? "shared" : "private");
 				ev_cost(r, stem, sc[sh][ct][k]);
 			}
+	for (int k = 0; k < SC_STEPS; k++) {
+		char stem[PROBE_KEY_LEN];
+		snprintf(stem, sizeof(stem), "scattered_%d_%s_shared_8k", SCATTER, sc_step_key[k]);
+		ev_cost(r, stem, sc8k[k]);
+	}
+	char folios[40];
+	thp_choice("hugepages-8kB/shmem_enabled", folios, sizeof folios);
+	probe_ev_str(r, "thp_shmem_8k", "%s", folios[0] ? folios : "absent");
 	double scatter_cost[2];
 	for (int sh = 0; sh < 2; sh++) {
 		double a = 0, b = 0;
