@@ -10,13 +10,13 @@
  * fails to attach likewise, and in threads mode opens in private memory
  * instead; folios of the page's own size, and the hash engine, are fine. A
  * vm pool's private frames are advised MADV_NOHUGEPAGE, so no setting gives
- * them a folio larger than a page (read off this process's smaps).
+ * them a folio larger than a page (read off this process's smaps). The
+ * pools read fake settings (the tests' library's seam), never the host's.
  */
 #include "testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -172,9 +172,10 @@ static void pretend(const char *name, const char *kib, const char *huge)
 	ptbm_thp_source_set((struct ptbm_thp_source){d, mounts});
 }
 
-static void forget(void)
+/* Base pages only, whatever this host's settings are. */
+static void plain(void)
 {
-	ptbm_thp_source_set((struct ptbm_thp_source){NULL, NULL});
+	ptbm_thp_source_set((struct ptbm_thp_source){tu_path("no-thp"), tu_path("no-mounts")});
 }
 #endif
 
@@ -218,6 +219,9 @@ static void test_private_frames_no_huge(void **state)
 	(void)state;
 	struct ptbm_config cfg;
 	char flags[512];
+#ifdef PTBM_FAULT_INJECTION
+	plain(); /* the second pool must get shmem frames on any host */
+#endif
 	/* PTBM_NO_HUGE: private frames, in base pages whatever THP says */
 	tu_config(&cfg, "nohuge");
 	cfg.flags |= PTBM_NO_HUGE;
@@ -255,14 +259,12 @@ static void test_processes_refused(void **state)
 	pool = tu_open(&cfg);
 	tu_close(pool);
 	pool = NULL;
-	forget();
 	pretend("refused-named", "4", "within_size");
 	/* refused before its name is taken */
 	assert_rc(ptbm_open(&cfg, &pool), PTBM_EFOLIO);
 	assert_int_equal(shm_unlink(cfg.name), -1);
 	assert_int_equal(errno, ENOENT);
 	/* folios of the page's own size are freed whole: fine */
-	forget();
 	pretend("page-size", "8", NULL);
 	cfg.name = NULL;
 	pool = tu_open(&cfg);
@@ -271,11 +273,10 @@ static void test_processes_refused(void **state)
 	assert_rc(tu_verify(pool, 3, 7), 0);
 	tu_close(pool);
 	/* the hash engine never releases a frame: fine */
-	forget();
 	pretend("hash", "16", NULL);
 	cfg.engine = PTBM_ENGINE_HASH;
 	tu_close(tu_open(&cfg));
-	forget();
+	plain();
 #endif
 }
 
@@ -293,7 +294,7 @@ static void test_threads_fall_back(void **state)
 	/* private memory in base pages, as with PTBM_NO_HUGE */
 	assert_non_null(strstr(flags, " nh"));
 	assert_null(strstr(flags, " sh"));
-	forget();
+	plain();
 #endif
 }
 
@@ -312,7 +313,7 @@ static void test_attach_refused(void **state)
 	pretend("attach", "8", "always");
 	assert_rc(ptbm_attach(cfg.name, &other), PTBM_EFOLIO);
 	assert_null(other);
-	forget();
+	plain();
 	assert_rc(ptbm_attach(cfg.name, &other), 0);
 	tu_close(other);
 	tu_close(pool);

@@ -457,18 +457,19 @@ static void huge_note(struct bench_report *rep, unsigned first)
  */
 static void folio_note(struct bench_report *rep, const struct bench_opts *o)
 {
-	char file[64], v[32];
+	char v[32], kib[16];
 	if (!(o->modes & (1u << PTBM_SHARE_PROCESSES)) || !(o->engines & (1u << BE_VM)) ||
 	    o->page_size <= 4096)
 		return;
-	snprintf(file, sizeof file, "hugepages-%ukB/shmem_enabled", o->page_size >> 10);
-	thp_choice(file, v, sizeof v);
+	thp_shmem_of_size(o->page_size, v, sizeof v);
 	if (!v[0] || !strcmp(v, "always") || !strcmp(v, "within_size"))
 		return;
+	snprintf(kib, sizeof kib, "%u", o->page_size >> 10);
 	note(rep,
-	     "processes mode: shmem folios of the page size are off (transparent_hugepage/%s); "
-	     "with them on, misses and evictions cost the kernel less (docs/bench.md)%s",
-	     file, "");
+	     "processes mode: shmem folios of the page size are off (transparent_hugepage/"
+	     "hugepages-%skB/shmem_enabled); with them on, misses and evictions cost the kernel "
+	     "less (docs/bench.md)%s",
+	     kib, "");
 }
 
 static void in_memory(struct plan *p, const struct host_spec *base)

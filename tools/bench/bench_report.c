@@ -132,10 +132,9 @@ static const char *kernel(void)
 static const char *shmem_folios(uint32_t page_size)
 {
 	static char buf[160];
-	char top[40], size[40], file[64];
+	char top[40], size[40];
 	thp_choice("shmem_enabled", top, sizeof top);
-	snprintf(file, sizeof file, "hugepages-%ukB/shmem_enabled", page_size >> 10);
-	thp_choice(file, size, sizeof size);
+	thp_shmem_of_size(page_size, size, sizeof size);
 	snprintf(buf, sizeof buf, "shmem_enabled %s, hugepages-%ukB %s", top[0] ? top : "absent",
 		 page_size >> 10, size[0] ? size : "absent");
 	return buf;

@@ -26,3 +26,10 @@ void thp_choice(const char *file, char *out, size_t len)
 	}
 	snprintf(out, len, "%s", v);
 }
+
+void thp_shmem_of_size(size_t bytes, char *out, size_t len)
+{
+	char file[64];
+	snprintf(file, sizeof file, "hugepages-%zukB/shmem_enabled", bytes >> 10);
+	thp_choice(file, out, len);
+}

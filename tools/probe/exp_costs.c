@@ -395,9 +395,9 @@ static int advise_vec(struct iovec *iov, size_t n, int advice)
 /*
  * An anonymous mapping of len bytes on a 2 MiB boundary (so that a frame
  * of several base pages may be one folio: the kernel wants the address and
- * the offset aligned alike); *cut gets what to unmap.
+ * the offset aligned alike).
  */
-static char *aligned_anon(size_t len, bool shared, size_t *cut)
+static char *aligned_anon(size_t len, bool shared)
 {
 	const size_t align = 2u << 20;
 	char *r =
@@ -415,7 +415,6 @@ static char *aligned_anon(size_t len, bool shared, size_t *cut)
 	if (a > r)
 		munmap(r, (size_t)(a - r));
 	munmap(a + len, (size_t)(r + align - a));
-	*cut = len;
 	return p;
 }
 
@@ -425,9 +424,9 @@ static char *aligned_anon(size_t len, bool shared, size_t *cut)
  */
 static int scatter_costs(bool shared, bool contiguous, size_t pages, struct cost out[SC_STEPS])
 {
-	size_t bp = probe_page_size(), ps = pages * bp, len = SCATTER_REGION_PAGES * bp, cut = 0;
+	size_t bp = probe_page_size(), ps = pages * bp, len = SCATTER_REGION_PAGES * bp;
 	size_t frames = SCATTER_REGION_PAGES / pages;
-	char *p = aligned_anon(len, shared, &cut);
+	char *p = aligned_anon(len, shared);
 	if (!p)
 		return -errno;
 	if (!shared)
@@ -478,7 +477,7 @@ static int scatter_costs(bool shared, bool contiguous, size_t pages, struct cost
 		for (int k = 0; k < SC_STEPS; k++)
 			v[k][rep] = (double)t[k] / (SCATTER_ROUNDS * SCATTER);
 	}
-	munmap(p, cut);
+	munmap(p, len);
 	if (rc)
 		return rc;
 	for (int k = 0; k < SC_STEPS; k++)
@@ -633,7 +632,7 @@ void probe_exp_costs(struct probe_result *r)
 		ev_cost(r, stem, sc8k[k]);
 	}
 	char folios[40];
-	thp_choice("hugepages-8kB/shmem_enabled", folios, sizeof folios);
+	thp_shmem_of_size(8192, folios, sizeof folios);
 	probe_ev_str(r, "thp_shmem_8k", "%s", folios[0] ? folios : "absent");
 	double scatter_cost[2];
 	for (int sh = 0; sh < 2; sh++) {
