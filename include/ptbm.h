@@ -205,9 +205,11 @@ PTBM_API int ptbm_config_init(struct ptbm_config *cfg);
  * its header says, or emptied); PTBM_ELAYOUT (another page size or layout
  * version); PTBM_EINUSE; PTBM_EFOLIO (a vm pool in processes mode where the
  * kernel's transparent_hugepage settings give shmem folios larger than a
- * page: a released page would not be freed, so the budget could not hold;
- * in threads mode such a pool keeps its frames in private memory instead,
- * as with PTBM_NO_HUGE); -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
+ * page and the kernel refuses MADV_NOHUGEPAGE, which keeps the frames in
+ * base pages otherwise, without huge extents: a page released out of a
+ * larger folio would not be freed, so the budget could not hold; in
+ * threads mode such a pool keeps its frames in private memory instead, as
+ * with PTBM_NO_HUGE); -ENOMEM; -EACCES, -EISDIR, -ENAMETOOLONG, -ELOOP
  * and the other -errno of open(2), shm_open(3) and mmap(2); I/O errors
  * (writing the header of a new or emptied file).
  */
@@ -220,7 +222,9 @@ PTBM_API int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out);
  * the system refuses); -ENOENT (no such pool, or its data file is gone);
  * PTBM_ELAYOUT (a pool of another layout version of ptbm, or not
  * attachable); PTBM_EBADFILE, PTBM_ETRUNCATED (its data file, as for
- * ptbm_open); PTBM_EINUSE; PTBM_EFOLIO (as for ptbm_open); -ENOMEM; other
+ * ptbm_open); PTBM_EINUSE; PTBM_EFOLIO (as for ptbm_open, or a pool made
+ * with huge extents where this process's faults would now get such
+ * folios); -ENOMEM; other
  * -errno of shm_open(3), open(2) and mmap(2).
  */
 PTBM_API int ptbm_attach(const char *name, ptbm_pool **out);

@@ -214,6 +214,19 @@ static bool folios_too_large(enum ptbm_engine engine, bool named, uint32_t page_
 	       ptbm_shmem_folio_max(ptbm_thp_system(), !named, "/dev/shm", NULL, 0) > page_size;
 }
 
+/*
+ * Advise this process's mapping of the frames MADV_NOHUGEPAGE: its faults
+ * then allocate base pages whatever the transparent_hugepage settings say
+ * (mm/shmem.c asks the VMA first), and a fork inherits the advice. A kernel
+ * that refuses it cannot keep the frames in base pages: PTBM_EFOLIO.
+ */
+static int in_base_folios(ptbm_pool *pool)
+{
+	uint64_t bytes = pool->sh->max_pages * pool->sh->page_size;
+	return madvise(pool->region + pool->sh->off_data, bytes, MADV_NOHUGEPAGE) < 0 ? PTBM_EFOLIO
+										      : 0;
+}
+
 /* Point the handle's fields at the region described by pool->sh. */
 static int bind_region(ptbm_pool *pool)
 {
@@ -282,10 +295,6 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	if (rc < 0)
 		return rc;
 	*out = NULL;
-	/* before the data file or a name is touched: nothing changes */
-	if (cfg->share == PTBM_SHARE_PROCESSES &&
-	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size))
-		return PTBM_EFOLIO;
 	ptbm_pool *pool = pool_alloc();
 	if (!pool)
 		return -ENOMEM;
@@ -311,11 +320,16 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	uint32_t flags = cfg->flags;
 	if (evicts_from_the_start(cfg, n_pages))
 		flags |= PTBM_NO_HUGE;
-	/* threads mode has private memory to fall back on (processes mode has
-	 * nothing else to share: refused above) */
+	/* shmem frames that faults could give folios larger than a page:
+	 * threads mode keeps its frames in private memory instead, processes
+	 * mode (nothing else to share) keeps them in base pages below; either
+	 * way without huge extents, which MADV_NOHUGEPAGE forbids */
+	bool base_folios = false;
 	if (frames_are_shmem(cfg->share, cfg->engine, flags) &&
-	    folios_too_large(cfg->engine, false, cfg->page_size))
+	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size)) {
 		flags |= PTBM_NO_HUGE;
+		base_folios = cfg->share == PTBM_SHARE_PROCESSES;
+	}
 
 	/* lay the region out */
 	struct ptbm_shared proto = {
@@ -373,8 +387,12 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	/* private frames in base pages only: a page released out of a larger
 	 * folio would stay allocated (a kernel without THP refuses: the same) */
 	if (!shared && cfg->engine == PTBM_ENGINE_VM)
-		(void)madvise(pool->region + proto.off_data, proto.max_pages * cfg->page_size,
-			      MADV_NOHUGEPAGE);
+		(void)in_base_folios(pool);
+	if (base_folios) {
+		rc = in_base_folios(pool);
+		if (rc < 0)
+			goto fail_unlink;
+	}
 	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
 	atomic_store(&pool->sh->n_alloc, n_pages);
 	atomic_store(&pool->sh->file_pages, n_pages);
@@ -434,13 +452,22 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 		rc = PTBM_ELAYOUT;
 		goto fail;
 	}
-	if (folios_too_large((enum ptbm_engine)head.engine, true, head.page_size)) {
+	/* this process's faults could give the frames folios larger than a
+	 * page: base pages, as the creator would have chosen; a pool made with
+	 * huge extents, under settings that have changed since, is refused */
+	bool base_folios = folios_too_large((enum ptbm_engine)head.engine, true, head.page_size);
+	if (base_folios && !(head.flags & PTBM_NO_HUGE)) {
 		rc = PTBM_EFOLIO;
 		goto fail;
 	}
 	rc = map_region(pool, head.region_bytes, true);
 	if (rc < 0)
 		goto fail;
+	if (base_folios) {
+		rc = in_base_folios(pool);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail;

@@ -5,13 +5,17 @@
  * level, advise and never do not), the top level's deny and force over
  * everything, a kernel without per-size files by the top level, a tmpfs
  * file by its mount's huge= option; a missing folder means base pages. A vm
- * pool whose shmem frames could get folios larger than its pages fails to
- * open in processes mode with PTBM_EFOLIO (nothing created: no shm name),
- * fails to attach likewise, and in threads mode opens in private memory
- * instead; folios of the page's own size, and the hash engine, are fine. A
- * vm pool's private frames are advised MADV_NOHUGEPAGE, so no setting gives
- * them a folio larger than a page (read off this process's smaps). The
- * pools read fake settings (the tests' library's seam), never the host's.
+ * pool whose shmem frames could get folios larger than its pages opens in
+ * processes mode with its frames in base pages (advised MADV_NOHUGEPAGE,
+ * the nh of its smaps VmFlags, still shmem) and reads back what it wrote;
+ * a process attaching to it advises its own mapping likewise, and one
+ * attaching to a pool made with huge extents under other settings gets
+ * PTBM_EFOLIO; in threads mode such a pool opens in private memory
+ * instead; folios of the page's own size, and the hash engine, get no
+ * advice. A vm pool's private frames are advised MADV_NOHUGEPAGE, so no
+ * setting gives them a folio larger than a page (read off this process's
+ * smaps). The pools read fake settings (the tests' library's seam), never
+ * the host's.
  */
 #include "testutil.h"
 
@@ -235,44 +239,49 @@ static void test_private_frames_no_huge(void **state)
 	assert_null(strstr(flags, " nh"));
 }
 
-static void test_processes_refused(void **state)
+/* A processes-mode pool under settings that give anonymous shmem folios
+ * of kib: it opens, its frames are shmem in base pages (advised nh), and
+ * it reads back what it wrote. */
+static void base_folios_pool(struct ptbm_config *cfg, const char *what)
+{
+	char flags[512];
+	page_flags(cfg, flags, sizeof flags);
+	assert_non_null(strstr(flags, " sh"));
+	if (strcmp(what, "nh") == 0)
+		assert_non_null(strstr(flags, " nh"));
+	else
+		assert_null(strstr(flags, " nh"));
+	ptbm_pool *pool = tu_open(cfg);
+	tu_alloc(pool, 4);
+	assert_rc(tu_write(pool, 3, 7), 0);
+	assert_rc(tu_verify(pool, 3, 7), 0);
+	tu_close(pool);
+}
+
+static void test_processes_base_folios(void **state)
 {
 	(void)state;
 #ifndef PTBM_FAULT_INJECTION
 	skip();
 #else
 	struct ptbm_config cfg;
-	ptbm_pool *pool = NULL;
-	pretend("refused", "16", NULL);
-	tu_config(&cfg, "refused");
+	tu_config(&cfg, "base");
 	cfg.page_size = 8192;
 	cfg.budget_bytes = 64 * 8192;
 	cfg.share = PTBM_SHARE_PROCESSES;
-	assert_rc(ptbm_open(&cfg, &pool), PTBM_EFOLIO);
-	assert_null(pool);
-	assert_non_null(strstr(ptbm_strerror(PTBM_EFOLIO), "folio"));
-	/* refused before the data file is touched: PTBM_CREATE made none */
-	assert_int_equal(access(cfg.data_path, F_OK), -1);
-	assert_int_equal(errno, ENOENT);
+	/* 16 KiB folios for 8 KiB pages: base pages instead */
+	pretend("base", "16", NULL);
+	base_folios_pool(&cfg, "nh");
 	/* a named pool's object is a file in /dev/shm: its mount decides */
-	cfg.name = tu_shm_name("refused");
-	pool = tu_open(&cfg);
-	tu_close(pool);
-	pool = NULL;
-	pretend("refused-named", "4", "within_size");
-	/* refused before its name is taken */
-	assert_rc(ptbm_open(&cfg, &pool), PTBM_EFOLIO);
-	assert_int_equal(shm_unlink(cfg.name), -1);
-	assert_int_equal(errno, ENOENT);
-	/* folios of the page's own size are freed whole: fine */
+	cfg.name = tu_shm_name("base");
+	base_folios_pool(&cfg, "");
+	pretend("base-named", "4", "within_size");
+	base_folios_pool(&cfg, "nh");
+	/* folios of the page's own size are freed whole: no advice */
 	pretend("page-size", "8", NULL);
 	cfg.name = NULL;
-	pool = tu_open(&cfg);
-	tu_alloc(pool, 4);
-	assert_rc(tu_write(pool, 3, 7), 0);
-	assert_rc(tu_verify(pool, 3, 7), 0);
-	tu_close(pool);
-	/* the hash engine never releases a frame: fine */
+	base_folios_pool(&cfg, "");
+	/* the hash engine never releases a frame: no advice either */
 	pretend("hash", "16", NULL);
 	cfg.engine = PTBM_ENGINE_HASH;
 	tu_close(tu_open(&cfg));
@@ -298,34 +307,74 @@ static void test_threads_fall_back(void **state)
 #endif
 }
 
-static void test_attach_refused(void **state)
+/* Attach to cfg's pool and return the attached mapping's VmFlags. */
+static int attach_flags(const char *name, char *flags, size_t len)
+{
+	ptbm_pool *other = NULL;
+	int rc = ptbm_attach(name, &other);
+	if (rc < 0) {
+		assert_null(other);
+		return rc;
+	}
+	void *p;
+	assert_rc(ptbm_fix_shared(other, 0, &p), 0);
+	vm_flags(p, flags, len);
+	assert_rc(ptbm_unfix_shared(other, 0), 0);
+	tu_close(other);
+	return 0;
+}
+
+static void test_attach(void **state)
 {
 	(void)state;
 #ifndef PTBM_FAULT_INJECTION
 	skip();
 #else
 	struct ptbm_config cfg;
+	char flags[512];
 	tu_config(&cfg, "attach");
 	cfg.share = PTBM_SHARE_PROCESSES;
 	cfg.name = tu_shm_name("attach");
-	ptbm_pool *pool = tu_open(&cfg), *other = NULL;
-	/* /dev/shm remounted with huge=always after the pool was made */
-	pretend("attach", "8", "always");
-	assert_rc(ptbm_attach(cfg.name, &other), PTBM_EFOLIO);
-	assert_null(other);
 	plain();
-	assert_rc(ptbm_attach(cfg.name, &other), 0);
-	tu_close(other);
+	ptbm_pool *pool = tu_open(&cfg);
+	tu_alloc(pool, 1);
+	/* /dev/shm remounted with huge=always after a pool with huge extents
+	 * was made: the pool cannot keep both, refused */
+	pretend("attach", "8", "always");
+	assert_rc(attach_flags(cfg.name, flags, sizeof flags), PTBM_EFOLIO);
+	plain();
+	assert_rc(attach_flags(cfg.name, flags, sizeof flags), 0);
+	assert_null(strstr(flags, " nh"));
 	tu_close(pool);
+
+	/* a pool without huge extents: the attached mapping in base pages */
+	cfg.flags |= PTBM_NO_HUGE;
+	pool = tu_open(&cfg);
+	tu_alloc(pool, 1);
+	pretend("attach-nohuge", "8", "always");
+	assert_rc(attach_flags(cfg.name, flags, sizeof flags), 0);
+	assert_non_null(strstr(flags, " nh"));
+	tu_close(pool);
+	/* one made under such settings: the same */
+	cfg.flags &= ~(uint32_t)PTBM_NO_HUGE;
+	pool = tu_open(&cfg);
+	tu_alloc(pool, 1);
+	assert_rc(attach_flags(cfg.name, flags, sizeof flags), 0);
+	assert_non_null(strstr(flags, " nh"));
+	tu_close(pool);
+	plain();
 #endif
 }
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_anon_settings),	   cmocka_unit_test(test_file_settings),
-	    cmocka_unit_test(test_private_frames_no_huge), cmocka_unit_test(test_processes_refused),
-	    cmocka_unit_test(test_threads_fall_back),	   cmocka_unit_test(test_attach_refused),
+	    cmocka_unit_test(test_anon_settings),
+	    cmocka_unit_test(test_file_settings),
+	    cmocka_unit_test(test_private_frames_no_huge),
+	    cmocka_unit_test(test_processes_base_folios),
+	    cmocka_unit_test(test_threads_fall_back),
+	    cmocka_unit_test(test_attach),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }

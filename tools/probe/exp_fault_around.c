@@ -8,8 +8,9 @@
  *
  * Each kind maps 64 pages whose data already exists, placed at the start of a
  * 2 MiB-aligned range so that all 64 PTEs live in one page table:
- *   - shared anonymous: populated, then MADV_DONTNEED drops this process's
- *     PTEs (the pages stay in the shmem cache);
+ *   - shared anonymous, in base pages as a processes-mode pool of 4 KiB
+ *     pages keeps them: populated, then MADV_DONTNEED drops this
+ *     process's PTEs (the pages stay in the shmem cache);
  *   - shared file and private file: a temporary file written with pwrite and
  *     fsync'ed (pages cached, clean);
  *   - private anonymous: nothing to find (a read maps the zero page).
@@ -112,6 +113,7 @@ static int shared_anon(struct fa *f)
 	char *p = place(PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, false, &resv);
 	if (p == MAP_FAILED)
 		return -errno;
+	probe_base_pages(p, N_PAGES);
 	int rc = probe_populate_write(p, N_PAGES);
 	if (rc == 0 && madvise(p, N_PAGES * probe_page_size(), MADV_DONTNEED) != 0)
 		rc = -errno; /* drops this process's PTEs, keeps the pages */

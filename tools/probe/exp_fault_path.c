@@ -20,6 +20,10 @@
  *   remove_read  a process reads pages it populated, then released with
  *                MADV_REMOVE
  *
+ * Every shared mapping is in base pages (MADV_NOHUGEPAGE), as a
+ * processes-mode pool of 4 KiB pages keeps its frames whatever the
+ * transparent_hugepage settings say.
+ *
  * Each case runs passes over N_PAGES pages, the event enabled only while the
  * pages are touched, until it has TARGET_SAMPLES samples in the fault
  * handler or CASE_BUDGET_NS is spent.  Between passes, with the event off,
@@ -313,7 +317,10 @@ static int rearm(struct ctx *c, enum kase k, char **addr, pid_t *holder, int *ho
 	switch (cases[k].object) {
 	case O_FRESH:
 		*addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		return *addr == MAP_FAILED ? -errno : 0;
+		if (*addr == MAP_FAILED)
+			return -errno;
+		probe_base_pages(*addr, N_PAGES);
+		return 0;
 	case O_PRIVATE:
 		*addr = c->shm[O_PRIVATE].addr;
 		*holder = hold_pages(holder_fd);
@@ -543,8 +550,10 @@ static int make_objects(struct probe_result *r, struct ctx *c)
 		char k[PROBE_KEY_LEN];
 		snprintf(k, sizeof(k), "%s.maps_name", key);
 		int rc = probe_shm_create(s, shmem[i].kind, len, r);
-		if (rc == 0)
+		if (rc == 0) {
+			probe_base_pages(s->addr, N_PAGES);
 			rc = probe_populate_write(s->addr, N_PAGES);
+		}
 		if (rc < 0) {
 			if (shmem[i].o == O_ANON)
 				return rc;

@@ -483,6 +483,11 @@ void probe_touch_write(void *addr, size_t n_pages)
 		*(volatile char *)((char *)addr + i * ps + 8) = 1; /* past the tag word */
 }
 
+void probe_base_pages(void *addr, size_t n_pages)
+{
+	(void)madvise(addr, n_pages * probe_page_size(), MADV_NOHUGEPAGE);
+}
+
 int probe_populate_write(void *addr, size_t n_pages)
 {
 	if (madvise(addr, n_pages * probe_page_size(), MADV_POPULATE_WRITE) == 0)

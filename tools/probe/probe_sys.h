@@ -120,6 +120,15 @@ void probe_touch_write(void *addr, size_t n_pages);
  * 0 or -errno. */
 int probe_populate_write(void *addr, size_t n_pages);
 
+/*
+ * Base pages only in this process's mapping of shared memory
+ * (MADV_NOHUGEPAGE, inherited by a fork), whatever the transparent_hugepage
+ * settings allow shmem: the granularity of a processes-mode pool's frames
+ * of 4 KiB pages. A kernel without THP refuses the advice and has no
+ * larger folios to give: fine.
+ */
+void probe_base_pages(void *addr, size_t n_pages);
+
 /* Median of n doubles (sorts v in place). */
 double probe_median(double *v, size_t n);
 /* The q-quantile (0..1, nearest rank) of n doubles (sorts v in place); 0 if n is 0. */
