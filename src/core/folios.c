@@ -8,11 +8,14 @@
  *   anonymous shmem            each hugepages-<size>/shmem_enabled: always
  *                              or within_size allow that size; inherit
  *                              follows the top level (always, within_size);
- *                              advise needs MADV_HUGEPAGE, which frames never
- *                              get. A kernel without the per-size files
- *                              follows the top level for PMD-size folios.
+ *                              advise allows it in a mapping advised
+ *                              MADV_HUGEPAGE (advised), and so does the top
+ *                              level's advise through inherit. A kernel
+ *                              without the per-size files follows the top
+ *                              level for PMD-size folios.
  *   a tmpfs file               the mount's huge= option: always or
- *                              within_size allow PMD-size folios.
+ *                              within_size allow PMD-size folios, advise
+ *                              too in an advised mapping.
  *
  * A setting that cannot be read counts as never: the kernel has no such
  * feature, or no transparent huge pages at all.
@@ -80,9 +83,10 @@ static uint64_t pmd_bytes(const char *dir)
 	return v ? v : 2u << 20;
 }
 
-static bool allows(const char *choice)
+static bool allows(const char *choice, bool advised)
 {
-	return !strcmp(choice, "always") || !strcmp(choice, "within_size");
+	return !strcmp(choice, "always") || !strcmp(choice, "within_size") ||
+	       (advised && !strcmp(choice, "advise"));
 }
 
 #define WHY_BYTES 1024
@@ -98,7 +102,8 @@ static void take(uint64_t *max, uint64_t bytes, char *why, const char *fmt, cons
 }
 
 /* Anonymous shmem: the per-size settings. */
-static void anon_sizes(const char *dir, const char *top, uint64_t pmd, uint64_t *max, char *why)
+static void anon_sizes(const char *dir, const char *top, bool advised, uint64_t pmd, uint64_t *max,
+		       char *why)
 {
 	DIR *d = opendir(dir);
 	bool per_size = false;
@@ -113,22 +118,22 @@ static void anon_sizes(const char *dir, const char *top, uint64_t pmd, uint64_t 
 		if (!choice[0])
 			continue;
 		per_size = true;
-		if (allows(choice))
+		if (allows(choice, advised))
 			take(max, (uint64_t)kib << 10, why, "%s/shmem_enabled = %s", e->d_name,
 			     choice);
-		else if (!strcmp(choice, "inherit") && allows(top))
+		else if (!strcmp(choice, "inherit") && allows(top, advised))
 			take(max, (uint64_t)kib << 10, why,
 			     "%s/shmem_enabled = inherit, shmem_enabled = %s", e->d_name, top);
 	}
 	if (d)
 		closedir(d);
-	if (!per_size && allows(top))
+	if (!per_size && allows(top, advised))
 		take(max, pmd, why, "shmem_enabled = %s", top, "");
 }
 
 /* A tmpfs file: the huge= option of the mount at shm_dir. */
-static void mount_option(const char *mounts, const char *shm_dir, uint64_t pmd, uint64_t *max,
-			 char *why)
+static void mount_option(const char *mounts, const char *shm_dir, bool advised, uint64_t pmd,
+			 uint64_t *max, char *why)
 {
 	FILE *f = fopen(mounts, "re");
 	char line[1024];
@@ -140,15 +145,15 @@ static void mount_option(const char *mounts, const char *shm_dir, uint64_t pmd, 
 		*max = BASE_PAGE; /* the last mount at shm_dir is the one seen */
 		why[0] = 0;
 		for (char *o = strtok(opts, ","); o; o = strtok(NULL, ","))
-			if (!strncmp(o, "huge=", 5) && allows(o + 5))
+			if (!strncmp(o, "huge=", 5) && allows(o + 5, advised))
 				take(max, pmd, why, "%s mounted %s", shm_dir, o);
 	}
 	if (f)
 		fclose(f);
 }
 
-uint64_t ptbm_shmem_folio_max(struct ptbm_thp_source src, bool anon, const char *shm_dir, char *why,
-			      size_t len)
+uint64_t ptbm_shmem_folio_max(struct ptbm_thp_source src, bool anon, bool advised,
+			      const char *shm_dir, char *why, size_t len)
 {
 	char top[32], said[WHY_BYTES] = "";
 	uint64_t max = BASE_PAGE;
@@ -158,9 +163,9 @@ uint64_t ptbm_shmem_folio_max(struct ptbm_thp_source src, bool anon, const char 
 	} else if (!strcmp(top, "force")) {
 		take(&max, pmd_bytes(src.thp_dir), said, "shmem_enabled = %s", top, "");
 	} else if (anon) {
-		anon_sizes(src.thp_dir, top, pmd_bytes(src.thp_dir), &max, said);
+		anon_sizes(src.thp_dir, top, advised, pmd_bytes(src.thp_dir), &max, said);
 	} else {
-		mount_option(src.mounts, shm_dir, pmd_bytes(src.thp_dir), &max, said);
+		mount_option(src.mounts, shm_dir, advised, pmd_bytes(src.thp_dir), &max, said);
 	}
 	if (len)
 		snprintf(why, len, "%s", said);

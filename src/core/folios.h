@@ -24,14 +24,14 @@ struct ptbm_thp_source {
 struct ptbm_thp_source ptbm_thp_system(void);
 
 /*
- * The largest folio, in bytes, that a fault may allocate in shmem frames
- * without MADV_HUGEPAGE: anonymous shmem (anon: a pool's own shared
- * mapping, inherited by fork) or a file in the tmpfs mounted at shm_dir (a
- * named pool's POSIX shm object). 4096 if only base pages; *why (len
- * bytes) names the setting that allows the largest.
+ * The largest folio, in bytes, that a fault may allocate in shmem frames,
+ * in a mapping advised MADV_HUGEPAGE (advised) or not: anonymous shmem
+ * (anon: a pool's own shared mapping, inherited by fork) or a file in the
+ * tmpfs mounted at shm_dir (a named pool's POSIX shm object). 4096 if only
+ * base pages; *why (len bytes) names the setting that allows the largest.
  */
-uint64_t ptbm_shmem_folio_max(struct ptbm_thp_source src, bool anon, const char *shm_dir, char *why,
-			      size_t len);
+uint64_t ptbm_shmem_folio_max(struct ptbm_thp_source src, bool anon, bool advised,
+			      const char *shm_dir, char *why, size_t len);
 
 #ifdef PTBM_FAULT_INJECTION
 /* Tests: read the settings from src instead of the system's (NULL fields:

@@ -202,29 +202,47 @@ static bool evicts_from_the_start(const struct ptbm_config *cfg, uint64_t n_page
 }
 
 /*
- * Whether a vm pool's shmem frames could be given folios larger than its
- * pages (core/folios.h): a release would not free them, so the budget
- * would not hold. A named pool's object is a file in /dev/shm, shm_open's
- * folder; the others are anonymous shmem. The other engines never release
- * a frame.
+ * The advice a vm pool's shmem frames need from the transparent_hugepage
+ * settings (core/folios.h). A named pool's object is a file in /dev/shm,
+ * shm_open's folder; the others are anonymous shmem. The other engines
+ * never release a frame: no advice.
+ *   FRAMES_BASE  folios larger than a page: a release would not free
+ *                them, so the budget would not hold; base pages instead;
+ *   FRAMES_PAGE  folios of up to the page's size, larger than now, in a
+ *                mapping that asks (a size at advise): one folio a page
+ *                costs the kernel less per miss and eviction.
  */
-static bool folios_too_large(enum ptbm_engine engine, bool named, uint32_t page_size)
+enum frame_advice { FRAMES_AS_THEY_ARE, FRAMES_BASE, FRAMES_PAGE };
+
+static enum frame_advice frame_advice(enum ptbm_engine engine, bool named, uint32_t page_size)
 {
-	return engine == PTBM_ENGINE_VM &&
-	       ptbm_shmem_folio_max(ptbm_thp_system(), !named, "/dev/shm", NULL, 0) > page_size;
+	if (engine != PTBM_ENGINE_VM)
+		return FRAMES_AS_THEY_ARE;
+	struct ptbm_thp_source src = ptbm_thp_system();
+	uint64_t plain = ptbm_shmem_folio_max(src, !named, false, "/dev/shm", NULL, 0);
+	uint64_t asked = ptbm_shmem_folio_max(src, !named, true, "/dev/shm", NULL, 0);
+	if (plain > page_size)
+		return FRAMES_BASE;
+	return asked > plain && asked <= page_size ? FRAMES_PAGE : FRAMES_AS_THEY_ARE;
 }
 
 /*
- * Advise this process's mapping of the frames MADV_NOHUGEPAGE: its faults
- * then allocate base pages whatever the transparent_hugepage settings say
- * (mm/shmem.c asks the VMA first), and a fork inherits the advice. A kernel
+ * Advise this process's mapping of the frames; a fork inherits the advice.
+ * FRAMES_BASE: MADV_NOHUGEPAGE, after which its faults allocate base pages
+ * whatever the settings say (mm/shmem.c asks the mapping first); a kernel
  * that refuses it cannot keep the frames in base pages: PTBM_EFOLIO.
+ * FRAMES_PAGE: MADV_HUGEPAGE, which only adds folios no larger than a page
+ * (a kernel that refuses it leaves base pages: fine).
  */
-static int in_base_folios(ptbm_pool *pool)
+static int advise_frames(ptbm_pool *pool, enum frame_advice advice)
 {
 	uint64_t bytes = pool->sh->max_pages * pool->sh->page_size;
-	return madvise(pool->region + pool->sh->off_data, bytes, MADV_NOHUGEPAGE) < 0 ? PTBM_EFOLIO
-										      : 0;
+	char *frames = pool->region + pool->sh->off_data;
+	if (advice == FRAMES_BASE && madvise(frames, bytes, MADV_NOHUGEPAGE) < 0)
+		return PTBM_EFOLIO;
+	if (advice == FRAMES_PAGE)
+		(void)madvise(frames, bytes, MADV_HUGEPAGE);
+	return 0;
 }
 
 /* Point the handle's fields at the region described by pool->sh. */
@@ -323,12 +341,15 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	/* shmem frames that faults could give folios larger than a page:
 	 * threads mode keeps its frames in private memory instead, processes
 	 * mode (nothing else to share) keeps them in base pages below; either
-	 * way without huge extents, which MADV_NOHUGEPAGE forbids */
-	bool base_folios = false;
-	if (frames_are_shmem(cfg->share, cfg->engine, flags) &&
-	    folios_too_large(cfg->engine, cfg->name != NULL, cfg->page_size)) {
+	 * way without huge extents, which MADV_NOHUGEPAGE forbids. Frames that
+	 * get folios of the page's size only by asking ask below. */
+	enum frame_advice advice = FRAMES_AS_THEY_ARE;
+	if (frames_are_shmem(cfg->share, cfg->engine, flags))
+		advice = frame_advice(cfg->engine, cfg->name != NULL, cfg->page_size);
+	if (advice == FRAMES_BASE) {
 		flags |= PTBM_NO_HUGE;
-		base_folios = cfg->share == PTBM_SHARE_PROCESSES;
+		if (cfg->share == PTBM_SHARE_THREADS)
+			advice = FRAMES_AS_THEY_ARE;
 	}
 
 	/* lay the region out */
@@ -387,12 +408,10 @@ int ptbm_open(const struct ptbm_config *cfg, ptbm_pool **out)
 	/* private frames in base pages only: a page released out of a larger
 	 * folio would stay allocated (a kernel without THP refuses: the same) */
 	if (!shared && cfg->engine == PTBM_ENGINE_VM)
-		(void)in_base_folios(pool);
-	if (base_folios) {
-		rc = in_base_folios(pool);
-		if (rc < 0)
-			goto fail_unlink;
-	}
+		(void)advise_frames(pool, FRAMES_BASE);
+	rc = advise_frames(pool, advice);
+	if (rc < 0)
+		goto fail_unlink;
 	snprintf(pool->sh->data_path, sizeof pool->sh->data_path, "%s", path);
 	atomic_store(&pool->sh->n_alloc, n_pages);
 	atomic_store(&pool->sh->file_pages, n_pages);
@@ -455,19 +474,18 @@ int ptbm_attach(const char *name, ptbm_pool **out)
 	/* this process's faults could give the frames folios larger than a
 	 * page: base pages, as the creator would have chosen; a pool made with
 	 * huge extents, under settings that have changed since, is refused */
-	bool base_folios = folios_too_large((enum ptbm_engine)head.engine, true, head.page_size);
-	if (base_folios && !(head.flags & PTBM_NO_HUGE)) {
+	enum frame_advice advice =
+	    frame_advice((enum ptbm_engine)head.engine, true, head.page_size);
+	if (advice == FRAMES_BASE && !(head.flags & PTBM_NO_HUGE)) {
 		rc = PTBM_EFOLIO;
 		goto fail;
 	}
 	rc = map_region(pool, head.region_bytes, true);
 	if (rc < 0)
 		goto fail;
-	if (base_folios) {
-		rc = in_base_folios(pool);
-		if (rc < 0)
-			goto fail;
-	}
+	rc = advise_frames(pool, advice);
+	if (rc < 0)
+		goto fail;
 	rc = bind_region(pool);
 	if (rc < 0)
 		goto fail;

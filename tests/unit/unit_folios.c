@@ -76,7 +76,14 @@ static const char *thp_dir(const char *name, const char *top)
 static uint64_t anon_max(const char *dir, char *why, size_t len)
 {
 	struct ptbm_thp_source src = {dir, "/nonexistent"};
-	return ptbm_shmem_folio_max(src, true, "/dev/shm", why, len);
+	return ptbm_shmem_folio_max(src, true, false, "/dev/shm", why, len);
+}
+
+/* The same in a mapping advised MADV_HUGEPAGE. */
+static uint64_t anon_asked(const char *dir, char *why, size_t len)
+{
+	struct ptbm_thp_source src = {dir, "/nonexistent"};
+	return ptbm_shmem_folio_max(src, true, true, "/dev/shm", why, len);
 }
 
 static void test_anon_settings(void **state)
@@ -119,9 +126,30 @@ static void test_anon_settings(void **state)
 	assert_int_equal(anon_max(d, why, sizeof why), PMD);
 	assert_string_equal(why, "shmem_enabled = force");
 
+	/* advise: in a mapping that asks, and there only */
+	const char *a = thp_dir("advise", "never");
+	choice(a, "hugepages-8kB", "advise");
+	choice(a, "hugepages-2048kB", "inherit");
+	assert_int_equal(anon_max(a, NULL, 0), 4096);
+	assert_int_equal(anon_asked(a, why, sizeof why), 8192);
+	assert_string_equal(why, "hugepages-8kB/shmem_enabled = advise");
+	/* the top level's advise reaches a size through inherit */
+	choice(a, NULL, "advise");
+	assert_int_equal(anon_max(a, NULL, 0), 4096);
+	assert_int_equal(anon_asked(a, why, sizeof why), PMD);
+	assert_non_null(strstr(why, "hugepages-2048kB/shmem_enabled = inherit"));
+	/* always is always, asked or not; deny is deny */
+	choice(a, "hugepages-8kB", "always");
+	assert_int_equal(anon_max(a, NULL, 0), 8192);
+	choice(a, NULL, "deny");
+	assert_int_equal(anon_asked(a, NULL, 0), 4096);
+
 	/* a kernel without per-size files: the top level, for PMD folios */
 	const char *old = thp_dir("old", "within_size");
 	assert_int_equal(anon_max(old, NULL, 0), PMD);
+	choice(old, NULL, "advise");
+	assert_int_equal(anon_max(old, NULL, 0), 4096);
+	assert_int_equal(anon_asked(old, NULL, 0), PMD);
 	choice(old, NULL, "never");
 	assert_int_equal(anon_max(old, NULL, 0), 4096);
 }
@@ -136,52 +164,32 @@ static void test_file_settings(void **state)
 	struct ptbm_thp_source src = {d, mounts};
 
 	put(mounts, "proc /proc proc rw 0 0\ntmpfs /dev/shm tmpfs rw,nosuid,size=100k 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", why, sizeof why), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", why, sizeof why),
+			 4096);
 	put(mounts, "tmpfs /dev/shm tmpfs rw,huge=advise 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, true, "/dev/shm", why, sizeof why), PMD);
+	assert_string_equal(why, "/dev/shm mounted huge=advise");
 	put(mounts, "tmpfs /dev/shm tmpfs rw,huge=within_size,size=1g 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", why, sizeof why), PMD);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", why, sizeof why), PMD);
 	assert_string_equal(why, "/dev/shm mounted huge=within_size");
 	/* another mount point is not the one */
 	put(mounts, "tmpfs /run tmpfs rw,huge=always 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), 4096);
 	/* the last mount at the folder is the one in force */
 	put(mounts, "tmpfs /dev/shm tmpfs rw 0 0\ntmpfs /dev/shm tmpfs rw,huge=always 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), PMD);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), PMD);
 	put(mounts, "tmpfs /dev/shm tmpfs rw,huge=always 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), 4096);
 	/* force reaches files too; deny stops the mount's option */
 	choice(d, NULL, "force");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), PMD);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), PMD);
 	put(mounts, "tmpfs /dev/shm tmpfs rw,huge=always 0 0\n");
 	choice(d, NULL, "deny");
-	assert_int_equal(ptbm_shmem_folio_max(src, false, "/dev/shm", NULL, 0), 4096);
+	assert_int_equal(ptbm_shmem_folio_max(src, false, false, "/dev/shm", NULL, 0), 4096);
 }
 
 /* ---- pools under such settings ---------------------------------------------- */
-
-#ifdef PTBM_FAULT_INJECTION
-/* The library reads settings where this process says: anonymous shmem with
- * folios of size kib, /dev/shm mounted with huge (NULL: no option). */
-static void pretend(const char *name, const char *kib, const char *huge)
-{
-	char sub[64], line[128];
-	const char *d = thp_dir(name, "never");
-	snprintf(sub, sizeof sub, "hugepages-%skB", kib);
-	choice(d, sub, "always");
-	const char *mounts = tu_path("pool-mounts");
-	snprintf(line, sizeof line, "tmpfs /dev/shm tmpfs rw%s%s 0 0\n", huge ? ",huge=" : "",
-		 huge ? huge : "");
-	put(mounts, line);
-	ptbm_thp_source_set((struct ptbm_thp_source){d, mounts});
-}
-
-/* Base pages only, whatever this host's settings are. */
-static void plain(void)
-{
-	ptbm_thp_source_set((struct ptbm_thp_source){tu_path("no-thp"), tu_path("no-mounts")});
-}
-#endif
 
 /* The VmFlags of the mapping at addr in this process's smaps ("" if none). */
 static void vm_flags(const void *addr, char *out, size_t len)
@@ -218,6 +226,10 @@ static void page_flags(const struct ptbm_config *cfg, char *flags, size_t len)
 	tu_close(pool);
 }
 
+#ifdef PTBM_FAULT_INJECTION
+static void plain(void);
+#endif
+
 static void test_private_frames_no_huge(void **state)
 {
 	(void)state;
@@ -239,6 +251,36 @@ static void test_private_frames_no_huge(void **state)
 	assert_null(strstr(flags, " nh"));
 }
 
+#ifdef PTBM_FAULT_INJECTION
+/* The library reads settings where this process says: anonymous shmem with
+ * folios of size kib, /dev/shm mounted with huge (NULL: no option). */
+static void pretend_as(const char *name, const char *top, const char *kib, const char *word,
+		       const char *huge)
+{
+	char sub[64], line[128];
+	const char *d = thp_dir(name, top);
+	snprintf(sub, sizeof sub, "hugepages-%skB", kib);
+	if (strcmp(kib, "2048") != 0)
+		choice(d, "hugepages-2048kB", "inherit");
+	choice(d, sub, word);
+	const char *mounts = tu_path("pool-mounts");
+	snprintf(line, sizeof line, "tmpfs /dev/shm tmpfs rw%s%s 0 0\n", huge ? ",huge=" : "",
+		 huge ? huge : "");
+	put(mounts, line);
+	ptbm_thp_source_set((struct ptbm_thp_source){d, mounts});
+}
+
+static void pretend(const char *name, const char *kib, const char *huge)
+{
+	pretend_as(name, "never", kib, "always", huge);
+}
+
+/* Base pages only, whatever this host's settings are. */
+static void plain(void)
+{
+	ptbm_thp_source_set((struct ptbm_thp_source){tu_path("no-thp"), tu_path("no-mounts")});
+}
+
 /* A processes-mode pool under settings that give anonymous shmem folios
  * of kib: it opens, its frames are shmem in base pages (advised nh), and
  * it reads back what it wrote. */
@@ -247,10 +289,9 @@ static void base_folios_pool(struct ptbm_config *cfg, const char *what)
 	char flags[512];
 	page_flags(cfg, flags, sizeof flags);
 	assert_non_null(strstr(flags, " sh"));
-	if (strcmp(what, "nh") == 0)
-		assert_non_null(strstr(flags, " nh"));
-	else
-		assert_null(strstr(flags, " nh"));
+	/* what: the advice expected, "nh", "hg" or none */
+	assert_true(!strstr(flags, " nh") == !!strcmp(what, "nh"));
+	assert_true(!strstr(flags, " hg") == !!strcmp(what, "hg"));
 	ptbm_pool *pool = tu_open(cfg);
 	tu_alloc(pool, 4);
 	assert_rc(tu_write(pool, 3, 7), 0);
@@ -261,9 +302,6 @@ static void base_folios_pool(struct ptbm_config *cfg, const char *what)
 static void test_processes_base_folios(void **state)
 {
 	(void)state;
-#ifndef PTBM_FAULT_INJECTION
-	skip();
-#else
 	struct ptbm_config cfg;
 	tu_config(&cfg, "base");
 	cfg.page_size = 8192;
@@ -286,15 +324,11 @@ static void test_processes_base_folios(void **state)
 	cfg.engine = PTBM_ENGINE_HASH;
 	tu_close(tu_open(&cfg));
 	plain();
-#endif
 }
 
 static void test_threads_fall_back(void **state)
 {
 	(void)state;
-#ifndef PTBM_FAULT_INJECTION
-	skip();
-#else
 	struct ptbm_config cfg;
 	char flags[512];
 	pretend("fallback", "2048", NULL);
@@ -304,7 +338,6 @@ static void test_threads_fall_back(void **state)
 	assert_non_null(strstr(flags, " nh"));
 	assert_null(strstr(flags, " sh"));
 	plain();
-#endif
 }
 
 /* Attach to cfg's pool and return the attached mapping's VmFlags. */
@@ -327,9 +360,6 @@ static int attach_flags(const char *name, char *flags, size_t len)
 static void test_attach(void **state)
 {
 	(void)state;
-#ifndef PTBM_FAULT_INJECTION
-	skip();
-#else
 	struct ptbm_config cfg;
 	char flags[512];
 	tu_config(&cfg, "attach");
@@ -363,18 +393,57 @@ static void test_attach(void **state)
 	assert_non_null(strstr(flags, " nh"));
 	tu_close(pool);
 	plain();
-#endif
 }
+
+static void test_page_folios_asked(void **state)
+{
+	(void)state;
+	struct ptbm_config cfg;
+	char flags[512];
+	tu_config(&cfg, "asked");
+	cfg.page_size = 8192;
+	cfg.budget_bytes = 64 * 8192;
+	cfg.share = PTBM_SHARE_PROCESSES;
+	/* 8 KiB folios for a mapping that asks: 8 KiB pages ask (hg) */
+	pretend_as("asked", "never", "8", "advise", NULL);
+	base_folios_pool(&cfg, "hg");
+	/* a named pool's object is a file, whose folios follow its mount,
+	 * where advise means 2 MiB: no asking, in its creator or a process
+	 * attaching */
+	cfg.name = tu_shm_name("asked");
+	ptbm_pool *pool = tu_open(&cfg);
+	tu_alloc(pool, 1);
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, 0, &p), 0);
+	vm_flags(p, flags, sizeof flags);
+	assert_rc(ptbm_unfix_shared(pool, 0), 0);
+	assert_null(strstr(flags, " hg"));
+	assert_rc(attach_flags(cfg.name, flags, sizeof flags), 0);
+	assert_null(strstr(flags, " hg"));
+	tu_close(pool);
+	cfg.name = NULL;
+	/* 4 KiB pages: 8 KiB folios would be larger, no asking */
+	cfg.page_size = 4096;
+	base_folios_pool(&cfg, "");
+	/* a mapping that asks would get 2 MiB folios too (the top level's
+	 * advise, inherited): no asking */
+	cfg.page_size = 8192;
+	pretend_as("asked-pmd", "advise", "8", "advise", NULL);
+	base_folios_pool(&cfg, "");
+	plain();
+}
+
+#endif
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_anon_settings),
-	    cmocka_unit_test(test_file_settings),
+	    cmocka_unit_test(test_anon_settings),	   cmocka_unit_test(test_file_settings),
 	    cmocka_unit_test(test_private_frames_no_huge),
-	    cmocka_unit_test(test_processes_base_folios),
-	    cmocka_unit_test(test_threads_fall_back),
-	    cmocka_unit_test(test_attach),
+#ifdef PTBM_FAULT_INJECTION
+	    cmocka_unit_test(test_processes_base_folios),  cmocka_unit_test(test_page_folios_asked),
+	    cmocka_unit_test(test_threads_fall_back),	   cmocka_unit_test(test_attach),
+#endif
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }

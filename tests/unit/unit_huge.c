@@ -46,7 +46,8 @@ static void require_huge_pages(void)
 	/* settings that give shmem frames folios larger than the test's pages
 	 * leave pools without huge extents (unit_folios tests that) */
 	char why[256];
-	uint64_t folio = ptbm_shmem_folio_max(ptbm_thp_system(), true, "/dev/shm", why, sizeof why);
+	uint64_t folio =
+	    ptbm_shmem_folio_max(ptbm_thp_system(), true, false, "/dev/shm", why, sizeof why);
 	if (folio > TU_PAGE_SIZE) {
 		fprintf(stderr, "skipped: shmem folios of %llu kB here (%s): no huge extents\n",
 			(unsigned long long)(folio >> 10), why);

@@ -462,13 +462,14 @@ static void folio_note(struct bench_report *rep, const struct bench_opts *o)
 	    o->page_size <= 4096)
 		return;
 	thp_shmem_of_size(o->page_size, v, sizeof v);
-	if (!v[0] || !strcmp(v, "always") || !strcmp(v, "within_size"))
+	/* at advise a vm pool asks for them (MADV_HUGEPAGE on its frames) */
+	if (!v[0] || !strcmp(v, "always") || !strcmp(v, "within_size") || !strcmp(v, "advise"))
 		return;
 	snprintf(kib, sizeof kib, "%u", o->page_size >> 10);
 	note(rep,
 	     "processes mode: shmem folios of the page size are off (transparent_hugepage/"
-	     "hugepages-%skB/shmem_enabled); with them on, misses and evictions cost the kernel "
-	     "less (docs/bench.md)%s",
+	     "hugepages-%skB/shmem_enabled); at advise, vm pools ask for them, and misses and "
+	     "evictions cost the kernel less (docs/bench.md)%s",
 	     kib, "");
 }
 
