@@ -170,27 +170,13 @@ static void progress_end(const struct bench_opts *o)
 		fprintf(stderr, "\r\033[K");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void row_medians(struct bench_row *r)
 {
 	for (int f = 0; f < F_N; f++) {
 		double v[BENCH_MAX_ROUNDS];
 		for (unsigned i = 0; i < r->rounds; i++)
 			v[i] = r->round[i][f];
-		r->med[f] = median(v, r->rounds);
+		r->med[f] = bench_median(v, r->rounds);
 	}
 }
 
@@ -468,8 +454,8 @@ static void folio_note(struct bench_report *rep, const struct bench_opts *o)
 	snprintf(kib, sizeof kib, "%u", o->page_size >> 10);
 	note(rep,
 	     "processes mode: shmem folios of the page size are off (transparent_hugepage/"
-	     "hugepages-%skB/shmem_enabled); at advise, vm pools ask for them, and misses and "
-	     "evictions cost the kernel less (docs/bench.md)%s",
+	     "hugepages-%skB/shmem_enabled; vm pools ask at advise), which would make misses "
+	     "cheaper (docs/bench.md)%s",
 	     kib, "");
 }
 

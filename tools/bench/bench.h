@@ -273,7 +273,7 @@ struct bench_row {
 struct bench_goal {
 	const char *name;
 	bool measured, met;
-	char figure[480];
+	char figure[720];
 };
 
 /* Everything the report needs. */
@@ -342,10 +342,24 @@ int report_plot(const char *dir, const struct bench_report *r);
  * memory, for the workloads the raw reads run (reads, scans), the fastest
  * of raw, raw-huge and mmap in the same configuration, since a raw read of
  * 4 KiB pages is not the fastest the memory can be read (docs/bench.md,
- * "What the limit is").  *fig gets the figure compared.
+ * "What the limit is"); optimistic reads have the limit of reads.  *fig
+ * gets the figure compared.
  */
 const struct bench_row *report_limit(const struct bench_report *r, const struct bench_row *v,
 				     enum bench_fig *fig);
+/* The median of n values (sorts v; 0 if n is 0). */
+double bench_median(double *v, unsigned n);
+/*
+ * a's figure fa over b's fb round by round (round i of every row ran in the
+ * same pass over the configurations): the median of those ratios and the
+ * least and greatest, so a reader sees how far one run's ratio can be
+ * trusted. All NAN where no round pairs.
+ */
+struct bench_spread {
+	double med, lo, hi;
+};
+struct bench_spread report_spread(const struct bench_row *a, const struct bench_row *b,
+				  enum bench_fig fa, enum bench_fig fb);
 /* The row of a configuration, NULL if not run. */
 const struct bench_row *report_find(const struct bench_report *r, enum bench_engine e,
 				    enum ptbm_share s, unsigned workers, enum bench_work w,

@@ -62,10 +62,8 @@ static void goal_in_memory(struct bench_report *rep)
 		const struct bench_row *m =
 		    report_find(rep, BE_MMAP, v->share, v->workers, v->work, false);
 		/* optimistic reads have no raw rows: their limit is that of reads */
-		const struct bench_row *vr =
-		    report_find(rep, BE_VM, v->share, v->workers, W_READ, false);
 		enum bench_fig lf;
-		const struct bench_row *r = vr ? report_limit(rep, vr, &lf) : NULL;
+		const struct bench_row *r = report_limit(rep, v, &lf);
 		const char *what = v->work == W_READ ? "" : " optimistic";
 		if (v->work == W_READ && ops(h) > 0) {
 			appendf(gh, "%s%s %u: %.2fx", gh->measured ? ", " : "vm/hash ",
@@ -74,9 +72,11 @@ static void goal_in_memory(struct bench_report *rep)
 			gh->measured = true;
 		}
 		if (ops(r) > 0) {
-			appendf(gr, "%s%s %u%s: %.2fx (%s)", gr->measured ? ", " : "vm/limit ",
-				ptbm_share_name(v->share), v->workers, what, ops(v) / ops(r),
-				engine_name(r->engine));
+			struct bench_spread s = report_spread(v, r, F_OPS_PER_S, F_OPS_PER_S);
+			appendf(gr, "%s%s %u%s: %.2fx (%s; rounds %.2f-%.2f)",
+				gr->measured ? ", " : "vm/limit ", ptbm_share_name(v->share),
+				v->workers, what, ops(v) / ops(r), engine_name(r->engine), s.lo,
+				s.hi);
 			if (ops(m) > 0)
 				appendf(gr, " %.2fx mmap", ops(v) / ops(m));
 			raw_ok = raw_ok && ops(v) >= 0.95 * ops(r) && (!ops(m) || ops(v) >= ops(m));
@@ -115,8 +115,10 @@ static void goal_out_of_memory(struct bench_report *rep)
 				continue;
 			double frac = v->med[F_READS_S] / d->med[F_READS_S];
 			met = met && frac >= 0.9 && (!ops(h) || ops(v) >= ops(h));
-			appendf(g, "%s%s %s: %.2fx the disk", g->measured ? "; " : "",
-				ptbm_share_name(sh), q ? "batches" : "QD1", frac);
+			struct bench_spread s = report_spread(v, d, F_READS_S, F_READS_S);
+			appendf(g, "%s%s %s: %.2fx the disk (rounds %.2f-%.2f)",
+				g->measured ? "; " : "", ptbm_share_name(sh), q ? "batches" : "QD1",
+				frac, s.lo, s.hi);
 			if (q && dq && dq->rounds && dq->med[F_READS_S] > 0)
 				appendf(g, " (%.2fx its QD%u ceiling)",
 					v->med[F_READS_S] / dq->med[F_READS_S], o->qd);

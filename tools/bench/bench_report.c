@@ -50,6 +50,37 @@ const char *work_name(enum bench_work w)
 	return (unsigned)w < W_N ? n[w] : "?";
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, unsigned n)
+{
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct bench_spread report_spread(const struct bench_row *a, const struct bench_row *b,
+				  enum bench_fig fa, enum bench_fig fb)
+{
+	struct bench_spread s = {NAN, NAN, NAN};
+	double q[BENCH_MAX_ROUNDS];
+	unsigned n = 0;
+	for (unsigned i = 0; a && b && i < a->rounds && i < b->rounds; i++)
+		if (b->round[i][fb] > 0)
+			q[n++] = a->round[i][fa] / b->round[i][fb];
+	if (!n)
+		return s;
+	s.med = bench_median(q, n); /* sorted now */
+	s.lo = q[0];
+	s.hi = q[n - 1];
+	return s;
+}
+
 const struct bench_row *report_limit(const struct bench_report *r, const struct bench_row *v,
 				     enum bench_fig *fig)
 {
@@ -61,6 +92,10 @@ const struct bench_row *report_limit(const struct bench_report *r, const struct 
 		return d && d->rounds ? d : NULL;
 	}
 	*fig = F_OPS_PER_S;
+	if (v->work == W_OPTIMISTIC) /* the same reads, validated instead of latched */
+		v = report_find(r, v->engine, v->share, v->workers, W_READ, false);
+	if (!v)
+		return NULL;
 	/* where the raw reads ran (reads, scans): the fastest of them and mmap */
 	static const enum bench_engine cand[] = {BE_RAW, BE_HUGE, BE_MMAP};
 	const struct bench_row *best = NULL;
@@ -300,8 +335,9 @@ static void table(FILE *f, const struct bench_report *r, bool oom)
 /* vm's row and those it is compared with: hash, mmap, and the limit. */
 struct ratio_set {
 	const struct bench_row *v, *h, *m, *l;
-	enum bench_fig lf; /* the limit's figure: ops/s, or disk reads/s */
-	double vh, vm, vl; /* the ratios, NAN where one side is missing */
+	enum bench_fig lf;	 /* the limit's figure: ops/s, or disk reads/s */
+	double vh, vm, vl;	 /* the ratios, NAN where one side is missing */
+	struct bench_spread vls; /* vm/limit round by round */
 };
 
 static double quotient(const struct bench_row *a, const struct bench_row *b, enum bench_fig fa,
@@ -321,6 +357,7 @@ static void ratio_set(const struct bench_report *r, const struct bench_row *v, s
 	x->vh = quotient(v, x->h, F_OPS_PER_S, F_OPS_PER_S);
 	x->vm = quotient(v, x->m, F_OPS_PER_S, F_OPS_PER_S);
 	x->vl = quotient(v, x->l, x->lf, x->lf);
+	x->vls = report_spread(v, x->l, x->lf, x->lf);
 }
 
 static const char *fmt_ratio(double q, char *b, size_t n)
@@ -334,21 +371,24 @@ static const char *fmt_ratio(double q, char *b, size_t n)
 static void ratios(FILE *f, const struct bench_report *r)
 {
 	fprintf(f, "| section | mode | workers | workload | vm/hash | vm/mmap | vm/limit | "
-		   "limit |\n|---|---|---|---|---|---|---|---|\n");
+		   "limit | vm/limit by round: median (least-greatest) |\n"
+		   "|---|---|---|---|---|---|---|---|---|\n");
 	for (unsigned i = 0; i < r->n_rows; i++) {
 		if (r->rows[i].engine != BE_VM)
 			continue;
 		struct ratio_set x;
 		ratio_set(r, &r->rows[i], &x);
-		char b1[16], b2[16], b3[16], w[64], lim[48] = "";
+		char b1[16], b2[16], b3[16], w[64], lim[48] = "", by[64] = "-";
 		if (x.l)
 			snprintf(lim, sizeof lim, "%s %s", engine_name(x.l->engine),
 				 x.v->oom ? "reads/s" : "ops/s");
-		fprintf(f, "| %s | %s | %u | %s | %s | %s | %s | %s |\n",
+		if (!isnan(x.vls.med))
+			snprintf(by, sizeof by, "%.2fx (%.2f-%.2f)", x.vls.med, x.vls.lo, x.vls.hi);
+		fprintf(f, "| %s | %s | %u | %s | %s | %s | %s | %s | %s |\n",
 			x.v->oom ? "out of memory" : "in memory", ptbm_share_name(x.v->share),
 			x.v->workers, workload_label(r, x.v, w, sizeof w),
 			fmt_ratio(x.vh, b1, sizeof b1), fmt_ratio(x.vm, b2, sizeof b2),
-			fmt_ratio(x.vl, b3, sizeof b3), lim);
+			fmt_ratio(x.vl, b3, sizeof b3), lim, by);
 	}
 	fprintf(f, "\n");
 }
@@ -600,6 +640,9 @@ static void json_ratios(FILE *f, const struct bench_report *r)
 		json_kv_s(f, "limit", x.l ? engine_name(x.l->engine) : "", &first);
 		json_kv_s(f, "limit_figure", x.l ? fig_json_name[x.lf] : "", &first);
 		json_kv_n(f, "limit_value", x.l ? x.l->med[x.lf] : NAN, &first);
+		json_kv_n(f, "vm_over_limit_rounds_median", x.vls.med, &first);
+		json_kv_n(f, "vm_over_limit_rounds_least", x.vls.lo, &first);
+		json_kv_n(f, "vm_over_limit_rounds_greatest", x.vls.hi, &first);
 		fprintf(f, "}");
 	}
 	fprintf(f, "%s],\n", any ? "\n  " : "");
