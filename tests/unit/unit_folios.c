@@ -12,10 +12,12 @@
  * attaching to a pool made with huge extents under other settings gets
  * PTBM_EFOLIO; in threads mode such a pool opens in private memory
  * instead; folios of the page's own size, and the hash engine, get no
- * advice. A vm pool's private frames are advised MADV_NOHUGEPAGE, so no
- * setting gives them a folio larger than a page (read off this process's
- * smaps). The pools read fake settings (the tests' library's seam), never
- * the host's.
+ * advice. Where folios no larger than the page come only to a mapping that
+ * asks (a size at advise), an anonymous processes-mode pool asks
+ * (MADV_HUGEPAGE, the hg of its VmFlags); not for 4 KiB pages, not where
+ * asking would bring 2 MiB folios too, not for a named pool's file. A vm pool's private frames are
+ * advised MADV_NOHUGEPAGE, so no setting gives them a folio larger than a page (read off this
+ * process's smaps). The pools read fake settings (the tests' library's seam), never the host's.
  */
 #include "testutil.h"
 
@@ -214,15 +216,21 @@ static void vm_flags(const void *addr, char *out, size_t len)
 	fclose(f);
 }
 
-/* Open cfg, fix page 0 and return its mapping's VmFlags. */
+/* The VmFlags of this process's mapping of pool's page 0 (allocated). */
+static void page0_flags(ptbm_pool *pool, char *flags, size_t len)
+{
+	void *p;
+	assert_rc(ptbm_fix_shared(pool, 0, &p), 0);
+	vm_flags(p, flags, len);
+	assert_rc(ptbm_unfix_shared(pool, 0), 0);
+}
+
+/* Open cfg, allocate page 0 and return its mapping's VmFlags. */
 static void page_flags(const struct ptbm_config *cfg, char *flags, size_t len)
 {
 	ptbm_pool *pool = tu_open(cfg);
 	tu_alloc(pool, 1);
-	void *p;
-	assert_rc(ptbm_fix_exclusive(pool, 0, &p), 0);
-	vm_flags(p, flags, len);
-	assert_rc(ptbm_unfix_exclusive(pool, 0), 0);
+	page0_flags(pool, flags, len);
 	tu_close(pool);
 }
 
@@ -281,15 +289,14 @@ static void plain(void)
 	ptbm_thp_source_set((struct ptbm_thp_source){tu_path("no-thp"), tu_path("no-mounts")});
 }
 
-/* A processes-mode pool under settings that give anonymous shmem folios
- * of kib: it opens, its frames are shmem in base pages (advised nh), and
- * it reads back what it wrote. */
-static void base_folios_pool(struct ptbm_config *cfg, const char *what)
+/* A processes-mode pool under the settings pretended: it opens, its frames
+ * are shmem advised as `what` says ("nh", "hg" or "": none), and it reads
+ * back what it wrote. */
+static void advised_pool(struct ptbm_config *cfg, const char *what)
 {
 	char flags[512];
 	page_flags(cfg, flags, sizeof flags);
 	assert_non_null(strstr(flags, " sh"));
-	/* what: the advice expected, "nh", "hg" or none */
 	assert_true(!strstr(flags, " nh") == !!strcmp(what, "nh"));
 	assert_true(!strstr(flags, " hg") == !!strcmp(what, "hg"));
 	ptbm_pool *pool = tu_open(cfg);
@@ -309,16 +316,16 @@ static void test_processes_base_folios(void **state)
 	cfg.share = PTBM_SHARE_PROCESSES;
 	/* 16 KiB folios for 8 KiB pages: base pages instead */
 	pretend("base", "16", NULL);
-	base_folios_pool(&cfg, "nh");
+	advised_pool(&cfg, "nh");
 	/* a named pool's object is a file in /dev/shm: its mount decides */
 	cfg.name = tu_shm_name("base");
-	base_folios_pool(&cfg, "");
+	advised_pool(&cfg, "");
 	pretend("base-named", "4", "within_size");
-	base_folios_pool(&cfg, "nh");
+	advised_pool(&cfg, "nh");
 	/* folios of the page's own size are freed whole: no advice */
 	pretend("page-size", "8", NULL);
 	cfg.name = NULL;
-	base_folios_pool(&cfg, "");
+	advised_pool(&cfg, "");
 	/* the hash engine never releases a frame: no advice either */
 	pretend("hash", "16", NULL);
 	cfg.engine = PTBM_ENGINE_HASH;
@@ -340,7 +347,8 @@ static void test_threads_fall_back(void **state)
 	plain();
 }
 
-/* Attach to cfg's pool and return the attached mapping's VmFlags. */
+/* Attach to the pool called name and return the attached mapping's
+ * VmFlags, or ptbm_attach's error. */
 static int attach_flags(const char *name, char *flags, size_t len)
 {
 	ptbm_pool *other = NULL;
@@ -349,10 +357,7 @@ static int attach_flags(const char *name, char *flags, size_t len)
 		assert_null(other);
 		return rc;
 	}
-	void *p;
-	assert_rc(ptbm_fix_shared(other, 0, &p), 0);
-	vm_flags(p, flags, len);
-	assert_rc(ptbm_unfix_shared(other, 0), 0);
+	page0_flags(other, flags, len);
 	tu_close(other);
 	return 0;
 }
@@ -406,17 +411,14 @@ static void test_page_folios_asked(void **state)
 	cfg.share = PTBM_SHARE_PROCESSES;
 	/* 8 KiB folios for a mapping that asks: 8 KiB pages ask (hg) */
 	pretend_as("asked", "never", "8", "advise", NULL);
-	base_folios_pool(&cfg, "hg");
+	advised_pool(&cfg, "hg");
 	/* a named pool's object is a file, whose folios follow its mount,
 	 * where advise means 2 MiB: no asking, in its creator or a process
 	 * attaching */
 	cfg.name = tu_shm_name("asked");
 	ptbm_pool *pool = tu_open(&cfg);
 	tu_alloc(pool, 1);
-	void *p;
-	assert_rc(ptbm_fix_shared(pool, 0, &p), 0);
-	vm_flags(p, flags, sizeof flags);
-	assert_rc(ptbm_unfix_shared(pool, 0), 0);
+	page0_flags(pool, flags, sizeof flags);
 	assert_null(strstr(flags, " hg"));
 	assert_rc(attach_flags(cfg.name, flags, sizeof flags), 0);
 	assert_null(strstr(flags, " hg"));
@@ -424,12 +426,12 @@ static void test_page_folios_asked(void **state)
 	cfg.name = NULL;
 	/* 4 KiB pages: 8 KiB folios would be larger, no asking */
 	cfg.page_size = 4096;
-	base_folios_pool(&cfg, "");
+	advised_pool(&cfg, "");
 	/* a mapping that asks would get 2 MiB folios too (the top level's
 	 * advise, inherited): no asking */
 	cfg.page_size = 8192;
 	pretend_as("asked-pmd", "advise", "8", "advise", NULL);
-	base_folios_pool(&cfg, "");
+	advised_pool(&cfg, "");
 	plain();
 }
 
