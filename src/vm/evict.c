@@ -213,10 +213,10 @@ int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *work, size_t
 }
 
 /* Victims are latched inside: count the work as one held latch. */
-int ptbm_vm_evict(ptbm_pool *pool)
+int ptbm_vm_evict_upto(ptbm_pool *pool, size_t cap)
 {
 	struct ptbm_evict_work w;
-	void *mem = ptbm_vm_evict_work_alloc(&w, pool->sh->evict_batch);
+	void *mem = ptbm_vm_evict_work_alloc(&w, cap);
 	if (!mem)
 		return -ENOMEM;
 	struct ptbm_stat_slot *slot = ptbm_slot(pool);
@@ -225,4 +225,9 @@ int ptbm_vm_evict(ptbm_pool *pool)
 	ptbm_slot_hold(slot, -1);
 	free(mem);
 	return rc;
+}
+
+int ptbm_vm_evict(ptbm_pool *pool)
+{
+	return ptbm_vm_evict_upto(pool, pool->sh->evict_batch);
 }

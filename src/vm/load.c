@@ -7,8 +7,10 @@
  *   1. check the page is allocated;
  *   2. reserve a frame: resident + 1 <= budget; if that leaves less than
  *      a batch free, hand a batch of victims to the background releaser
- *      (vm/release.c); if the budget is full, wait for the batch in flight,
- *      or, with none, evict a batch on this thread (vm/evict.c);
+ *      (vm/release.c), or, with none, evict a slice of a batch on this
+ *      thread while the read is in flight (below); if the budget is full,
+ *      wait for the batch in flight, or, with none, evict a batch on this
+ *      thread (vm/evict.c);
  *   3. read the page into this thread's staging buffer (issued before step
  *      2, so the frame is made ready while the disk works; core/pageio.c,
  *      staged reads), verify its checksum there and copy it into the frame
@@ -87,6 +89,29 @@ void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
 }
 
 /*
+ * Eviction in the read's shadow. A miss at queue depth 1 waits for the disk
+ * for tens of microseconds with nothing to do, while a miss that finds the
+ * budget full evicts a whole batch, whose releases take several times one
+ * read's latency: the rest of it lands on that miss's path. So a miss that
+ * finds fewer than a batch of frames free evicts a slice of victims
+ * (SLICE_DIV of them to a batch) while its own read is in flight: at depth 1
+ * one miss in a slice evicts one, the budget is never full and no miss
+ * waits for a whole batch. The slice frees frames and takes none, so the
+ * budget holds as before. A small budget (vm.h, PTBM_VM_MIN_BATCHES) keeps
+ * eviction when full only.
+ */
+#define SLICE_DIV 16
+
+void ptbm_vm_evict_in_shadow(ptbm_pool *pool)
+{
+	uint64_t budget = pool->sh->budget_pages, batch = pool->sh->evict_batch;
+	uint64_t resident = atomic_load_explicit(&pool->sh->resident, memory_order_relaxed);
+	if (!ptbm_vm_evicts_ahead(pool) || resident + batch <= budget)
+		return;
+	ptbm_vm_evict_upto(pool, batch / SLICE_DIV ? batch / SLICE_DIV : 1);
+}
+
+/*
  * Load page pid, whose exclusive latch the caller took from the evicted
  * state (s is the state word it replaced). On success the page is resident
  * and still latched exclusive; returns the new state word's low bits in
@@ -111,6 +136,8 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 		goto fail;
 	}
 	ptbm_vm_prepare_frames(pool, &addr, 1);
+	if (!pool->engine_private) /* no releaser: this thread evicts */
+		ptbm_vm_evict_in_shadow(pool);
 	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
 	if (rc < 0)
 		goto fail_frame;

@@ -79,14 +79,11 @@ static struct ptbm_vm_releaser *releaser(ptbm_pool *pool)
 }
 
 /* Whether the pool has a releaser: with PTBM_BACKGROUND and a budget of at
- * least MIN_BATCHES batches (a smaller one would be evicted well before it
- * is full). */
-#define MIN_BATCHES 16
-
+ * least PTBM_VM_MIN_BATCHES batches (a smaller one would be evicted well
+ * before it is full). */
 static bool releases_ahead(const ptbm_pool *pool)
 {
-	return (pool->sh->flags & PTBM_BACKGROUND) &&
-	       pool->sh->budget_pages >= MIN_BATCHES * (uint64_t)pool->sh->evict_batch;
+	return (pool->sh->flags & PTBM_BACKGROUND) && ptbm_vm_evicts_ahead(pool);
 }
 
 static void releaser_reset(struct ptbm_vm_releaser *r)

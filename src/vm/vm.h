@@ -20,6 +20,16 @@ static inline struct ptbm_pageset *ptbm_vm_resident(ptbm_pool *pool)
 	return pool->engine_area;
 }
 
+/* A budget of fewer than this many eviction batches evicts only when it is
+ * full (a batch of free frames would be a large share of it): it gets no
+ * background releaser and no eviction in a read's shadow. */
+#define PTBM_VM_MIN_BATCHES 16
+
+static inline bool ptbm_vm_evicts_ahead(const ptbm_pool *pool)
+{
+	return pool->sh->budget_pages >= PTBM_VM_MIN_BATCHES * (uint64_t)pool->sh->evict_batch;
+}
+
 /* load.c */
 /*
  * Load page pid, whose exclusive latch the caller took from the evicted
@@ -50,6 +60,11 @@ void ptbm_vm_drop_stray(ptbm_pool *pool, uint64_t pid, uint64_t s);
 /* evict.c: one clock round of up to evict_batch victims; pages evicted, 0
  * if everything was latched, or a write-back error if none was evicted. */
 int ptbm_vm_evict(ptbm_pool *pool);
+/* The same with up to cap victims (cap <= evict_batch). */
+int ptbm_vm_evict_upto(ptbm_pool *pool, size_t cap);
+/* load.c: a miss whose read is in flight and that finds fewer than a batch
+ * of the budget's frames free evicts a slice of victims meanwhile. */
+void ptbm_vm_evict_in_shadow(ptbm_pool *pool);
 
 /* One eviction's arrays, sized by evict_batch (up to 4096) and so on the
  * heap, not on a worker's stack (which may be small). */
