@@ -13,11 +13,23 @@
  * of a file extended by ftruncate) and reads as zeros, unless the pool
  * knows it was written (pageio.c, the written set): then it was zeroed on disk
  * (a zeroed block, a hole punched over it) and is as corrupt as any other.
+ *
+ * On x86-64 the sum goes through libxxhash's dispatcher, which picks the
+ * widest vector unit the CPU has (AVX2, AVX-512) at the first call: the
+ * library's plain entry points are built for SSE2 only. A miss verifies
+ * its page right after the disk delivered it, on the miss's path, where the
+ * sum of an 8 KiB page in cache took 1.27 us with SSE2 and 0.31 us through
+ * the dispatcher on the machine measured (docs/bench.md, "What a miss pays
+ * after its read"). Either way the sum is the same (unit_file checks the
+ * trailers on disk against the plain entry point).
  */
 #include "core/checksum.h"
 
 #include <string.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h> /* XXH3_64bits_withSeed is the dispatcher now */
+#endif
 
 #define TRAILER_MAGIC 0x50424d54u /* "TMBP" */
 

@@ -6,7 +6,9 @@
  * size or layout version (PTBM_ELAYOUT), a file shorter than its header
  * says (PTBM_ETRUNCATED), a file emptied to 0 bytes (PTBM_ETRUNCATED, even
  * with PTBM_CREATE, and nothing written over it), more pages than max_pages,
- * a file that another pool has open (PTBM_EINUSE, nothing changed). Pages: one corrupted,
+ * a file that another pool has open (PTBM_EINUSE, nothing changed). Pages: every page
+ * written carries in its trailer XXH3-64 of its bytes seeded by its id (the
+ * on-disk format, whatever vector unit the library's sum uses). A page corrupted,
  * torn, or copied from another page on disk is PTBM_ECHECKSUM on every
  * access path and stays evicted, while the other pages read fine; so is a
  * page written once and zeroed on disk since (zeros or a hole punched over
@@ -388,6 +390,26 @@ static void check_corruption(const char *file, uint64_t bad)
 		if (pid != bad)
 			assert_rc(tu_verify(pool, pid, 1), 0);
 	tu_close(pool);
+}
+
+/* The trailer on disk is XXH3-64 of the caller's bytes seeded with the page
+ * id, whatever vector unit the library's sum picked: computed here by
+ * libxxhash's plain (SSE2) entry point, it matches every page written. */
+static void test_trailer_format(void **state)
+{
+	(void)state;
+	const char *path = tu_path(__func__);
+	make_file(__func__, 1);
+	unsigned char *page = malloc(TU_PAGE_SIZE);
+	assert_non_null(page);
+	for (uint64_t pid = 0; pid < N; pid++) {
+		pread_at(path, page, TU_PAGE_SIZE, page_off(pid));
+		uint64_t sum;
+		memcpy(&sum, page + TU_PAGE_SIZE - PTBM_PAGE_TRAILER, sizeof sum);
+		assert_int_equal(sum, XXH3_64bits_withSeed(page, TU_PAGE_SIZE - PTBM_PAGE_TRAILER,
+							   pid ^ 0x9e3779b97f4a7c15ull));
+	}
+	free(page);
 }
 
 static void test_page_corrupted(void **state)
@@ -825,6 +847,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_zeroed_on_disk),
 	    cmocka_unit_test(test_many_written_ranges),
 	    cmocka_unit_test(test_more_than_max_pages),
+	    cmocka_unit_test(test_trailer_format),
 	    cmocka_unit_test(test_page_corrupted),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_unwritten_pages_are_zero),
