@@ -176,6 +176,7 @@ void probe_exp_fault_around(struct probe_result *r);  /* 8 */
 void probe_exp_costs(struct probe_result *r);	      /* 9 */
 void probe_exp_fault_path(struct probe_result *r);    /* 10 */
 void probe_exp_read_speed(struct probe_result *r);    /* 11 */
+void probe_exp_after_read(struct probe_result *r);    /* 12 */
 void probe_explain_fault_path(FILE *out, const struct probe_result *r);
 
 /*

@@ -44,6 +44,9 @@ const struct probe_experiment probe_experiments[] = {
     {11, "read-speed",
      "Why do page-cache frames read faster than a pool's own: folios, placement or mappings?",
      probe_exp_read_speed, NULL},
+    {12, "after-read",
+     "A miss's own work at queue depth 1: hidden while its read is in flight, dearer after it?",
+     probe_exp_after_read, NULL},
 };
 const size_t probe_n_experiments = sizeof(probe_experiments) / sizeof(probe_experiments[0]);
 

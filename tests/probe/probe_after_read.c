@@ -1,0 +1,53 @@
+/*
+ * Description: experiment 12 (after-read). Random 8 KiB O_DIRECT reads at
+ * queue depth 1, six variants in turn: every variant's time per read is
+ * measured and sane (above the time of the work it adds, where it adds
+ * some, and below a second); each extra time in the evidence is the
+ * difference of the measured means; the verdict's words follow from them
+ * (hidden when before_spin's extra time is under a quarter of the work,
+ * "more than itself" when after_spin's is over 1.25 times it); the sum over
+ * a page in cache was timed. Where the filesystem refuses O_DIRECT or there
+ * is no io_uring, the result says so.
+ */
+#include "probe_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+	const struct probe_result *r = pt_run("after-read");
+	static const char *const v[] = {"read",	     "before_spin", "after_spin",
+					"after_sum", "after_copy",  "poll"};
+	double us[6], spin_us = pt_int(r, "spin_ns") / 1000.0;
+	for (int i = 0; i < 6; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s_us", v[i]);
+		us[i] = pt_num(r, key);
+		PT_CHECK(us[i] > 0 && us[i] < 1e6, "%s: %.1f us per read", v[i], us[i]);
+	}
+	PT_CHECK(pt_int(r, "reads_per_variant") > 0, "reads were made");
+	PT_CHECK(us[1] >= spin_us && us[2] >= spin_us, "a read with %.0f us of work takes longer",
+		 spin_us);
+	PT_CHECK(fabs(pt_num(r, "before_spin_extra_us") - (us[1] - us[0])) < 5e-3,
+		 "before_spin's extra time is the difference");
+	PT_CHECK(fabs(pt_num(r, "after_spin_extra_us") - (us[2] - us[0])) < 5e-3,
+		 "after_spin's extra time is the difference");
+	PT_CHECK(fabs(pt_num(r, "after_sum_extra_us") - (us[3] - us[0])) < 5e-3, "after_sum's");
+	PT_CHECK(fabs(pt_num(r, "after_copy_extra_us") - (us[4] - us[0])) < 5e-3, "after_copy's");
+	PT_CHECK(fabs(pt_num(r, "poll_saves_us") - (us[0] - us[5])) < 5e-3, "poll's");
+	bool hidden = us[1] - us[0] < 0.25 * spin_us;
+	bool amplified = us[2] - us[0] > 1.25 * spin_us;
+	PT_CHECK(pt_int(r, "work_before_wait_hidden") == hidden, "hidden follows the figures");
+	PT_CHECK(pt_int(r, "work_after_read_amplified") == amplified,
+		 "amplified follows the figures");
+	PT_CHECK(strstr(r->verdict, hidden ? "(hidden)" : "(not hidden)") != NULL,
+		 "the verdict says whether the work before was hidden: %s", r->verdict);
+	PT_CHECK(strstr(r->verdict, amplified ? "more than itself" : "about itself") != NULL,
+		 "and whether the work after cost more than itself");
+	double cached = pt_num(r, "sum_in_cache_ns");
+	PT_CHECK(cached > 0 && cached < 1e6, "the sum in cache was timed (%.0f ns)", cached);
+	PT_CHECK(r->status == PROBE_CONCLUSIVE, "verdict: %s", r->verdict);
+	return pt_finish(r);
+}

@@ -1,0 +1,237 @@
+/*
+ * exp_after_read.c - experiment 12: what does a miss's own work cost, done
+ * while its read is in flight or after the read has come back?
+ *
+ * A buffer manager's miss at queue depth 1 issues one read and waits for it.
+ * Work it does between the submission and the wait (preparing the frame,
+ * evicting) can hide behind the disk's latency; work after the completion
+ * (verifying the page, copying it into its frame) cannot. On a virtual
+ * machine the work after may cost more than itself: the hypervisor's I/O
+ * thread, which may poll its queue for a while after each request, sees the
+ * next request later; and the page the device just wrote is not in this
+ * CPU's cache. This experiment measures both sides on the machine's disk.
+ *
+ * One O_DIRECT file of FILE_MB, read at random in 8 KiB pages through one
+ * io_uring at depth 1. Six variants of a read take turns in blocks of BLOCK
+ * reads, so that the disk's drift, which is large on virtual disks, falls on
+ * all of them alike; each variant's figure is its mean time per read:
+ *
+ *   read         submit, wait;
+ *   before_spin  submit, SPIN_NS of CPU work, wait;
+ *   after_spin   submit, wait, SPIN_NS of CPU work (touching no data);
+ *   after_sum    submit, wait, XXH3 of the page just read (as a verify);
+ *   after_copy   submit, wait, the page copied into a frame of a 32 MiB
+ *                region (as a staged read's delivery);
+ *   poll         submit, poll the completion queue instead of sleeping.
+ *
+ * The same sum over the page once it is in cache, timed alone, says how much
+ * of after_sum is the data's coming in. The verdict compares each variant's
+ * extra time per read with the work it added.
+ */
+#include "probe.h"
+#include "probe_sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
+
+#define FILE_MB	    64
+#define PAGE	    8192
+#define BLOCK	    32	 /* reads per block of one variant */
+#define ROUNDS	    150	 /* blocks of each variant */
+#define SPIN_NS	    4000 /* the CPU work of before_spin and after_spin */
+#define FRAMES_MB   32	 /* after_copy's destination region */
+#define HIDDEN_MAX  0.25 /* extra time below this share of SPIN_NS: hidden */
+#define AMPLIFY_MIN 1.25 /* extra time above this many times the work: amplified */
+
+enum variant { V_READ, V_BEFORE_SPIN, V_AFTER_SPIN, V_AFTER_SUM, V_AFTER_COPY, V_POLL, V_N };
+static const char *const variant_key[V_N] = {"read",	  "before_spin", "after_spin",
+					     "after_sum", "after_copy",	 "poll"};
+
+static volatile uint64_t sink;
+
+static void spin(uint64_t ns)
+{
+	uint64_t end = probe_now_ns() + ns;
+	while (probe_now_ns() < end)
+		;
+}
+
+static uint64_t next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* One read of variant v at a random page; 0 or -errno. */
+static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint64_t *rng,
+		    enum variant v)
+{
+	uint64_t pages = (uint64_t)FILE_MB * 1024 * 1024 / PAGE;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, fd, buf, PAGE, (off_t)(next_rand(rng) % pages) * PAGE);
+	int rc = io_uring_submit(ring);
+	if (rc < 0)
+		return rc;
+	if (v == V_BEFORE_SPIN)
+		spin(SPIN_NS);
+	struct io_uring_cqe *cqe;
+	if (v == V_POLL)
+		while ((rc = io_uring_peek_cqe(ring, &cqe)) == -EAGAIN)
+			;
+	else
+		rc = io_uring_wait_cqe(ring, &cqe);
+	if (rc < 0)
+		return rc;
+	int res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	if (res != PAGE)
+		return res < 0 ? res : -EIO;
+	if (v == V_AFTER_SPIN)
+		spin(SPIN_NS);
+	else if (v == V_AFTER_SUM)
+		sink += XXH3_64bits_withSeed(buf, PAGE, 1);
+	else if (v == V_AFTER_COPY)
+		memcpy(frames +
+			   (next_rand(rng) % ((uint64_t)FRAMES_MB * 1024 * 1024 / PAGE)) * PAGE,
+		       buf, PAGE);
+	return 0;
+}
+
+/* The file: FILE_MB of pages with something in them, on the disk. */
+static int make_file(struct probe_result *r, char *path, size_t len)
+{
+	int fd = probe_temp_file(r, NULL, "after-read", path, len);
+	if (fd < 0)
+		return fd;
+	char *chunk = malloc(1 << 20);
+	if (!chunk) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < (1 << 20); i++)
+		chunk[i] = (char)(i * 31 + 7);
+	int rc = 0;
+	for (int mb = 0; mb < FILE_MB && rc == 0; mb++)
+		rc = probe_write_all(fd, chunk, 1 << 20, (off_t)mb << 20);
+	free(chunk);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* The sum over a page in cache, ns: the median of many. */
+static double sum_in_cache_ns(const char *buf)
+{
+	double t[64];
+	for (int i = 0; i < 64; i++) {
+		uint64_t t0 = probe_now_ns();
+		for (int k = 0; k < 16; k++)
+			sink += XXH3_64bits_withSeed(buf, PAGE, (uint64_t)k);
+		t[i] = (double)(probe_now_ns() - t0) / 16;
+	}
+	return probe_median(t, 64);
+}
+
+static void verdict(struct probe_result *r, const double *us, double sum_cached_ns)
+{
+	double base = us[V_READ], spin_us = SPIN_NS / 1000.0;
+	double before = us[V_BEFORE_SPIN] - base, after = us[V_AFTER_SPIN] - base;
+	double sum = us[V_AFTER_SUM] - base, copy = us[V_AFTER_COPY] - base;
+	double poll = base - us[V_POLL];
+	probe_ev_num(r, "before_spin_extra_us", before);
+	probe_ev_num(r, "after_spin_extra_us", after);
+	probe_ev_num(r, "after_sum_extra_us", sum);
+	probe_ev_num(r, "after_copy_extra_us", copy);
+	probe_ev_num(r, "poll_saves_us", poll);
+	probe_ev_num(r, "after_spin_vs_work", after / spin_us);
+	bool hidden = before < HIDDEN_MAX * spin_us;
+	bool amplified = after > AMPLIFY_MIN * spin_us;
+	probe_ev_bool(r, "work_before_wait_hidden", hidden);
+	probe_ev_bool(r, "work_after_read_amplified", amplified);
+	probe_verdict(r, PROBE_CONCLUSIVE,
+		      "%.1f us of work before the wait cost %.1f us (%s), after the read %.1f us "
+		      "(%s); the page's sum %.1f us after (%.2f in cache), its copy %.1f; "
+		      "polling saves %.1f us",
+		      spin_us, before, hidden ? "hidden" : "not hidden", after,
+		      amplified ? "more than itself" : "about itself", sum, sum_cached_ns / 1000,
+		      copy, poll);
+}
+
+void probe_exp_after_read(struct probe_result *r)
+{
+	char path[PROBE_NAME_LEN];
+	int rc = make_file(r, path, sizeof path);
+	if (rc < 0) {
+		probe_fail_errno(r, "writing the file", -rc);
+		return;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		probe_verdict(r, PROBE_UNMEASURABLE, "O_DIRECT refused here: %s", strerror(errno));
+		return;
+	}
+	struct io_uring ring;
+	if ((rc = io_uring_queue_init(4, &ring, 0)) < 0) {
+		close(fd);
+		probe_verdict(r, PROBE_UNMEASURABLE, "no io_uring: %s", strerror(-rc));
+		return;
+	}
+	char *buf = NULL;
+	char *frames = mmap(NULL, (size_t)FRAMES_MB << 20, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (frames == MAP_FAILED || posix_memalign((void **)&buf, 4096, PAGE) != 0) {
+		probe_fail_errno(r, "memory", ENOMEM);
+		goto out;
+	}
+	memset(frames, 1, (size_t)FRAMES_MB << 20); /* resident: the copy does not fault */
+	probe_ev_str(r, "file", "%s", path);
+	probe_ev_int(r, "file_mb", FILE_MB);
+	probe_ev_int(r, "page_bytes", PAGE);
+	probe_ev_int(r, "reads_per_variant", (long long)BLOCK * ROUNDS);
+	probe_ev_int(r, "spin_ns", SPIN_NS);
+
+	uint64_t rng = 0x9e3779b97f4a7c15ull, ns[V_N] = {0};
+	for (int i = 0; i < 2 * BLOCK && rc == 0; i++) /* warm the ring and the path */
+		rc = one_read(&ring, fd, buf, frames, &rng, V_READ);
+	for (int round = 0; round < ROUNDS && rc == 0; round++)
+		for (int v = 0; v < V_N && rc == 0; v++) {
+			uint64_t t0 = probe_now_ns();
+			for (int i = 0; i < BLOCK && rc == 0; i++)
+				rc = one_read(&ring, fd, buf, frames, &rng, (enum variant)v);
+			ns[v] += probe_now_ns() - t0;
+		}
+	if (rc < 0) {
+		probe_fail_errno(r, "reading", -rc);
+		goto out;
+	}
+	double us[V_N];
+	for (int v = 0; v < V_N; v++) {
+		char key[PROBE_KEY_LEN];
+		us[v] = (double)ns[v] / 1000.0 / ((double)BLOCK * ROUNDS);
+		snprintf(key, sizeof key, "%s_us", variant_key[v]);
+		probe_ev_num(r, key, us[v]);
+	}
+	double cached = sum_in_cache_ns(buf);
+	probe_ev_num(r, "sum_in_cache_ns", cached);
+	verdict(r, us, cached);
+out:
+	if (frames != MAP_FAILED)
+		munmap(frames, (size_t)FRAMES_MB << 20);
+	free(buf);
+	io_uring_queue_exit(&ring);
+	close(fd);
+}
