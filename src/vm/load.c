@@ -93,9 +93,9 @@ void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
  * for tens of microseconds with nothing to do, while a miss that finds the
  * budget full evicts a whole batch, whose releases take several times one
  * read's latency: the rest of it lands on that miss's path. So a miss that
- * finds fewer than a batch of frames free evicts a slice of victims
- * (SLICE_DIV of them to a batch) while its own read is in flight: at depth 1
- * one miss in a slice evicts one, the budget is never full and no miss
+ * finds fewer than a batch of frames free evicts a slice of victims (a
+ * batch over SLICE_DIV: 4 of 64) while its own read is in flight: at depth
+ * 1 one miss in four evicts a slice, the budget is never full and no miss
  * waits for a whole batch. The slice frees frames and takes none, so the
  * budget holds as before. A small budget (vm.h, PTBM_VM_MIN_BATCHES) keeps
  * eviction when full only.
