@@ -106,7 +106,8 @@ void ptbm_vm_evict_in_shadow(ptbm_pool *pool)
 {
 	uint64_t budget = pool->sh->budget_pages, batch = pool->sh->evict_batch;
 	uint64_t resident = atomic_load_explicit(&pool->sh->resident, memory_order_relaxed);
-	if (!ptbm_vm_evicts_ahead(pool) || resident + batch <= budget)
+	/* a pool with a releaser (vm/release.c) hands its victims over instead */
+	if (pool->engine_private || !ptbm_vm_evicts_ahead(pool) || resident + batch <= budget)
 		return;
 	ptbm_vm_evict_upto(pool, batch / SLICE_DIV ? batch / SLICE_DIV : 1);
 }
@@ -136,8 +137,7 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 		goto fail;
 	}
 	ptbm_vm_prepare_frames(pool, &addr, 1);
-	if (!pool->engine_private) /* no releaser: this thread evicts */
-		ptbm_vm_evict_in_shadow(pool);
+	ptbm_vm_evict_in_shadow(pool);
 	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
 	if (rc < 0)
 		goto fail_frame;

@@ -63,7 +63,8 @@ int ptbm_vm_evict(ptbm_pool *pool);
 /* The same with up to cap victims (cap <= evict_batch). */
 int ptbm_vm_evict_upto(ptbm_pool *pool, size_t cap);
 /* load.c: a miss whose read is in flight and that finds fewer than a batch
- * of the budget's frames free evicts a slice of victims meanwhile. */
+ * of the budget's frames free evicts a slice of victims meanwhile (not in a
+ * pool with a releaser). */
 void ptbm_vm_evict_in_shadow(ptbm_pool *pool);
 
 /* One eviction's arrays, sized by evict_batch (up to 4096) and so on the

@@ -293,7 +293,7 @@ static void no_releaser(const char *file, uint32_t flags, uint64_t budget)
 {
 	long before = threads_now();
 	ptbm_pool *pool = open_bg(file, PTBM_SHARE_THREADS, flags, budget, 4 * budget);
-	bool ahead = budget >= 16 * BATCH;
+	bool ahead = budget >= PTBM_VM_MIN_BATCHES * BATCH;
 	uint64_t quiet = ahead ? budget - BATCH : budget;
 	for (uint64_t pid = 0; pid < quiet; pid++)
 		assert_rc(tu_write(pool, pid, 3), 0);

@@ -30,6 +30,7 @@
  */
 #include "probe.h"
 #include "probe_sys.h"
+#include "xorshift.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,14 +66,6 @@ static void spin(uint64_t ns)
 		;
 }
 
-static uint64_t next_rand(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
 /* One read of variant v at a random page; 0 or -errno. */
 static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint64_t *rng,
 		    enum variant v)
@@ -81,7 +74,7 @@ static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_read(sqe, fd, buf, PAGE, (off_t)(next_rand(rng) % pages) * PAGE);
+	io_uring_prep_read(sqe, fd, buf, PAGE, (off_t)(xorshift64s(rng) % pages) * PAGE);
 	int rc = io_uring_submit(ring);
 	if (rc < 0)
 		return rc;
@@ -105,7 +98,7 @@ static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint
 		sink += XXH3_64bits_withSeed(buf, PAGE, 1);
 	else if (v == V_AFTER_COPY)
 		memcpy(frames +
-			   (next_rand(rng) % ((uint64_t)FRAMES_MB * 1024 * 1024 / PAGE)) * PAGE,
+			   (xorshift64s(rng) % ((uint64_t)FRAMES_MB * 1024 * 1024 / PAGE)) * PAGE,
 		       buf, PAGE);
 	return 0;
 }
