@@ -44,6 +44,14 @@ assert measured, "nothing measured"
 for r in measured:
     assert r["ops_per_s"] > 0, "ops_per_s of " + r["engine"] + " " + r["workload"]
 engines = {r["engine"] for r in measured}
+# every phase of 0.05 s was cut into slices of at most the default 20 ms
+assert d["config"]["slice_seconds"] == 0.02, d["config"]
+for r in measured:
+    assert r["slices"] == 3, "%s %s: %s slices" % (r["engine"], r["workload"], r["slices"])
+# out of memory, the disk runs beside each mode's pools
+for mode in ("threads", "processes"):
+    assert any(r["engine"] == "disk" and r["mode"] == mode and r["memory"] == "out_of_memory"
+               for r in measured), "no disk row in " + mode
 for e in ("vm", "raw", "raw-huge", "disk"):
     assert e in engines, "no measured row for " + e
 # every engine built runs, in both sections and both modes: a data file is
@@ -62,7 +70,7 @@ for e in ("hash", "mmap"):
 def row(engine, mode, workers, workload, memory):
     for r in measured:
         if (r["engine"], r["workers"], r["workload"], r["memory"]) == \
-           (engine, workers, workload, memory) and (engine == "disk" or r["mode"] == mode):
+           (engine, workers, workload, memory) and r["mode"] == mode:
             return r
     return None
 limits = 0
@@ -94,6 +102,12 @@ for x in d["ratios"]:
         limits += 1
     elif x["limit"]:
         assert x["limit"] == "disk" and x["limit_figure"] == "disk_reads_per_s", json.dumps(x)
+        # the disk's row of the same mode, run in the same rounds
+        wl = "batch_misses" if x["workload"] == "batch" else x["workload"]
+        dk = row("disk", x["mode"], 1, wl, "out_of_memory")
+        assert dk, "no disk row beside " + json.dumps(x)
+        want = v["disk_reads_per_s"] / dk["disk_reads_per_s"]
+        assert abs(x["vm_over_limit"] - want) <= 1e-5 * want, json.dumps(x)
         assert x["vm_over_limit_rounds_least"] <= x["vm_over_limit_rounds_median"] \
             <= x["vm_over_limit_rounds_greatest"], json.dumps(x)
 assert limits, "no in-memory limit"
@@ -132,6 +146,8 @@ bad_arguments() {
 --writes 1.5
 --seconds -1
 --rounds 0
+--slice 0.1ms
+--slice soon
 --engines vm,postgres
 --mode fibers
 --budget 2GiB --data 1GiB

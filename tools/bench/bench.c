@@ -20,9 +20,10 @@
  *      Reads at depth 1 (a plain fix per miss), reads in batches of --qd
  *      (ptbm_prefetch, then fixes), mixed writes, a scan with read-ahead.
  * In each section the engines run interleaved (A B C, B C A, ...) over
- * --rounds rounds and the median of each figure is reported, because these
- * machines are noisy. Then the table, the ratios, the performance goals,
- * and on request JSON (--json) and charts (--plot, gnuplot).
+ * --rounds rounds, each phase cut into --slice slices that take turns with
+ * the other engines' (A B C A B C ...), and the median of each figure is
+ * reported, because these machines and their disks are noisy. Then the table, the ratios, the
+ * performance goals, and on request JSON (--json) and charts (--plot, gnuplot).
  */
 #include "bench.h"
 #include "options.h"
@@ -133,7 +134,7 @@ static void add_config(struct plan *p, struct section *s, enum ptbm_share m, uns
 		struct bench_row *r = &rep->rows[rep->n_rows];
 		memset(r, 0, sizeof *r);
 		r->engine = (enum bench_engine)e;
-		r->share = e == BE_DISK ? PTBM_SHARE_THREADS : m;
+		r->share = m; /* the disk's rows too: run beside this mode's pools */
 		r->workers = w;
 		r->work = work;
 		r->oom = s->oom;
@@ -194,36 +195,64 @@ static struct bench_cmd row_cmd(const struct bench_opts *o, const struct bench_r
 	return c;
 }
 
-/* Rows [first, first + n) of one group in round `round`, engines rotated. */
+/* How many slices a phase is cut into: each at most --slice long. */
+static unsigned phase_slices(const struct bench_opts *o)
+{
+	if (o->slice <= 0 || o->seconds <= o->slice)
+		return 1;
+	double n = ceil(o->seconds / o->slice - 1e-9);
+	return n > 1000 ? 1000 : (unsigned)n;
+}
+
+/* Slice k of n of row r's phase in this round; 0, or the row gets a note. */
+static int run_slice(struct plan *p, struct section *s, struct bench_row *r, unsigned k, unsigned n)
+{
+	struct bench_host *h = host_of(s, r->engine, r->share);
+	int rc = 0;
+	if (k == 0 && r->engine == BE_MMAP && r->oom)
+		rc = host_drop_cache(h); /* each phase starts cold: see docs/bench.md */
+	struct bench_cmd cmd = row_cmd(p->o, r);
+	cmd.seconds /= n;
+	cmd.more = k > 0;
+	if (rc == 0)
+		rc = host_run(h, &cmd, r->round[r->rounds]);
+	if (rc < 0) {
+		static char msgs[64][160];
+		static unsigned n_msgs;
+		char *m = msgs[n_msgs++ % 64];
+		snprintf(m, 160, "failed: %s", ptbm_strerror(rc));
+		r->note = m;
+		progress_end(p->o);
+		fprintf(stderr, "ptbm bench: %s %s %s: %s\n", engine_name(r->engine),
+			ptbm_share_name(r->share), work_name(r->work), ptbm_strerror(rc));
+	}
+	return rc;
+}
+
+/*
+ * Rows [first, first + n) of one group in round `round`, engines rotated.
+ * Each row's phase is cut into slices that take turns with the other rows'
+ * (A B C A B C ...), so that drift of the machine or the disk during the
+ * phase reaches every row alike; a row's figures add up its slices.
+ */
 static void run_group(struct plan *p, struct section *s, unsigned first, unsigned n, unsigned round)
 {
 	struct bench_report *rep = p->rep;
-	for (unsigned j = 0; j < n; j++) {
-		struct bench_row *r = &rep->rows[first + (j + round) % n];
-		progress(p, r, round);
-		p->done++;
-		if (r->note)
-			continue;
-		struct bench_host *h = host_of(s, r->engine, r->share);
-		int rc = 0;
-		if (r->engine == BE_MMAP && r->oom)
-			rc = host_drop_cache(h); /* each phase starts cold: see docs/bench.md */
-		struct bench_cmd cmd = row_cmd(p->o, r);
-		if (rc == 0)
-			rc = host_run(h, &cmd, r->round[r->rounds]);
-		if (rc < 0) {
-			static char msgs[64][160];
-			static unsigned n_msgs;
-			char *m = msgs[n_msgs++ % 64];
-			snprintf(m, 160, "failed: %s", ptbm_strerror(rc));
-			r->note = m;
-			progress_end(p->o);
-			fprintf(stderr, "ptbm bench: %s %s %s: %s\n", engine_name(r->engine),
-				ptbm_share_name(r->share), work_name(r->work), ptbm_strerror(rc));
-			continue;
+	unsigned slices = phase_slices(p->o);
+	for (unsigned k = 0; k < slices; k++)
+		for (unsigned j = 0; j < n; j++) {
+			struct bench_row *r = &rep->rows[first + (j + round) % n];
+			if (k == 0) {
+				progress(p, r, round);
+				p->done++;
+			}
+			if (r->note)
+				continue;
+			if (run_slice(p, s, r, k, slices) == 0 && k == slices - 1) {
+				r->slices = slices;
+				r->rounds++;
+			}
 		}
-		r->rounds++;
-	}
 }
 
 static void run_rounds(struct plan *p, struct section *s, unsigned first_row)
@@ -571,13 +600,12 @@ static void out_of_memory(struct plan *p, const struct host_spec *base)
 		start_hosts(p, &s, &sp, 1u << m);
 		unsigned first = rep->n_rows;
 		enum ptbm_share sh = (enum ptbm_share)m;
-		unsigned d = disk_done ? pools : with_disk; /* the disk rows once */
-		add_config(p, &s, sh, 1, W_READ, 1, d);
-		add_config(p, &s, sh, 1, W_BATCH, o->qd, d);
-		if (!disk_done) {
-			add_config(p, &s, sh, 1, W_BATCH_MISSES, o->qd, 1u << BE_DISK);
-			add_config(p, &s, sh, 1, W_READ_QD, o->qd, 1u << BE_DISK);
-		}
+		/* the disk's rows in every mode: each mode's ratios pair rounds
+		   (and slices) run side by side, not minutes apart */
+		add_config(p, &s, sh, 1, W_READ, 1, with_disk);
+		add_config(p, &s, sh, 1, W_BATCH, o->qd, with_disk);
+		add_config(p, &s, sh, 1, W_BATCH_MISSES, o->qd, 1u << BE_DISK);
+		add_config(p, &s, sh, 1, W_READ_QD, o->qd, 1u << BE_DISK);
 		if (!disk_done || o->modes != 3) {
 			/* writes and scans: in the first mode only, unless asked for one */
 			add_config(p, &s, sh, 1, W_MIXED, 1, pools);
@@ -612,6 +640,8 @@ static void usage(FILE *f)
 		   "  --writes FRACTION   share of writes in the mixed workload (default 0.2)\n"
 		   "  --seconds S         length of each timed phase (default 0.2)\n"
 		   "  --rounds N          interleaved rounds; medians are reported (default 3)\n"
+		   "  --slice S           cut each phase into slices of at most S that take turns\n"
+		   "                      with the other engines' (default 20ms; 0: whole phases)\n"
 		   "  --qd N              queue depth of batched reads and of the disk ceiling "
 		   "(default 32)\n"
 		   "  --fork-seconds S    the longest a newly forked process is followed (default "
@@ -698,6 +728,7 @@ enum {
 	O_ROUNDS,
 	O_QD,
 	O_FORK,
+	O_SLICE,
 	O_ACCESS,
 	O_NO_OOM,
 	O_OOM_ONLY,
@@ -720,6 +751,7 @@ static const struct opt options[] = {
     {"rounds", true, O_ROUNDS},
     {"qd", true, O_QD},
     {"fork-seconds", true, O_FORK},
+    {"slice", true, O_SLICE},
     {"access", true, O_ACCESS},
     {"no-oom", false, O_NO_OOM},
     {"oom-only", false, O_OOM_ONLY},
@@ -790,6 +822,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		case O_QD:
 			if (parse_count(val, 1, BENCH_MAX_QD, &o->qd) < 0)
 				return bad(name, val, "1 to 256");
+			break;
+		case O_SLICE:
+			if (strcmp(val, "0") == 0 || strcmp(val, "off") == 0)
+				o->slice = 0;
+			else if (parse_seconds(val, &o->slice) < 0 || o->slice < 0.001 ||
+				 o->slice > 3600)
+				return bad(name, val, "0, or a duration from 1ms, such as 20ms");
 			break;
 		case O_FORK:
 			if (parse_seconds(val, &o->fork_seconds) < 0 || o->fork_seconds > 60)
@@ -965,6 +1004,7 @@ int bench_main(int argc, char **argv)
 	    .page_size = 8192,
 	    .writes = 0.2,
 	    .seconds = 0.2,
+	    .slice = 0.02,
 	    .rounds = 3,
 	    .qd = 32,
 	    .fork_seconds = 3,

@@ -93,6 +93,7 @@ struct bench_cmd {
 	bool raw;	    /* vm host: read page memory without the pool */
 	unsigned workers;   /* active workers: 1..crew size */
 	double seconds;	    /* timed phase */
+	bool more;	    /* the next slice of the phase before: add to its figures */
 	double writes;	    /* W_MIXED: share of exclusive fixes */
 	unsigned qd;	    /* W_BATCH size, W_READ_QD depth, W_SCAN read-ahead */
 	uint32_t time_mask; /* an op is timed when (op index & mask) == 0 */
@@ -264,6 +265,7 @@ struct bench_row {
 	bool oom; /* the out-of-memory section */
 	unsigned qd;
 	unsigned rounds;		     /* rounds measured */
+	unsigned slices;		     /* slices each round's phase was cut into */
 	double round[BENCH_MAX_ROUNDS][F_N]; /* each round's figures */
 	double med[F_N];		     /* medians */
 	const char *note;		     /* why it is missing, if it is */
@@ -310,6 +312,7 @@ struct bench_opts {
 	double zipf_theta; /* 0: uniform */
 	double writes;
 	double seconds;
+	double slice; /* the longest slice of a phase; 0: phases are not cut */
 	unsigned rounds;
 	unsigned qd;
 	double fork_seconds;

@@ -96,17 +96,16 @@ static void goal_out_of_memory(struct bench_report *rep)
 	struct bench_goal *g =
 	    goal(rep, "out of memory, random reads: vm's disk reads/s >= 0.9x the disk's at "
 		      "the same queue depth, and vm's ops/s not below hash's");
-	const struct bench_row *d1 = report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ, true);
-	const struct bench_row *dm =
-	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_BATCH_MISSES, true);
-	const struct bench_row *dq =
-	    report_find(rep, BE_DISK, PTBM_SHARE_THREADS, 1, W_READ_QD, true);
 	bool met = true;
 	for (int m = 0; m < 2; m++) {
 		if (!(o->modes & (1u << m)))
 			continue;
+		/* the disk beside this mode's pools, in the same rounds */
+		enum ptbm_share sh = (enum ptbm_share)m;
+		const struct bench_row *d1 = report_find(rep, BE_DISK, sh, 1, W_READ, true);
+		const struct bench_row *dm = report_find(rep, BE_DISK, sh, 1, W_BATCH_MISSES, true);
+		const struct bench_row *dq = report_find(rep, BE_DISK, sh, 1, W_READ_QD, true);
 		for (int q = 0; q < 2; q++) {
-			enum ptbm_share sh = (enum ptbm_share)m;
 			enum bench_work w = q ? W_BATCH : W_READ;
 			const struct bench_row *v = report_find(rep, BE_VM, sh, 1, w, true);
 			const struct bench_row *h = report_find(rep, BE_HASH, sh, 1, w, true);

@@ -89,6 +89,9 @@ struct host_state {
 	pid_t kids[BENCH_MAX_WORKERS];
 	unsigned n_crew;
 	struct work_ctx proto;
+	/* the phase's start, kept over its slices (bench_cmd.more) */
+	struct ptbm_stats s0;
+	uint64_t io_r0, io_w0;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -195,9 +198,10 @@ static void member_phase(struct host_state *hs, struct work_ctx *c, unsigned id)
 	struct bench_worker_out *o = &ctl->out[id];
 	int who = hs->procs ? RUSAGE_SELF : RUSAGE_THREAD;
 	long f0, m0, f1, m1;
-	uint64_t r0 = 0, w0 = 0, r1, w1;
+	uint64_t r0 = 0, w0 = 0, r1, w1, hwm, shm;
 	if (hs->procs) {
-		reset_peak_rss();
+		if (!ctl->cmd.more)
+			reset_peak_rss();
 		proc_io(&r0, &w0);
 	}
 	faults(who, &f0, &m0);
@@ -205,13 +209,16 @@ static void member_phase(struct host_state *hs, struct work_ctx *c, unsigned id)
 	atomic_fetch_add(&ctl->ready, 1);
 	work_run(c, &ctl->cmd, &ctl->go, o);
 	faults(who, &f1, &m1);
-	o->minflt = f1 - f0;
-	o->majflt = m1 - m0;
+	/* a phase's later slices add to what its first left (host_phase) */
+	o->minflt += f1 - f0;
+	o->majflt += m1 - m0;
 	if (hs->procs) {
 		proc_io(&r1, &w1);
-		o->io_read = r1 - r0;
-		o->io_written = w1 - w0;
-		proc_mem(&o->hwm, &o->shm);
+		o->io_read += r1 - r0;
+		o->io_written += w1 - w0;
+		proc_mem(&hwm, &shm);
+		o->hwm = hwm > o->hwm ? hwm : o->hwm;
+		o->shm = shm > o->shm ? shm : o->shm;
 		o->huge = proc_huge();
 	}
 }
@@ -617,16 +624,21 @@ static int host_phase(struct host_state *hs)
 	unsigned k = ctl->cmd.workers;
 	if (k < 1 || k > hs->n_crew)
 		return -EINVAL;
-	for (unsigned i = 0; i < k; i++)
-		memset(&ctl->out[i], 0, sizeof ctl->out[i]);
-	struct ptbm_stats s0 = {0}, s1 = {0};
-	uint64_t r0 = 0, w0 = 0, r1 = 0, w1 = 0;
-	if (hs->pool)
-		ptbm_get_stats(hs->pool, &s0);
-	if (!hs->procs) {
-		reset_peak_rss();
-		proc_io(&r0, &w0);
+	if (!ctl->cmd.more) {
+		/* a new phase; a slice of the same phase goes on counting */
+		for (unsigned i = 0; i < k; i++)
+			memset(&ctl->out[i], 0, sizeof ctl->out[i]);
+		memset(&hs->s0, 0, sizeof hs->s0);
+		hs->io_r0 = hs->io_w0 = 0;
+		if (hs->pool)
+			ptbm_get_stats(hs->pool, &hs->s0);
+		if (!hs->procs) {
+			reset_peak_rss();
+			proc_io(&hs->io_r0, &hs->io_w0);
+		}
 	}
+	struct ptbm_stats s1 = {0};
+	uint64_t r1 = 0, w1 = 0;
 	atomic_store(&ctl->go, 0);
 	crew_signal(ctl, HK_PHASE);
 	int rc = crew_wait(hs, &ctl->ready, k);
@@ -642,7 +654,7 @@ static int host_phase(struct host_state *hs)
 		ptbm_get_stats(hs->pool, &s1);
 	if (!hs->procs)
 		proc_io(&r1, &w1);
-	phase_figures(hs, &s0, &s1, r1 - r0, w1 - w0);
+	phase_figures(hs, &hs->s0, &s1, r1 - hs->io_r0, w1 - hs->io_w0);
 	for (unsigned i = 0; i < k; i++)
 		if (ctl->out[i].err)
 			return ctl->out[i].err;

@@ -88,7 +88,8 @@ const struct bench_row *report_limit(const struct bench_report *r, const struct 
 		*fig = F_READS_S;
 		/* batches: the disk at the depth the same batches offer */
 		enum bench_work w = v->work == W_BATCH ? W_BATCH_MISSES : v->work;
-		const struct bench_row *d = report_find(r, BE_DISK, PTBM_SHARE_THREADS, 1, w, true);
+		/* the disk's rows beside the pools of v's mode */
+		const struct bench_row *d = report_find(r, BE_DISK, v->share, 1, w, true);
 		return d && d->rounds ? d : NULL;
 	}
 	*fig = F_OPS_PER_S;
@@ -471,6 +472,14 @@ void report_table(FILE *f, const struct bench_report *r)
 		fprintf(f, " (theta %.2f)", o->zipf_theta);
 	fprintf(f, "\n- each phase %.2f s, %u rounds with the engines interleaved; medians\n",
 		o->seconds, o->rounds);
+	unsigned slices = 0;
+	for (unsigned i = 0; i < r->n_rows; i++)
+		slices = r->rows[i].slices > slices ? r->rows[i].slices : slices;
+	if (slices > 1)
+		fprintf(f,
+			"- each phase cut into %u slices of %.0f ms that take turns with the other "
+			"engines' of the same configuration\n",
+			slices, o->seconds / slices * 1e3);
 	if (o->out_of_memory)
 		fprintf(f,
 			"- out of memory: budget %s (data = %.1fx budget), one worker, batches "
@@ -574,6 +583,7 @@ static void json_row(FILE *f, const struct bench_report *r, const struct bench_r
 				       : (double)in_memory_budget(data),
 		  &first);
 	json_kv_n(f, "rounds", x->rounds, &first);
+	json_kv_n(f, "slices", x->slices, &first);
 	for (int k = 0; k < F_N; k++)
 		json_kv_n(f, fig_json_name[k], x->rounds ? x->med[k] : NAN, &first);
 	json_key(f, "ops_per_s_rounds", &first);
@@ -609,6 +619,7 @@ static void json_config(FILE *f, const struct bench_report *r)
 	json_kv_n(f, "writes", o->writes, &first);
 	json_kv_n(f, "seconds", o->seconds, &first);
 	json_kv_n(f, "rounds", o->rounds, &first);
+	json_kv_n(f, "slice_seconds", o->slice, &first);
 	json_kv_n(f, "qd", o->qd, &first);
 	json_kv_s(f, "access", o->independent ? "independent" : "dependent", &first);
 	json_kv_s(f, "data_path", r->data_path, &first);

@@ -425,13 +425,13 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 		;
 	uint64_t t_start = tsc_now();
 	double t0 = now_s();
-	uint64_t ops = 0, i = 0, next_tick = t_start + c->series_tick;
+	uint64_t ops = 0, i = 0, next_tick = t_start + c->series_tick, before = out->ops;
 	int rc = 0;
 	if (c->scan == 0 && cmd->work == W_SCAN)
 		c->scan = c->keys->n_pages * c->id / (cmd->workers ? cmd->workers : 1);
 	if (!c->pool && cmd->work == W_READ_QD) {
-		rc = disk_qd_loop(c, go, out);
-		ops = out->ops;
+		rc = disk_qd_loop(c, go, out); /* counts in out->ops */
+		ops = out->ops - before;
 	} else {
 		while (atomic_load_explicit(go, memory_order_relaxed) == 1) {
 			if ((i++ & cmd->time_mask) == 0) {
@@ -449,8 +449,9 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 				break;
 		}
 	}
-	out->seconds = now_s() - t0;
-	out->ops = ops;
+	/* a slice of a phase adds to the slices before it (bench_cmd.more) */
+	out->seconds += now_s() - t0;
+	out->ops = before + ops;
 	out->sum = c->sum;
 	if (rc < 0) {
 		out->err = rc;

@@ -117,8 +117,7 @@ static void label(const struct bench_report *r, const struct bench_row *x, char 
 static bool same_config(const struct bench_row *x, const struct bench_row *y)
 {
 	return x->oom == y->oom && x->work == y->work && x->workers == y->workers &&
-	       x->qd == y->qd &&
-	       (x->share == y->share || x->engine == BE_DISK || y->engine == BE_DISK);
+	       x->qd == y->qd && x->share == y->share;
 }
 
 /*
@@ -200,8 +199,6 @@ static int latency(const char *dir, const struct bench_report *r)
 		for (int e = 0; e < BE_N; e++) {
 			enum ptbm_share s =
 			    r->opts->modes & 1 ? PTBM_SHARE_THREADS : PTBM_SHARE_PROCESSES;
-			if (e == BE_DISK)
-				s = PTBM_SHARE_THREADS;
 			const struct bench_row *x =
 			    report_find(r, (enum bench_engine)e, s, 1, W_READ, oom);
 			if (!x || !x->rounds)
