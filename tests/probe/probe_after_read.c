@@ -6,8 +6,12 @@
  * difference of the measured means; the verdict's words follow from them
  * (hidden when before_spin's extra time is under a quarter of the work,
  * "more than itself" when after_spin's is over 1.25 times it); the sum over
- * a page in cache was timed. Where the filesystem refuses O_DIRECT or there
- * is no io_uring, the result says so.
+ * a page in cache was timed. The batches likewise: both timed and sane, the
+ * one with work in flight longer than the work would be alone over the
+ * batch's reads at no cost (above the work itself is not required: it may
+ * hide), its extra time the difference, and the verdict's "hidden" from it.
+ * Where the filesystem refuses O_DIRECT or there is no io_uring, the result
+ * says so.
  */
 #include "probe_test.h"
 
@@ -42,12 +46,34 @@ int main(void)
 	PT_CHECK(pt_int(r, "work_before_wait_hidden") == hidden, "hidden follows the figures");
 	PT_CHECK(pt_int(r, "work_after_read_amplified") == amplified,
 		 "amplified follows the figures");
-	PT_CHECK(strstr(r->verdict, hidden ? "(hidden)" : "(not hidden)") != NULL,
+	/* the single reads' part of the verdict, and the batch's */
+	const char *amid = strstr(r->verdict, "amid a batch");
+	PT_CHECK(amid != NULL, "the verdict speaks of the batch: %s", r->verdict);
+	if (!amid)
+		return pt_finish(r);
+	char single[sizeof r->verdict];
+	snprintf(single, sizeof single, "%.*s", (int)(amid - r->verdict), r->verdict);
+	PT_CHECK(strstr(single, hidden ? "(hidden)" : "(not hidden)") != NULL,
 		 "the verdict says whether the work before was hidden: %s", r->verdict);
-	PT_CHECK(strstr(r->verdict, amplified ? "more than itself" : "about itself") != NULL,
+	PT_CHECK(strstr(single, amplified ? "more than itself" : "about itself") != NULL,
 		 "and whether the work after cost more than itself");
 	double cached = pt_num(r, "sum_in_cache_ns");
 	PT_CHECK(cached > 0 && cached < 1e6, "the sum in cache was timed (%.0f ns)", cached);
+	double batch = pt_num(r, "batch_us"), batch_spin = pt_num(r, "batch_spin_us");
+	double batch_work = pt_int(r, "batch_spin_ns") / 1000.0;
+	PT_CHECK(pt_int(r, "batch_reads") > 1 && pt_int(r, "batches_per_variant") > 0,
+		 "batches were made");
+	PT_CHECK(batch > 0 && batch < 1e6, "a batch: %.0f us", batch);
+	PT_CHECK(batch_spin >= batch_work && batch_spin < 1e6,
+		 "a batch with %.0f us of work takes at least the work: %.0f us", batch_work,
+		 batch_spin);
+	PT_CHECK(fabs(pt_num(r, "batch_spin_extra_us") - (batch_spin - batch)) < 5e-3,
+		 "batch_spin's extra time is the difference");
+	bool batch_hidden = batch_spin - batch < 0.25 * batch_work;
+	PT_CHECK(pt_int(r, "work_during_batch_hidden") == batch_hidden,
+		 "the batch's hidden follows the figures");
+	PT_CHECK(strstr(amid, batch_hidden ? "(hidden)" : "(not hidden)") != NULL,
+		 "the verdict says whether the batch's work was hidden: %s", r->verdict);
 	PT_CHECK(r->status == PROBE_CONCLUSIVE, "verdict: %s", r->verdict);
 	return pt_finish(r);
 }
