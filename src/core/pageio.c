@@ -135,6 +135,14 @@ int ptbm_file_read_page(struct ptbm_file *f, uint64_t pid, void *dst)
 /* ---- batches through io_uring ------------------------------------------- */
 
 #define RING_DEPTH 64
+/*
+ * Requests per submission of a batch. Submitted all at once, a batch's
+ * requests reach the device only when the last is built (a few microseconds
+ * each in the kernel); in groups, the first ones are under way while the
+ * rest are built. On a virtio disk that took 24 reads from about 725 us to
+ * about 655 us; the price is a system call per group.
+ */
+#define SUBMIT_GROUP 4
 
 static __thread struct thread_ring {
 	struct io_uring ring;
@@ -265,16 +273,21 @@ static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *b
 {
 	struct io_uring *ring = thread_ring();
 	for (size_t at = 0; at < n;) {
-		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH, queued = 0;
+		size_t k = n - at < RING_DEPTH ? n - at : RING_DEPTH, queued = 0, sent = 0;
 		bool in_ring[RING_DEPTH] = {false}, ring_fault = false;
+		enum ptbm_fault faults[RING_DEPTH];
+		/* the injected faults first: a ring fault comes before any submission */
+		for (size_t i = 0; i < k; i++)
+			faults[i] = request_fault(write, &ring_fault);
 		for (size_t i = at; i < at + k; i++) {
 			if (eof)
 				eof[i] = false;
-			enum ptbm_fault fault = request_fault(write, &ring_fault);
+			enum ptbm_fault fault = faults[i - at];
 			/* no SQE for a faulted page: one taken and left unprepared
 			 * would be submitted anyway, replaying a stale request */
-			struct io_uring_sqe *sqe =
-			    ring && fault == PTBM_FAULT_NONE ? io_uring_get_sqe(ring) : NULL;
+			struct io_uring_sqe *sqe = ring && !ring_fault && fault == PTBM_FAULT_NONE
+						       ? io_uring_get_sqe(ring)
+						       : NULL;
 			if (fault != PTBM_FAULT_NONE) {
 				rcs[i] = fault_rc(fault);
 				continue;
@@ -295,12 +308,28 @@ static void batch_xfer(struct ptbm_file *f, const uint64_t *pids, void *const *b
 						   (uint64_t)off);
 			io_uring_sqe_set_data64(sqe, i);
 			in_ring[i - at] = true;
-			queued++;
+			/* in groups, as staged reads go (ptbm_file_read_start) */
+			if (++queued % SUBMIT_GROUP == 0) {
+				int r = io_uring_submit(ring);
+				sent += r > 0 ? (size_t)r : 0;
+			}
 		}
 		int rc = 0;
+		if (ring_fault && ring) {
+			ring_broken(ring); /* then every page went one by one */
+			ring = NULL;
+		}
 		if (queued)
-			rc = ring_fault ? -EIO : ring_submit(ring, (unsigned)queued);
-		if (rc < 0) {
+			rc = ring_submit(ring, (unsigned)queued);
+		if (rc < 0 && sent) {
+			/* the ring failed with requests in flight */
+			for (size_t i = at; i < at + k; i++)
+				if (in_ring[i - at])
+					rcs[i] = rc;
+			ring_broken(ring);
+			ring = NULL;
+			queued = 0;
+		} else if (rc < 0) {
 			/* nothing was taken: drop the ring, do them one by one */
 			ring_broken(ring);
 			ring = NULL;
@@ -414,15 +443,6 @@ static char *stage_buffers(size_t bytes)
 	return tl_ring.stage_buf;
 }
 
-/*
- * Reads per submission of a staged batch. Submitted all at once, a batch's
- * reads reach the device only when the last is built (a few microseconds
- * each in the kernel); in groups, the first ones are under way while the
- * rest are built. On a virtio disk that took 24 reads from about 725 us to
- * about 655 us; the price is a system call per group.
- */
-#define SUBMIT_GROUP 4
-
 void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 			  struct ptbm_staged *st)
 {
@@ -461,7 +481,7 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 			submitted = true;
 		else if (!submitted)
 			break; /* nothing known submitted: see below */
-		/* else what this submission left goes at finish */
+			       /* else what this submission left goes at finish */
 	}
 	if (st->queued && !submitted) {
 		/* nothing known submitted: read them all at finish, one by one */

@@ -283,6 +283,13 @@ static int disk_reap(struct work_ctx *c, unsigned n)
 }
 
 /*
+ * Reads per submission of a batch: the groups a pool's staged reads go in
+ * (src/core/pageio.c), so that the disk's batches are read the same way,
+ * the first reads under way while the rest are built.
+ */
+#define DISK_SUBMIT_GROUP 4
+
+/*
  * qd random pages read together, all waited for: one op per page. With an
  * ideal cache (hot: a bitmap of the pages it holds) only the pages outside
  * it are read; a hit costs nothing.
@@ -293,17 +300,20 @@ static int disk_batch(struct work_ctx *c, unsigned qd, const uint8_t *hot)
 	if (!d->ring_ok)
 		return -ENOSYS;
 	unsigned n = 0;
+	int rc;
 	for (unsigned s = 0; s < qd; s++) {
 		uint64_t pid = next_page(c);
-		if (hot && (hot[pid / 8] & (1u << (pid % 8))))
+		if (hot && (hot[pid / 8] & (1u << (pid % 8)))) {
 			c->sum += pid;
-		else
-			disk_submit_page(c, n++, pid);
+			continue;
+		}
+		disk_submit_page(c, n++, pid);
+		if (n % DISK_SUBMIT_GROUP == 0 && (rc = io_uring_submit(&d->ring)) < 0)
+			return rc;
 	}
 	if (n == 0)
 		return 0;
-	int rc = io_uring_submit_and_wait(&d->ring, n);
-	if (rc < 0)
+	if ((rc = io_uring_submit_and_wait(&d->ring, n)) < 0)
 		return rc;
 	return disk_reap(c, n);
 }
