@@ -13,10 +13,12 @@
  * (checksum.c) and verified when read, so a torn or corrupted page is
  * reported, never returned.
  *
- * Batches (ptbm_file_read_batch, ptbm_file_write_batch) go to the disk in
- * one io_uring submission of up to RING_DEPTH requests, so a batch of 64
+ * Batches (ptbm_file_read_batch, ptbm_file_write_batch) go to the disk
+ * through one io_uring, up to RING_DEPTH requests at once, so a batch of 64
  * misses or 64 dirty victims waits for the disk once, at queue depth 64,
- * instead of 64 times at depth 1. Each thread has its own ring (a ring is
+ * instead of 64 times at depth 1. They are submitted in groups of
+ * SUBMIT_GROUP as they are built, so that the first are under way while
+ * the kernel builds the rest. Each thread has its own ring (a ring is
  * not shared between threads or, after fork, processes); where io_uring is
  * not available the batch falls back to one pread/pwrite at a time.
  *

@@ -1,6 +1,6 @@
 /*
  * prefetch.c - ptbm_prefetch: up to PTBM_PREFETCH_BATCH evicted pages
- * loaded with one batch of reads (one io_uring submission), one populate
+ * loaded with one batch of reads (one io_uring, in groups of 4), one populate
  * call for all their frames and one wait.
  */
 #include "vm/vm.h"

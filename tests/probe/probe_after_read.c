@@ -9,7 +9,8 @@
  * a page in cache was timed. The batches likewise: both timed and sane, the
  * one with work in flight longer than the work would be alone over the
  * batch's reads at no cost (above the work itself is not required: it may
- * hide), its extra time the difference, and the verdict's "hidden" from it.
+ * hide), its extra time the difference, and the verdict's "hidden" from it;
+ * the batch in groups timed, and what the groups save the difference.
  * Where the filesystem refuses O_DIRECT or there is no io_uring, the result
  * says so.
  */
@@ -69,6 +70,14 @@ int main(void)
 		 batch_spin);
 	PT_CHECK(fabs(pt_num(r, "batch_spin_extra_us") - (batch_spin - batch)) < 5e-3,
 		 "batch_spin's extra time is the difference");
+	double groups = pt_num(r, "batch_groups_us");
+	PT_CHECK(groups > 0 && groups < 1e6, "a batch in groups of %lld: %.0f us",
+		 pt_int(r, "group_reads"), groups);
+	PT_CHECK(fabs(pt_num(r, "groups_save_us") - (batch - groups)) < 5e-3,
+		 "what the groups save is the difference");
+	PT_CHECK(pt_int(r, "group_reads") > 1 &&
+		     pt_int(r, "group_reads") < pt_int(r, "batch_reads"),
+		 "a group is part of a batch");
 	bool batch_hidden = batch_spin - batch < 0.25 * batch_work;
 	PT_CHECK(pt_int(r, "work_during_batch_hidden") == batch_hidden,
 		 "the batch's hidden follows the figures");

@@ -36,7 +36,11 @@
  *   batch        BATCH reads submitted at once, all waited for;
  *   batch_spin   the same with BATCH_SPIN_NS of CPU work between the
  *                submission and the wait (about what a buffer manager's
- *                page-table work for BATCH misses costs here).
+ *                page-table work for BATCH misses costs here);
+ *   batch_groups the same reads submitted in groups of GROUP as they are
+ *                built, as the library submits a batch (core/pageio.c):
+ *                the device need not wait for the kernel to build the last
+ *                request before it starts on the first.
  *
  * Where the disk is a device, the work hides behind the reads; where it is
  * emulated by a host thread that needs the CPU this guest is running on,
@@ -69,6 +73,7 @@
 #define BATCH	      24     /* reads of a batch: the misses of a batch of 32 */
 #define BATCH_BLOCK   2	     /* batches per block */
 #define BATCH_SPIN_NS 200000 /* the CPU work of batch_spin */
+#define GROUP	      4	     /* reads per submission of batch_groups */
 
 enum variant {
 	V_READ,
@@ -79,11 +84,13 @@ enum variant {
 	V_POLL,
 	V_BATCH,
 	V_BATCH_SPIN,
+	V_BATCH_GROUPS,
 	V_N
 };
 #define V_SINGLE V_BATCH /* the variants of one read at a time */
-static const char *const variant_key[V_N] = {
-    "read", "before_spin", "after_spin", "after_sum", "after_copy", "poll", "batch", "batch_spin"};
+static const char *const variant_key[V_N] = {"read",	  "before_spin", "after_spin",
+					     "after_sum", "after_copy",	 "poll",
+					     "batch",	  "batch_spin",	 "batch_groups"};
 
 static volatile uint64_t sink;
 
@@ -142,6 +149,11 @@ static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, en
 			return -EBUSY;
 		io_uring_prep_read(sqe, fd, buf + (size_t)i * PAGE, PAGE,
 				   (off_t)(xorshift64s(rng) % pages) * PAGE);
+		if (v == V_BATCH_GROUPS && (i + 1) % GROUP == 0) {
+			int rc = io_uring_submit(ring);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	int rc = io_uring_submit(ring);
 	if (rc < 0)
@@ -212,6 +224,7 @@ static void verdict(struct probe_result *r, const double *us, double sum_cached_
 	double sum = us[V_AFTER_SUM] - base, copy = us[V_AFTER_COPY] - base;
 	double poll = base - us[V_POLL];
 	double batch_spin_us = BATCH_SPIN_NS / 1000.0, batch = us[V_BATCH_SPIN] - us[V_BATCH];
+	double groups = us[V_BATCH] - us[V_BATCH_GROUPS];
 	probe_ev_num(r, "before_spin_extra_us", before);
 	probe_ev_num(r, "after_spin_extra_us", after);
 	probe_ev_num(r, "after_sum_extra_us", sum);
@@ -220,6 +233,7 @@ static void verdict(struct probe_result *r, const double *us, double sum_cached_
 	probe_ev_num(r, "after_spin_vs_work", after / spin_us);
 	probe_ev_num(r, "batch_spin_extra_us", batch);
 	probe_ev_num(r, "batch_spin_vs_work", batch / batch_spin_us);
+	probe_ev_num(r, "groups_save_us", groups);
 	bool hidden = before < HIDDEN_MAX * spin_us;
 	bool amplified = after > AMPLIFY_MIN * spin_us;
 	bool batch_hidden = batch < HIDDEN_MAX * batch_spin_us;
@@ -227,13 +241,13 @@ static void verdict(struct probe_result *r, const double *us, double sum_cached_
 	probe_ev_bool(r, "work_after_read_amplified", amplified);
 	probe_ev_bool(r, "work_during_batch_hidden", batch_hidden);
 	probe_verdict(r, PROBE_CONCLUSIVE,
-		      "%.0f us of work before the wait: %+.1f us (%s), after the read: %+.1f us "
-		      "(%s); the page's sum %+.1f us (%.2f in cache), its copy %+.1f; polling "
-		      "%+.1f; %.0f us amid a batch of %d reads: %+.0f us (%s)",
+		      "%.0f us before the wait: %+.1f us (%s), after the read: %+.1f us (%s); the "
+		      "page's sum %+.1f us (%.2f in cache), its copy %+.1f; polling %+.1f; %.0f us "
+		      "amid a batch of %d: %+.0f us (%s); in groups of %d: %+.0f us",
 		      spin_us, before, hidden ? "hidden" : "not hidden", after,
 		      amplified ? "more than itself" : "about itself", sum, sum_cached_ns / 1000,
 		      copy, -poll, batch_spin_us, BATCH, batch,
-		      batch_hidden ? "hidden" : "not hidden");
+		      batch_hidden ? "hidden" : "not hidden", GROUP, -groups);
 }
 
 void probe_exp_after_read(struct probe_result *r)
@@ -272,6 +286,7 @@ void probe_exp_after_read(struct probe_result *r)
 	probe_ev_int(r, "batch_reads", BATCH);
 	probe_ev_int(r, "batches_per_variant", (long long)BATCH_BLOCK * ROUNDS);
 	probe_ev_int(r, "batch_spin_ns", BATCH_SPIN_NS);
+	probe_ev_int(r, "group_reads", GROUP);
 
 	uint64_t rng = 0x9e3779b97f4a7c15ull, ns[V_N] = {0};
 	for (int i = 0; i < 2 * BLOCK && rc == 0; i++) /* warm the ring and the path */
