@@ -445,6 +445,18 @@ static char *stage_buffers(size_t bytes)
 	return tl_ring.stage_buf;
 }
 
+/*
+ * Submit the staged reads the ring holds; false if none was ever submitted
+ * and this submission failed too (the caller gives up the ring). A later
+ * group that fails stays in the ring, and _finish submits it.
+ */
+static bool stage_submit(struct io_uring *ring, bool *submitted)
+{
+	if (io_uring_submit(ring) >= 0)
+		*submitted = true;
+	return *submitted;
+}
+
 void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 			  struct ptbm_staged *st)
 {
@@ -466,8 +478,8 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 		return;
 	}
 	size_t grouped = 0;
-	bool submitted = false;
-	for (size_t i = 0; i < n && ring; i++) {
+	bool submitted = false, broken = false;
+	for (size_t i = 0; i < n && ring && !broken; i++) {
 		struct io_uring_sqe *sqe = st->how[i] == 1 ? io_uring_get_sqe(ring) : NULL;
 		if (!sqe)
 			continue;
@@ -476,15 +488,13 @@ void ptbm_file_read_start(struct ptbm_file *f, const uint64_t *pids, size_t n,
 		io_uring_sqe_set_data64(sqe, i);
 		st->how[i] = 0;
 		st->queued++;
-		if (++grouped < SUBMIT_GROUP && i + 1 < n)
-			continue;
-		grouped = 0;
-		if (io_uring_submit(ring) >= 0)
-			submitted = true;
-		else if (!submitted)
-			break; /* nothing known submitted: see below */
-			       /* else what this submission left goes at finish */
+		if (++grouped == SUBMIT_GROUP) {
+			grouped = 0;
+			broken = !stage_submit(ring, &submitted);
+		}
 	}
+	if (grouped && !broken)
+		stage_submit(ring, &submitted);
 	if (st->queued && !submitted) {
 		/* nothing known submitted: read them all at finish, one by one */
 		io_uring_queue_exit(ring);

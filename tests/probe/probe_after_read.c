@@ -6,11 +6,11 @@
  * difference of the measured means; the verdict's words follow from them
  * (hidden when before_spin's extra time is under a quarter of the work,
  * "more than itself" when after_spin's is over 1.25 times it); the sum over
- * a page in cache was timed. The batches likewise: both timed and sane, the
- * one with work in flight longer than the work would be alone over the
- * batch's reads at no cost (above the work itself is not required: it may
- * hide), its extra time the difference, and the verdict's "hidden" from it;
- * the batch in groups timed, and what the groups save the difference.
+ * a page in cache was timed. The batches likewise: each timed and sane (a
+ * batch with 200 us of work takes at least those 200 us; more is not
+ * required, since the work may hide behind the reads), batch_spin's extra
+ * time and what the groups save are the differences of the means, and the
+ * verdict's "hidden" for the batch follows from its figures.
  * Where the filesystem refuses O_DIRECT or there is no io_uring, the result
  * says so.
  */

@@ -22,8 +22,9 @@
  * In each section the engines run interleaved (A B C, B C A, ...) over
  * --rounds rounds, each phase cut into --slice slices that take turns with
  * the other engines' (A B C A B C ...), and the median of each figure is
- * reported, because these machines and their disks are noisy. Then the table, the ratios, the
- * performance goals, and on request JSON (--json) and charts (--plot, gnuplot).
+ * reported, because these machines and their disks are noisy. Then the
+ * table, the ratios, the performance goals, and on request JSON (--json)
+ * and charts (--plot, gnuplot).
  */
 #include "bench.h"
 #include "options.h"

@@ -142,7 +142,7 @@ static int bars(const char *dir, const struct bench_report *r, bool oom, const c
 			continue;
 		bool seen = false; /* a cluster per configuration and mode, at its first row */
 		for (unsigned j = 0; j < i && !seen; j++)
-			seen = same_config(&r->rows[j], x) && r->rows[j].share == x->share;
+			seen = same_config(&r->rows[j], x);
 		if (seen)
 			continue;
 		char l[80];
