@@ -10,7 +10,11 @@
  * batch with 200 us of work takes at least those 200 us; more is not
  * required, since the work may hide behind the reads), batch_spin's extra
  * time and what the groups save are the differences of the means, and the
- * verdict's "hidden" for the batch follows from its figures.
+ * verdict's "hidden" for the batch follows from its figures. The batches
+ * with their misses' page-table work (private and shared frames) likewise:
+ * the work was timed, a batch takes at least its work, the extra times are
+ * the differences, and whether the shared frames' work fits in a plain
+ * batch follows from the figures.
  * Where the filesystem refuses O_DIRECT or there is no io_uring, the result
  * says so.
  */
@@ -48,7 +52,7 @@ int main(void)
 	PT_CHECK(pt_int(r, "work_after_read_amplified") == amplified,
 		 "amplified follows the figures");
 	/* the single reads' part of the verdict, and the batch's */
-	const char *amid = strstr(r->verdict, "amid a batch");
+	const char *amid = strstr(r->verdict, "a batch of");
 	PT_CHECK(amid != NULL, "the verdict speaks of the batch: %s", r->verdict);
 	if (!amid)
 		return pt_finish(r);
@@ -83,6 +87,26 @@ int main(void)
 		 "the batch's hidden follows the figures");
 	PT_CHECK(strstr(amid, batch_hidden ? "(hidden)" : "(not hidden)") != NULL,
 		 "the verdict says whether the batch's work was hidden: %s", r->verdict);
+	static const char *const kinds[] = {"private", "shared"};
+	for (int k = 0; k < 2; k++) {
+		char key[64];
+		snprintf(key, sizeof key, "batch_pages_%s_us", kinds[k]);
+		double t = pt_num(r, key);
+		snprintf(key, sizeof key, "batch_pages_%s_work_us", kinds[k]);
+		double work = pt_num(r, key);
+		PT_CHECK(work > 0 && work < 1e6, "the %s frames' page work was timed: %.0f us",
+			 kinds[k], work);
+		PT_CHECK(t >= work && t < 1e6, "a batch with %.0f us of %s page work takes %.0f us",
+			 work, kinds[k], t);
+		snprintf(key, sizeof key, "batch_pages_%s_extra_us", kinds[k]);
+		PT_CHECK(fabs(pt_num(r, key) - (t - batch)) < 5e-3,
+			 "%s's extra time is the difference", key);
+		if (k == 1)
+			PT_CHECK(pt_int(r, "shared_page_work_fits_batch") == (work < batch),
+				 "whether the shared work fits follows the figures");
+	}
+	PT_CHECK(strstr(amid, "page work") != NULL, "the verdict speaks of the page work: %s",
+		 r->verdict);
 	PT_CHECK(r->status == PROBE_CONCLUSIVE, "verdict: %s", r->verdict);
 	return pt_finish(r);
 }

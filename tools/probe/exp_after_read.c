@@ -40,7 +40,15 @@
  *   batch_groups the same reads submitted in groups of GROUP as they are
  *                built, as the library submits a batch (core/pageio.c):
  *                the device need not wait for the kernel to build the last
- *                request before it starts on the first.
+ *                request before it starts on the first;
+ *   batch_pages_private, batch_pages_shared
+ *                the batch with its misses' page-table work in its shadow,
+ *                as a pool's batch does it: BATCH resident 8 KiB frames
+ *                released (MADV_DONTNEED of private memory, MADV_REMOVE of
+ *                a memfd's) and BATCH others populated (MADV_POPULATE_WRITE),
+ *                in a region of FRAMES_REGION_MB a quarter resident. The work's
+ *                own time is recorded: it hides only while it ends before
+ *                the reads come back.
  *
  * Where the disk is a device, the work hides behind the reads; where it is
  * emulated by a host thread that needs the CPU this guest is running on,
@@ -62,18 +70,19 @@
 #include <xxh_x86dispatch.h>
 #endif
 
-#define FILE_MB	      64
-#define PAGE	      8192
-#define BLOCK	      32     /* reads per block of one variant */
-#define ROUNDS	      150    /* blocks of each variant */
-#define SPIN_NS	      4000   /* the CPU work of before_spin and after_spin */
-#define FRAMES_MB     32     /* after_copy's destination region */
-#define HIDDEN_MAX    0.25   /* extra time below this share of SPIN_NS: hidden */
-#define AMPLIFY_MIN   1.25   /* extra time above this many times the work: amplified */
-#define BATCH	      24     /* reads of a batch: the misses of a batch of 32 */
-#define BATCH_BLOCK   2	     /* batches per block */
-#define BATCH_SPIN_NS 200000 /* the CPU work of batch_spin */
-#define GROUP	      4	     /* reads per submission of batch_groups */
+#define FILE_MB		 64
+#define PAGE		 8192
+#define BLOCK		 32	/* reads per block of one variant */
+#define ROUNDS		 150	/* blocks of each variant */
+#define SPIN_NS		 4000	/* the CPU work of before_spin and after_spin */
+#define FRAMES_MB	 32	/* after_copy's destination region */
+#define HIDDEN_MAX	 0.25	/* extra time below this share of SPIN_NS: hidden */
+#define AMPLIFY_MIN	 1.25	/* extra time above this many times the work: amplified */
+#define BATCH		 24	/* reads of a batch: the misses of a batch of 32 */
+#define BATCH_BLOCK	 2	/* batches per block */
+#define BATCH_SPIN_NS	 200000 /* the CPU work of batch_spin */
+#define GROUP		 4	/* reads per submission of batch_groups */
+#define FRAMES_REGION_MB 256	/* the page variants' frames, each kind */
 
 enum variant {
 	V_READ,
@@ -85,12 +94,53 @@ enum variant {
 	V_BATCH,
 	V_BATCH_SPIN,
 	V_BATCH_GROUPS,
+	V_BATCH_PRIVATE,
+	V_BATCH_SHARED,
 	V_N
 };
 #define V_SINGLE V_BATCH /* the variants of one read at a time */
-static const char *const variant_key[V_N] = {"read",	  "before_spin", "after_spin",
-					     "after_sum", "after_copy",	 "poll",
-					     "batch",	  "batch_spin",	 "batch_groups"};
+static const char *const variant_key[V_N] = {
+    "read",  "before_spin", "after_spin",   "after_sum",	   "after_copy",	"poll",
+    "batch", "batch_spin",  "batch_groups", "batch_pages_private", "batch_pages_shared"};
+
+/* The page variants' frames: one region of each kind, and which frames of
+ * it are resident. */
+struct frames {
+	char *base;
+	unsigned char *resident;
+	bool shmem;
+};
+#define REGION_FRAMES ((uint64_t)FRAMES_REGION_MB * 1024 * 1024 / PAGE)
+
+/* A random frame of f whose residency is want; it flips. */
+static char *pick_frame(struct frames *f, uint64_t *rng, bool want)
+{
+	for (;;) {
+		uint64_t i = xorshift64s(rng) % REGION_FRAMES;
+		if ((bool)f->resident[i] == want) {
+			f->resident[i] = !want;
+			return f->base + i * PAGE;
+		}
+	}
+}
+
+/* Make a frame resident: populate it, or write it where that advice is
+ * missing (before Linux 5.14). */
+static void populate_frame(char *frame)
+{
+	if (madvise(frame, PAGE, MADV_POPULATE_WRITE) != 0)
+		for (int off = 0; off < PAGE; off += 4096)
+			((volatile char *)frame)[off] = 1;
+}
+
+/* BATCH misses' page-table work: a victim released, a frame populated. */
+static void page_work(struct frames *f, uint64_t *rng)
+{
+	for (int i = 0; i < BATCH; i++)
+		madvise(pick_frame(f, rng, true), PAGE, f->shmem ? MADV_REMOVE : MADV_DONTNEED);
+	for (int i = 0; i < BATCH; i++)
+		populate_frame(pick_frame(f, rng, false));
+}
 
 static volatile uint64_t sink;
 
@@ -140,7 +190,8 @@ static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint
 
 /* One batch of BATCH reads at random pages into buf (BATCH pages); 0 or
  * -errno. */
-static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, enum variant v)
+static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, enum variant v,
+		     struct frames *kinds, uint64_t *work_ns)
 {
 	uint64_t pages = (uint64_t)FILE_MB * 1024 * 1024 / PAGE;
 	for (int i = 0; i < BATCH; i++) {
@@ -160,6 +211,11 @@ static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, en
 		return rc;
 	if (v == V_BATCH_SPIN)
 		spin(BATCH_SPIN_NS);
+	if (v == V_BATCH_PRIVATE || v == V_BATCH_SHARED) {
+		uint64_t t0 = probe_now_ns();
+		page_work(&kinds[v == V_BATCH_SHARED], rng);
+		*work_ns += probe_now_ns() - t0;
+	}
 	int err = 0;
 	for (int done = 0; done < BATCH;) {
 		struct io_uring_cqe *cqe;
@@ -217,7 +273,8 @@ static double sum_in_cache_ns(const char *buf)
 	return probe_median(t, 64);
 }
 
-static void verdict(struct probe_result *r, const double *us, double sum_cached_ns)
+static void verdict(struct probe_result *r, const double *us, const double *work_us,
+		    double sum_cached_ns)
 {
 	double base = us[V_READ], spin_us = SPIN_NS / 1000.0;
 	double before = us[V_BEFORE_SPIN] - base, after = us[V_AFTER_SPIN] - base;
@@ -225,6 +282,7 @@ static void verdict(struct probe_result *r, const double *us, double sum_cached_
 	double poll = base - us[V_POLL];
 	double batch_spin_us = BATCH_SPIN_NS / 1000.0, batch = us[V_BATCH_SPIN] - us[V_BATCH];
 	double groups = us[V_BATCH] - us[V_BATCH_GROUPS];
+	double priv = us[V_BATCH_PRIVATE] - us[V_BATCH], shared = us[V_BATCH_SHARED] - us[V_BATCH];
 	probe_ev_num(r, "before_spin_extra_us", before);
 	probe_ev_num(r, "after_spin_extra_us", after);
 	probe_ev_num(r, "after_sum_extra_us", sum);
@@ -234,20 +292,70 @@ static void verdict(struct probe_result *r, const double *us, double sum_cached_
 	probe_ev_num(r, "batch_spin_extra_us", batch);
 	probe_ev_num(r, "batch_spin_vs_work", batch / batch_spin_us);
 	probe_ev_num(r, "groups_save_us", groups);
+	probe_ev_num(r, "batch_pages_private_extra_us", priv);
+	probe_ev_num(r, "batch_pages_shared_extra_us", shared);
 	bool hidden = before < HIDDEN_MAX * spin_us;
 	bool amplified = after > AMPLIFY_MIN * spin_us;
 	bool batch_hidden = batch < HIDDEN_MAX * batch_spin_us;
+	/* the shared frames' work ends before a plain batch's reads are back */
+	bool shared_fits = work_us[V_BATCH_SHARED] < us[V_BATCH];
 	probe_ev_bool(r, "work_before_wait_hidden", hidden);
 	probe_ev_bool(r, "work_after_read_amplified", amplified);
 	probe_ev_bool(r, "work_during_batch_hidden", batch_hidden);
-	probe_verdict(r, PROBE_CONCLUSIVE,
-		      "%.0f us before the wait: %+.1f us (%s), after the read: %+.1f us (%s); the "
-		      "page's sum %+.1f us (%.2f in cache), its copy %+.1f; polling %+.1f; %.0f us "
-		      "amid a batch of %d: %+.0f us (%s); in groups of %d: %+.0f us",
-		      spin_us, before, hidden ? "hidden" : "not hidden", after,
-		      amplified ? "more than itself" : "about itself", sum, sum_cached_ns / 1000,
-		      copy, -poll, batch_spin_us, BATCH, batch,
-		      batch_hidden ? "hidden" : "not hidden", GROUP, -groups);
+	probe_ev_bool(r, "shared_page_work_fits_batch", shared_fits);
+	probe_verdict(
+	    r, PROBE_CONCLUSIVE,
+	    "%.0f us before the wait %+.1f us (%s), after the read %+.1f (%s); sum "
+	    "%+.1f, copy %+.1f; polling %+.1f; a batch of %d, %.0f us: %.0f us spin %+.0f "
+	    "(%s), page work %.0f us private %+.0f, %.0f shared %+.0f; groups of %d %+.0f",
+	    spin_us, before, hidden ? "hidden" : "not hidden", after,
+	    amplified ? "more than itself" : "about itself", sum, copy, -poll, BATCH, us[V_BATCH],
+	    batch_spin_us, batch, batch_hidden ? "hidden" : "not hidden", work_us[V_BATCH_PRIVATE],
+	    priv, work_us[V_BATCH_SHARED], shared, GROUP, -groups);
+}
+
+/* The page variants' regions, a quarter of each resident; 0 or -errno. */
+static int frames_setup(struct frames *kinds, uint64_t *rng)
+{
+	size_t len = (size_t)FRAMES_REGION_MB << 20;
+	for (int k = 0; k < 2; k++) {
+		struct frames *f = &kinds[k];
+		f->shmem = k == 1;
+		f->resident = calloc(REGION_FRAMES, 1);
+		if (!f->resident)
+			return -ENOMEM;
+		int fd = -1;
+		if (f->shmem && ((fd = memfd_create("ptbm-probe-frames", MFD_CLOEXEC)) < 0 ||
+				 ftruncate(fd, (off_t)len) != 0)) {
+			int err = errno;
+			if (fd >= 0)
+				close(fd);
+			return -err;
+		}
+		f->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       f->shmem ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       fd, 0);
+		if (fd >= 0)
+			close(fd); /* the mapping holds the object */
+		if (f->base == MAP_FAILED) {
+			f->base = NULL;
+			return -errno;
+		}
+		if (!f->shmem)
+			madvise(f->base, len, MADV_NOHUGEPAGE); /* 8 KiB frames, as a pool's */
+		for (uint64_t i = 0; i < REGION_FRAMES / 4; i++)
+			populate_frame(pick_frame(f, rng, false));
+	}
+	return 0;
+}
+
+static void frames_free(struct frames *kinds)
+{
+	for (int k = 0; k < 2; k++) {
+		if (kinds[k].base)
+			munmap(kinds[k].base, (size_t)FRAMES_REGION_MB << 20);
+		free(kinds[k].resident);
+	}
 }
 
 void probe_exp_after_read(struct probe_result *r)
@@ -270,6 +378,7 @@ void probe_exp_after_read(struct probe_result *r)
 		return;
 	}
 	char *buf = NULL;
+	struct frames kinds[2] = {{0}};
 	char *frames = mmap(NULL, (size_t)FRAMES_MB << 20, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (frames == MAP_FAILED ||
@@ -288,7 +397,12 @@ void probe_exp_after_read(struct probe_result *r)
 	probe_ev_int(r, "batch_spin_ns", BATCH_SPIN_NS);
 	probe_ev_int(r, "group_reads", GROUP);
 
-	uint64_t rng = 0x9e3779b97f4a7c15ull, ns[V_N] = {0};
+	uint64_t rng = 0x9e3779b97f4a7c15ull, ns[V_N] = {0}, work_ns[V_N] = {0};
+	if ((rc = frames_setup(kinds, &rng)) < 0) {
+		probe_fail_errno(r, "the frames' regions", -rc);
+		goto out;
+	}
+	probe_ev_int(r, "frames_region_mb", FRAMES_REGION_MB);
 	for (int i = 0; i < 2 * BLOCK && rc == 0; i++) /* warm the ring and the path */
 		rc = one_read(&ring, fd, buf, frames, &rng, V_READ);
 	for (int round = 0; round < ROUNDS && rc == 0; round++)
@@ -300,14 +414,15 @@ void probe_exp_after_read(struct probe_result *r)
 					    one_read(&ring, fd, buf, frames, &rng, (enum variant)v);
 			else
 				for (int i = 0; i < BATCH_BLOCK && rc == 0; i++)
-					rc = one_batch(&ring, fd, buf, &rng, (enum variant)v);
+					rc = one_batch(&ring, fd, buf, &rng, (enum variant)v, kinds,
+						       &work_ns[v]);
 			ns[v] += probe_now_ns() - t0;
 		}
 	if (rc < 0) {
 		probe_fail_errno(r, "reading", -rc);
 		goto out;
 	}
-	double us[V_N];
+	double us[V_N], work_us[V_N];
 	for (int v = 0; v < V_N; v++) {
 		char key[PROBE_KEY_LEN];
 		/* per read; per batch for the batches */
@@ -315,11 +430,17 @@ void probe_exp_after_read(struct probe_result *r)
 			((double)(v < V_SINGLE ? BLOCK : BATCH_BLOCK) * ROUNDS);
 		snprintf(key, sizeof key, "%s_us", variant_key[v]);
 		probe_ev_num(r, key, us[v]);
+		work_us[v] = (double)work_ns[v] / 1000.0 / ((double)BATCH_BLOCK * ROUNDS);
+		if (v == V_BATCH_PRIVATE || v == V_BATCH_SHARED) {
+			snprintf(key, sizeof key, "%s_work_us", variant_key[v]);
+			probe_ev_num(r, key, work_us[v]);
+		}
 	}
 	double cached = sum_in_cache_ns(buf);
 	probe_ev_num(r, "sum_in_cache_ns", cached);
-	verdict(r, us, cached);
+	verdict(r, us, work_us, cached);
 out:
+	frames_free(kinds);
 	if (frames != MAP_FAILED)
 		munmap(frames, (size_t)FRAMES_MB << 20);
 	free(buf);
