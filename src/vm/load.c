@@ -113,6 +113,29 @@ void ptbm_vm_evict_in_shadow(ptbm_pool *pool)
 }
 
 /*
+ * Room for a batch of misses, made in its reads' shadow. A batch that found
+ * the budget full evicted a whole evict_batch (64 victims) while it reserved
+ * its frames, and the next two batches of 24 misses evicted nothing: one
+ * batch in three carried three batches' releases, far more work than its
+ * reads' shadow holds in processes mode (5-6 us a shmem release), while the
+ * others' shadows had room to spare. So a batch evicts what it needs, as
+ * many victims as it loads less the budget's free frames, in one call; its
+ * frames are then reserved as before. It frees frames and takes none, so
+ * the budget holds as before. A pool with a releaser hands its victims over
+ * instead.
+ */
+void ptbm_vm_evict_for(ptbm_pool *pool, uint64_t n)
+{
+	uint64_t budget = pool->sh->budget_pages;
+	uint64_t resident = atomic_load_explicit(&pool->sh->resident, memory_order_relaxed);
+	if (pool->engine_private || resident + n <= budget)
+		return;
+	uint64_t need = resident + n - budget;
+	uint64_t cap = pool->sh->evict_batch;
+	ptbm_vm_evict_upto(pool, need < cap ? need : cap);
+}
+
+/*
  * Load page pid, whose exclusive latch the caller took from the evicted
  * state (s is the state word it replaced). On success the page is resident
  * and still latched exclusive; returns the new state word's low bits in

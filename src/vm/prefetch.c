@@ -31,6 +31,7 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	}
 	struct ptbm_staged st;
 	ptbm_file_read_start(&pool->file, got, k, &st);
+	ptbm_vm_evict_for(pool, k);
 	size_t framed = 0;
 	for (; framed < k; framed++)
 		if ((err = ptbm_vm_reserve_frame(pool)) < 0)

@@ -66,6 +66,9 @@ int ptbm_vm_evict_upto(ptbm_pool *pool, size_t cap);
  * of the budget's frames free evicts a slice of victims meanwhile (not in a
  * pool with a releaser). */
 void ptbm_vm_evict_in_shadow(ptbm_pool *pool);
+/* load.c: a batch of n misses whose reads are in flight evicts what the
+ * budget lacks for them (not in a pool with a releaser). */
+void ptbm_vm_evict_for(ptbm_pool *pool, uint64_t n);
 
 /* One eviction's arrays, sized by evict_batch (up to 4096) and so on the
  * heap, not on a worker's stack (which may be small). */

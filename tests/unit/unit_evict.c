@@ -16,6 +16,9 @@
  * not PTBM_ETRUNCATED.
  * The largest eviction batch (4096) evicts and writes back from a thread
  * with a 256 KiB stack.
+ * A batch of misses (ptbm_prefetch) that finds the budget full evicts as
+ * many victims as it loads, not a whole eviction batch, in both sharing
+ * modes: the budget ends full, never over.
  */
 #include "testutil.h"
 
@@ -464,6 +467,59 @@ static void test_big_batch_small_stack(void **state)
 	tu_close(pool);
 }
 
+/* Prefetch batches of evicted pages into a full budget: each evicts what it
+ * loads beyond the free frames, so the budget is full after each. */
+static void batch_evicts_its_need(const char *file, enum ptbm_share share)
+{
+	enum { BUDGET = 512, BATCH = 64, LOADS = 24 };
+	struct ptbm_config cfg;
+	tu_config(&cfg, file);
+	cfg.share = share;
+	cfg.budget_bytes = (uint64_t)BUDGET * TU_PAGE_SIZE;
+	cfg.evict_batch = BATCH;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 4 * BUDGET), 0);
+	for (uint64_t pid = 0; pid < 4 * BUDGET; pid++)
+		assert_rc(tu_write(pool, pid, 9), 0);
+	assert_rc(ptbm_flush(pool), 0); /* clean victims: no write-back */
+	uint64_t next = 0;
+	for (int round = 0; round < 8; round++) {
+		uint64_t pids[LOADS];
+		for (int i = 0; i < LOADS; next++)
+			if (tu_tag(pool, next % (4 * BUDGET)) == PTBM_TAG_EVICTED)
+				pids[i++] = next % (4 * BUDGET);
+		struct ptbm_stats before = tu_stats(pool);
+		assert_rc(ptbm_prefetch(pool, pids, LOADS), LOADS);
+		struct ptbm_stats after = tu_stats(pool);
+		uint64_t over =
+		    before.resident + LOADS > BUDGET ? before.resident + LOADS - BUDGET : 0;
+		if (after.evictions - before.evictions != over)
+			fail_msg("round %d: %llu resident + %d loaded evicted %llu, not %llu",
+				 round, (unsigned long long)before.resident, LOADS,
+				 (unsigned long long)(after.evictions - before.evictions),
+				 (unsigned long long)over);
+		assert_true(after.resident <= BUDGET);
+		if (over)
+			assert_int_equal(after.resident, BUDGET);
+		tu_check_within_budget(pool);
+	}
+	for (uint64_t pid = 0; pid < 4 * BUDGET; pid++)
+		assert_rc(tu_verify(pool, pid, 9), 0);
+	tu_close(pool);
+}
+
+static void test_batch_evicts_its_need_threads(void **state)
+{
+	(void)state;
+	batch_evicts_its_need(__func__, PTBM_SHARE_THREADS);
+}
+
+static void test_batch_evicts_its_need_processes(void **state)
+{
+	(void)state;
+	batch_evicts_its_need(__func__, PTBM_SHARE_PROCESSES);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +536,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_miss_past_end_threads),
 	    cmocka_unit_test(test_miss_past_end_processes),
 	    cmocka_unit_test(test_big_batch_small_stack),
+	    cmocka_unit_test(test_batch_evicts_its_need_threads),
+	    cmocka_unit_test(test_batch_evicts_its_need_processes),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
 }
