@@ -77,10 +77,12 @@ limits = 0
 for x in d["ratios"]:
     v = row("vm", x["mode"], x["workers"], x["workload"], x["memory"])
     if x["memory"] == "in_memory":
-        # optimistic reads: the limit of reads
-        wl = "read" if x["workload"] == "optimistic" else x["workload"]
+        # optimistic reads too: the raw reads ran beside them
+        wl = x["workload"]
         cand = [row(e, x["mode"], x["workers"], wl, "in_memory")
                 for e in ("raw", "raw-huge", "mmap")]
+        if wl in ("read", "optimistic"):
+            assert cand[0] or cand[1], "no raw reads beside vm's: " + json.dumps(x)
         if not cand[0] and not cand[1]:
             assert x["limit"] == "", "a limit without raw reads: " + json.dumps(x)
             continue

@@ -118,7 +118,9 @@ static void add_config(struct plan *p, struct section *s, enum ptbm_share m, uns
 	for (int e = 0; e < BE_N; e++) {
 		if (!(engines & (1u << e)) || !host_of(s, (enum bench_engine)e, m))
 			continue;
-		if (work == W_OPTIMISTIC && !s->ready[e * 2 + m].optimistic) {
+		/* raw reads take part in every workload they can do: reads */
+		if (work == W_OPTIMISTIC && e != BE_RAW && e != BE_HUGE &&
+		    !s->ready[e * 2 + m].optimistic) {
 			note(rep, "%s: no optimistic reads (the engine returns %s)",
 			     engine_name((enum bench_engine)e), ptbm_strerror(PTBM_ENOSUPPORT));
 			continue;
@@ -523,7 +525,9 @@ static void in_memory(struct plan *p, const struct host_spec *base)
 		enum ptbm_share sh = (enum ptbm_share)m;
 		for (unsigned i = 0; i < nw; i++)
 			add_config(p, &s, sh, ws[i], W_READ, 1, all);
-		add_config(p, &s, sh, o->max_workers, W_OPTIMISTIC, 1, pools);
+		/* the raw reads again beside the optimistic ones: the limit
+		 * from the same slices, not from another phase */
+		add_config(p, &s, sh, o->max_workers, W_OPTIMISTIC, 1, all);
 		add_config(p, &s, sh, o->max_workers, W_MIXED, 1, pools);
 		add_config(p, &s, sh, o->max_workers, W_SCAN, 1, all);
 	}

@@ -61,7 +61,6 @@ static void goal_in_memory(struct bench_report *rep)
 		    report_find(rep, BE_HASH, v->share, v->workers, v->work, false);
 		const struct bench_row *m =
 		    report_find(rep, BE_MMAP, v->share, v->workers, v->work, false);
-		/* optimistic reads have no raw rows: their limit is that of reads */
 		enum bench_fig lf;
 		const struct bench_row *r = report_limit(rep, v, &lf);
 		const char *what = v->work == W_READ ? "" : " optimistic";

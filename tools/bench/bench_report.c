@@ -93,11 +93,8 @@ const struct bench_row *report_limit(const struct bench_report *r, const struct 
 		return d && d->rounds ? d : NULL;
 	}
 	*fig = F_OPS_PER_S;
-	if (v->work == W_OPTIMISTIC) /* the same reads, validated instead of latched */
-		v = report_find(r, v->engine, v->share, v->workers, W_READ, false);
-	if (!v)
-		return NULL;
-	/* where the raw reads ran (reads, scans): the fastest of them and mmap */
+	/* where the raw reads ran (reads, optimistic reads, scans), in the same
+	 * slices: the fastest of them and mmap */
 	static const enum bench_engine cand[] = {BE_RAW, BE_HUGE, BE_MMAP};
 	const struct bench_row *best = NULL;
 	bool raw = false;
