@@ -10,8 +10,9 @@
  *      into the page cache), each in a host process of its own
  *      (bench_host.c). Workloads: random reads (uniform or Zipf) next to
  *      the physical limit, a raw read of the same memory; optimistic
- *      reads; reads mixed with --writes of exclusive fixes; a sequential
- *      scan. 1..N workers, threads or forked processes.
+ *      reads, next to the same raw reads; reads mixed with --writes of
+ *      exclusive fixes; a sequential scan. 1..N workers, threads or
+ *      forked processes.
  *   2. a new process joining each warm processes-mode pool: its throughput
  *      every 5 ms until it reaches 90% of a warm worker's.
  *   3. out of memory: pools of --budget (data/4) over the data file, one
@@ -118,7 +119,7 @@ static void add_config(struct plan *p, struct section *s, enum ptbm_share m, uns
 	for (int e = 0; e < BE_N; e++) {
 		if (!(engines & (1u << e)) || !host_of(s, (enum bench_engine)e, m))
 			continue;
-		/* raw reads take part in every workload they can do: reads */
+		/* raw reads run in the optimistic phase as plain reads */
 		if (work == W_OPTIMISTIC && e != BE_RAW && e != BE_HUGE &&
 		    !s->ready[e * 2 + m].optimistic) {
 			note(rep, "%s: no optimistic reads (the engine returns %s)",
