@@ -46,9 +46,11 @@
  *                as a pool's batch does it: BATCH resident 8 KiB frames
  *                released (MADV_DONTNEED of private memory, MADV_REMOVE of
  *                a memfd's) and BATCH others populated (MADV_POPULATE_WRITE),
- *                in a region of FRAMES_REGION_MB a quarter resident. The work's
- *                own time is recorded: it hides only while it ends before
- *                the reads come back.
+ *                each kind in one process_madvise call where the kernel
+ *                takes it (probe_advise_vec), in a region of
+ *                FRAMES_REGION_MB a quarter resident. The work's own time
+ *                is recorded: it hides only while it ends before the
+ *                reads come back.
  *
  * Where the disk is a device, the work hides behind the reads; where it is
  * emulated by a host thread that needs the CPU this guest is running on,
@@ -64,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 #if defined(__x86_64__)
@@ -133,13 +136,19 @@ static void populate_frame(char *frame)
 			((volatile char *)frame)[off] = 1;
 }
 
-/* BATCH misses' page-table work: a victim released, a frame populated. */
+/* BATCH misses' page-table work, batched as a pool batches it: BATCH
+ * victims released with one call, BATCH frames populated with another. */
 static void page_work(struct frames *f, uint64_t *rng)
 {
+	struct iovec iov[BATCH];
 	for (int i = 0; i < BATCH; i++)
-		madvise(pick_frame(f, rng, true), PAGE, f->shmem ? MADV_REMOVE : MADV_DONTNEED);
+		iov[i] = (struct iovec){pick_frame(f, rng, true), PAGE};
+	probe_advise_vec(iov, BATCH, f->shmem ? MADV_REMOVE : MADV_DONTNEED);
 	for (int i = 0; i < BATCH; i++)
-		populate_frame(pick_frame(f, rng, false));
+		iov[i] = (struct iovec){pick_frame(f, rng, false), PAGE};
+	if (probe_advise_vec(iov, BATCH, MADV_POPULATE_WRITE) != 0)
+		for (int i = 0; i < BATCH; i++)
+			populate_frame(iov[i].iov_base);
 }
 
 static volatile uint64_t sink;

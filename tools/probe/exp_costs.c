@@ -71,7 +71,6 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -374,23 +373,8 @@ static int releases(struct probe_result *r, struct release_out *o)
 #define SCATTER_REGION_PAGES 65536 /* 256 MiB of 4 KiB pages */
 #define SCATTER		     64
 #define SCATTER_ROUNDS	     16
-#ifndef PIDFD_SELF
-#define PIDFD_SELF -10000
-#endif
 enum { SC_RELEASE, SC_POPULATE, SC_TOUCH, SC_STEPS };
 static const char *const sc_step_key[SC_STEPS] = {"release", "populate", "touch"};
-
-/* One vectored advice on this process; falls back to one madvise per run. */
-static int advise_vec(struct iovec *iov, size_t n, int advice)
-{
-	long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u);
-	if (r >= 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (madvise(iov[i].iov_base, iov[i].iov_len, advice) < 0)
-			return -errno;
-	return 0;
-}
 
 /*
  * An anonymous mapping of len bytes on a 2 MiB boundary (so that a frame
@@ -458,10 +442,10 @@ static int scatter_costs(bool shared, bool contiguous, size_t pages, struct cost
 				}
 			}
 			uint64_t t0 = probe_now_ns();
-			rc = advise_vec(iov, n, release);
+			rc = probe_advise_vec(iov, n, release);
 			uint64_t t1 = probe_now_ns();
 			if (!rc)
-				rc = advise_vec(iov, n, MADV_POPULATE_WRITE);
+				rc = probe_advise_vec(iov, n, MADV_POPULATE_WRITE);
 			uint64_t t2 = probe_now_ns();
 			for (size_t i = 0; i < SCATTER; i++) {
 				char *a = contiguous ? (char *)iov[0].iov_base + i * ps

@@ -20,6 +20,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -531,4 +533,19 @@ double probe_spread(const double *v, size_t n, size_t trim)
 	qsort(sorted, n, sizeof(*sorted), cmp_double);
 	double lo = sorted[trim], hi = sorted[n - 1 - trim];
 	return lo > 0 ? hi / lo : NAN;
+}
+
+#ifndef PIDFD_SELF
+#define PIDFD_SELF -10000
+#endif
+
+int probe_advise_vec(struct iovec *iov, size_t n, int advice)
+{
+	long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u);
+	if (r >= 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (madvise(iov[i].iov_base, iov[i].iov_len, advice) < 0)
+			return -errno;
+	return 0;
 }

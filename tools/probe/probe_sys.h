@@ -56,6 +56,11 @@ long probe_compare_pfns(const void *addr, const uint64_t *other, size_t n_pages,
 			long *mapped_twice);
 /* How many page tables map the physical page pfn (/proc/kpagecount, root). */
 int probe_kpagecount(uint64_t pfn, uint64_t *count);
+/* One advice over n runs of this process: one process_madvise(2) call
+ * (Linux 6.13+ for MADV_DONTNEED, MADV_REMOVE and MADV_POPULATE_*), else one
+ * madvise(2) per run; 0 or -errno. */
+struct iovec;
+int probe_advise_vec(struct iovec *iov, size_t n, int advice);
 /* Pages mincore() reports resident, or -errno. */
 long probe_mincore_count(const void *addr, size_t n_pages);
 /* The same for the first n pages of the file fd (mapped read-only for the call). */
