@@ -14,7 +14,10 @@
  * with their misses' page-table work (private and shared frames) likewise:
  * the work was timed, a batch takes at least its work, the extra times are
  * the differences, and whether the shared frames' work fits in a plain
- * batch follows from the figures.
+ * batch follows from the figures. The batch read into a registered buffer
+ * (where the kernel registers it; the verdict says so where it refuses):
+ * timed and sane, its CPU time and batch_groups' measured and within
+ * their wall times, what it saves the differences of the means.
  * Where the filesystem refuses O_DIRECT or there is no io_uring, the result
  * says so.
  */
@@ -107,6 +110,25 @@ int main(void)
 	}
 	PT_CHECK(strstr(amid, "page work") != NULL, "the verdict speaks of the page work: %s",
 		 r->verdict);
+	if (pt_int(r, "buffer_registered")) {
+		double reg = pt_num(r, "batch_registered_us");
+		double groups_cpu = pt_num(r, "batch_groups_cpu_us");
+		double reg_cpu = pt_num(r, "batch_registered_cpu_us");
+		PT_CHECK(reg > 0 && reg < 1e6, "a batch into a registered buffer: %.0f us", reg);
+		PT_CHECK(groups_cpu > 0 && groups_cpu <= groups * 1.01 + 1,
+			 "batch_groups' CPU time %.0f us, within its %.0f us", groups_cpu, groups);
+		PT_CHECK(reg_cpu > 0 && reg_cpu <= reg * 1.01 + 1,
+			 "batch_registered's CPU time %.0f us, within its %.0f us", reg_cpu, reg);
+		PT_CHECK(fabs(pt_num(r, "registered_saves_us") - (groups - reg)) < 5e-3,
+			 "what the registered buffer saves is the difference");
+		PT_CHECK(fabs(pt_num(r, "registered_saves_cpu_us") - (groups_cpu - reg_cpu)) < 5e-3,
+			 "and its CPU time's");
+		PT_CHECK(strstr(amid, "registered") != NULL && strstr(amid, "(CPU") != NULL,
+			 "the verdict speaks of the registered buffer: %s", r->verdict);
+	} else {
+		PT_CHECK(strstr(amid, "registered buffer refused") != NULL,
+			 "the verdict says the buffer was refused: %s", r->verdict);
+	}
 	PT_CHECK(r->status == PROBE_CONCLUSIVE, "verdict: %s", r->verdict);
 	return pt_finish(r);
 }

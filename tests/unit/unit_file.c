@@ -21,7 +21,10 @@
  * PTBM_ENOSUPPORT while PTBM_DIRECT_AUTO falls back to buffered I/O. Injected I/O faults: a failed
  * read leaves the page evicted and a later fix succeeds; a failed write during flush, or a failed
  * header commit, is reported, leaves that page dirty (or the header old) and a later flush
- * succeeds, and the data survives reopen.
+ * succeeds, and the data survives reopen. Staged reads (a miss's read into
+ * the thread's staging buffers) go through a buffer registered with the
+ * thread's ring where the kernel takes it, and read the same pages where
+ * it refuses (no CAP_IPC_LOCK, RLIMIT_MEMLOCK 0).
  */
 #include "testutil.h"
 
@@ -31,8 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -474,6 +481,117 @@ static void test_reopen_keeps_data(void **state)
 	tu_close(pool);
 }
 
+/*
+ * Buffers registered with this process's io_uring instances, as their
+ * fdinfo lists them; those at least min_len long counted in *big.
+ */
+static int registered_buffers(size_t min_len, int *big)
+{
+	int n = 0;
+	*big = 0;
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[300], link[64] = "";
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		if (readlink(path, link, sizeof link - 1) < 0 || strstr(link, "io_uring") == NULL)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%s", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		char line[256];
+		int bufs = 0;
+		while (fgets(line, sizeof line, f)) {
+			unsigned long addr, len;
+			if (sscanf(line, "UserBufs: %d", &bufs) == 1)
+				n += bufs;
+			else if (bufs > 0 && sscanf(line, " %*u: 0x%lx/%lu", &addr, &len) == 2 &&
+				 len >= min_len)
+				(*big)++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Read every page of the file made by make_file(file, 6); 0 if all match. */
+static int read_all(const char *file)
+{
+	ptbm_pool *pool = reopen(file);
+	int bad = 0;
+	for (uint64_t pid = 0; pid < N; pid++)
+		bad += tu_verify(pool, pid, 6) != 0;
+	tu_close(pool);
+	return bad;
+}
+
+static void test_staged_reads_registered(void **state)
+{
+	(void)state;
+	make_file(__func__, 6);
+	int big;
+	assert_int_equal(read_all(__func__), 0); /* each page a miss: a staged read */
+	/* this thread's staging buffers, whole (registered by this test's
+	 * reads, or by an earlier test's in the same thread) */
+	assert_true(registered_buffers(TU_PAGE_SIZE, &big) >= 1);
+	assert_true(big >= 1);
+
+	/* pages larger than the staging buffers: they grow, and the grown ones
+	 * are registered in place of the old */
+	const uint32_t large = 2u << 20;
+	char file[64];
+	snprintf(file, sizeof file, "%s_large", __func__);
+	struct ptbm_config cfg;
+	tu_config(&cfg, file);
+	cfg.page_size = large;
+	cfg.max_pages = 4;
+	cfg.budget_bytes = 4ull * large;
+	cfg.evict_batch = 1;
+	ptbm_pool *pool = tu_open(&cfg);
+	assert_int_equal(tu_alloc(pool, 2), 0);
+	for (uint64_t pid = 0; pid < 2; pid++)
+		assert_rc(tu_write(pool, pid, 7), 0);
+	assert_rc(ptbm_flush(pool), 0);
+	tu_close(pool);
+	cfg.flags = 0;
+	pool = tu_open(&cfg);
+	for (uint64_t pid = 0; pid < 2; pid++)
+		assert_rc(tu_verify(pool, pid, 7), 0);
+	tu_close(pool);
+	registered_buffers(large, &big);
+	assert_int_equal(big, 1);
+}
+
+/* In a child: without CAP_IPC_LOCK and with no locked memory allowed, the
+ * kernel refuses to register the staging buffers; the reads still work. */
+static int refused_child(void *arg)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct c[2];
+	if (syscall(SYS_capget, &h, c) != 0)
+		return 10;
+	c[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	c[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	struct rlimit none = {0, 0};
+	if (syscall(SYS_capset, &h, c) != 0 || setrlimit(RLIMIT_MEMLOCK, &none) != 0)
+		return 11;
+	int big, before = registered_buffers(TU_PAGE_SIZE, &big);
+	if (read_all(arg) != 0)
+		return 12;
+	if (registered_buffers(TU_PAGE_SIZE, &big) != before)
+		return 13; /* registered after all: the refusal was not tested */
+	return 0;
+}
+
+static void test_staged_reads_refused(void **state)
+{
+	(void)state;
+	make_file(__func__, 6);
+	assert_int_equal(tu_fork_run(refused_child, (void *)__func__), 0);
+}
+
 static void expect_zero_page(ptbm_pool *pool, uint64_t pid)
 {
 	void *p;
@@ -850,6 +968,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_trailer_format),
 	    cmocka_unit_test(test_page_corrupted),
 	    cmocka_unit_test(test_reopen_keeps_data),
+	    cmocka_unit_test(test_staged_reads_registered),
+	    cmocka_unit_test(test_staged_reads_refused),
 	    cmocka_unit_test(test_unwritten_pages_are_zero),
 	    cmocka_unit_test(test_truncate_flag),
 	    cmocka_unit_test(test_direct_modes),

@@ -19,7 +19,8 @@
  * depth 1), W_BATCH submits qd reads at once and waits for all of them (what
  * a batch of ptbm_prefetch can at best do), W_READ_QD keeps qd reads in
  * flight on an io_uring, as fio does, and records each read's latency from
- * submission to completion: the ceiling at that depth.
+ * submission to completion: the ceiling at that depth. The io_uring reads
+ * go into a registered buffer, as a vm pool's staged reads do.
  */
 #include "bench.h"
 #include "xorshift.h"
@@ -190,6 +191,7 @@ static int op_batch(struct work_ctx *c, unsigned qd)
 struct disk_io {
 	struct io_uring ring;
 	bool ring_ok;
+	bool fixed; /* buf is the ring's registered buffer, as a pool's staging is */
 	unsigned qd;
 	char *buf;			 /* qd page buffers, aligned for O_DIRECT */
 	uint64_t t_submit[BENCH_MAX_QD]; /* TSC at submission, per slot */
@@ -214,6 +216,8 @@ int disk_worker_init(struct work_ctx *c, unsigned qd)
 	memset(d->buf, 0, (size_t)qd * c->page_size);
 	int rc = io_uring_queue_init(qd, &d->ring, 0);
 	d->ring_ok = rc == 0;
+	struct iovec iov = {d->buf, (size_t)qd * c->page_size};
+	d->fixed = d->ring_ok && io_uring_register_buffers(&d->ring, &iov, 1) == 0;
 	c->io = d;
 	return 0;
 }
@@ -252,8 +256,12 @@ static void disk_submit_page(struct work_ctx *c, unsigned slot, uint64_t pid)
 {
 	struct disk_io *d = c->io;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
-	io_uring_prep_read(sqe, c->fd, d->buf + (size_t)slot * c->page_size, c->page_size,
-			   (uint64_t)page_off(c, pid));
+	char *buf = d->buf + (size_t)slot * c->page_size;
+	if (d->fixed)
+		io_uring_prep_read_fixed(sqe, c->fd, buf, c->page_size, (uint64_t)page_off(c, pid),
+					 0);
+	else
+		io_uring_prep_read(sqe, c->fd, buf, c->page_size, (uint64_t)page_off(c, pid));
 	io_uring_sqe_set_data64(sqe, slot);
 	d->t_submit[slot] = tsc_now();
 }
