@@ -23,7 +23,7 @@ smoke() {
 		fail "the report names a tracker entry"
 	ls "$work"/ptbm-bench-* >/dev/null 2>&1 && fail "data file left behind"
 	keys="engine mode workers workload data_bytes budget_bytes ops_per_s p50_ns p99_ns
-	      p999_ns minor_faults_per_op major_faults_per_op read_bytes written_bytes
+	      p999_ns minor_faults_per_op major_faults_per_op cpu_ns_per_op read_bytes written_bytes
 	      evictions peak_rss_bytes huge_mapped_bytes"
 	if command -v python3 >/dev/null 2>&1; then
 		python3 - "$work/out.json" $keys <<'PY' || fail "JSON check"
@@ -44,6 +44,12 @@ assert measured, "nothing measured"
 for r in measured:
     assert r["ops_per_s"] > 0, "ops_per_s of " + r["engine"] + " " + r["workload"]
 engines = {r["engine"] for r in measured}
+# the workers' CPU time was measured, and a worker spends no more of it
+# than the wall time of its ops (medians of rounds: some slack)
+for r in measured:
+    wall_ns = 1e9 * r["workers"] / r["ops_per_s"]
+    assert 0 < r["cpu_ns_per_op"] <= 1.3 * wall_ns, \
+        "%s %s: CPU %.0f ns/op, wall %.0f" % (r["engine"], r["workload"], r["cpu_ns_per_op"], wall_ns)
 # every phase of 0.05 s was cut into slices of at most the default 20 ms
 assert d["config"]["slice_seconds"] == 0.02, d["config"]
 for r in measured:

@@ -92,11 +92,13 @@ static void note(struct bench_report *rep, const char *fmt, const char *a, const
 		return;
 	for (unsigned i = 0; i < rep->n_notes; i++) {
 		char tmp[200];
-		snprintf(tmp, sizeof tmp, fmt, a, b);
-		if (!strcmp(tmp, rep->notes[i]))
+		if (snprintf(tmp, sizeof tmp, fmt, a, b) >= 0 && !strcmp(tmp, rep->notes[i]))
 			return;
 	}
-	snprintf(rep->notes[rep->n_notes++], sizeof rep->notes[0], fmt, a, b);
+	/* a note longer than its slot is cut short */
+	char *dst = rep->notes[rep->n_notes++];
+	if (snprintf(dst, sizeof rep->notes[0], fmt, a, b) < 0)
+		dst[0] = '\0';
 }
 
 static struct bench_host *host_of(struct section *s, enum bench_engine e, enum ptbm_share m)

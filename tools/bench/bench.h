@@ -75,6 +75,7 @@ enum bench_fig {
 	F_MEAN,
 	F_MINFLT,    /* minor faults per op */
 	F_MAJFLT,    /* major faults per op */
+	F_CPU,	     /* the workers' CPU time per op, ns */
 	F_READ,	     /* bytes read from the data file */
 	F_WRITTEN,   /* bytes written to it */
 	F_READS_S,   /* pages read from the disk per second */
@@ -117,6 +118,7 @@ struct bench_worker_out {
 	uint64_t sum; /* values read: keeps the reads alive */
 	double seconds;
 	long minflt, majflt;
+	double cpu_s;		      /* the worker thread's CPU time in its timed phase */
 	uint64_t io_read, io_written; /* /proc/.../io of this task */
 	uint64_t hwm, shm;	      /* processes mode: this worker's VmHWM, RssShmem+File */
 	uint64_t huge;		      /* ... and its PMD-mapped bytes */

@@ -565,6 +565,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	struct hist h;
 	hist_clear(&h);
 	double ops = 0, rate = 0, secs = 0, minflt = 0, majflt = 0, rss = 0, shm = 0, huge = 0;
+	double cpu = 0;
 	for (unsigned i = 0; i < k; i++) {
 		const struct bench_worker_out *o = &ctl->out[i];
 		ops += (double)o->ops;
@@ -572,6 +573,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 		secs += o->seconds / k;
 		minflt += (double)o->minflt;
 		majflt += (double)o->majflt;
+		cpu += o->cpu_s;
 		if (hs->procs) {
 			io_r += o->io_read;
 			io_w += o->io_written;
@@ -598,6 +600,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	f[F_MEAN] = hist_mean(&h) * sp->tsc_ns;
 	f[F_MINFLT] = ops ? minflt / ops : 0;
 	f[F_MAJFLT] = ops ? majflt / ops : 0;
+	f[F_CPU] = ops ? cpu * 1e9 / ops : 0;
 	double ps = sp->page_size;
 	if (sp->engine == BE_VM || sp->engine == BE_HASH) {
 		/* the engine's own counts: exact, and io_uring workers included */

@@ -35,6 +35,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The calling thread's CPU time, user and system (io_uring's kernel
+ * workers, which a read rarely needs, not included). */
+static double thread_cpu_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 double now_s(void)
 {
 	struct timespec t;
@@ -444,7 +453,7 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 	while (atomic_load(go) == 0)
 		;
 	uint64_t t_start = tsc_now();
-	double t0 = now_s();
+	double t0 = now_s(), cpu0 = thread_cpu_s();
 	uint64_t ops = 0, i = 0, next_tick = t_start + c->series_tick, before = out->ops;
 	int rc = 0;
 	if (c->scan == 0 && cmd->work == W_SCAN)
@@ -471,6 +480,7 @@ void work_run(struct work_ctx *c, const struct bench_cmd *cmd, _Atomic uint32_t 
 	}
 	/* a slice of a phase adds to the slices before it (bench_cmd.more) */
 	out->seconds += now_s() - t0;
+	out->cpu_s += thread_cpu_s() - cpu0;
 	out->ops = before + ops;
 	out->sum = c->sum;
 	if (rc < 0) {
