@@ -454,9 +454,10 @@ static char *stage_buffers(size_t bytes)
 /*
  * Whether the staging buffers are the ring's registered buffer, registering
  * them on first use. A read into a registered buffer skips pinning its
- * pages for every request and unpinning them at completion (7-15% of the
- * CPU time of a read here, docs/bench.md). The pages count against
- * RLIMIT_MEMLOCK (1 MiB a thread) unless the process has CAP_IPC_LOCK;
+ * pages for every request and unpinning them at completion (12-13% of a
+ * batch's CPU time on a nested-paging host, docs/bench.md). The pages
+ * count against RLIMIT_MEMLOCK (up to 1 MiB a thread, or one page where
+ * pages are larger) unless the process has CAP_IPC_LOCK;
  * where the kernel refuses, reads go as before.
  */
 static bool stage_registered(struct io_uring *ring)
