@@ -74,7 +74,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 #if defined(__x86_64__)
@@ -170,14 +169,6 @@ static void page_work(struct frames *f, uint64_t *rng)
 }
 
 static volatile uint64_t sink;
-
-/* This thread's CPU time, ns. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static void spin(uint64_t ns)
 {
@@ -460,7 +451,7 @@ void probe_exp_after_read(struct probe_result *r)
 		for (int v = 0; v < V_N && rc == 0; v++) {
 			if (v == V_BATCH_REGISTERED && !registered)
 				continue;
-			uint64_t t0 = probe_now_ns(), c0 = thread_cpu_ns();
+			uint64_t t0 = probe_now_ns(), c0 = probe_cpu_ns();
 			if (v < V_SINGLE)
 				for (int i = 0; i < BLOCK && rc == 0; i++)
 					rc =
@@ -470,7 +461,7 @@ void probe_exp_after_read(struct probe_result *r)
 					rc = one_batch(&ring, fd, buf, &rng, (enum variant)v, kinds,
 						       &work_ns[v]);
 			ns[v] += probe_now_ns() - t0;
-			cpu_ns[v] += thread_cpu_ns() - c0;
+			cpu_ns[v] += probe_cpu_ns() - c0;
 		}
 	if (rc < 0) {
 		probe_fail_errno(r, "reading", -rc);
