@@ -30,10 +30,21 @@
  * hardware fault. Collapsing (MADV_COLLAPSE) copies the 512 present 4 KiB
  * pages of a 2 MiB extent into one huge page, which the MMU then maps with
  * one PMD entry in every process (extent.c says when).
+ *
+ * Moving (userfaultfd's UFFDIO_MOVE) hands a private page from one address
+ * to another: its PTE is cleared at the source (a TLB flush there) and set
+ * at the destination; the page is neither freed nor allocated nor zeroed.
+ * The kernel refuses a page that is shared (after a fork, until one side
+ * writes) or pinned (a read in flight into it), and a destination that is
+ * mapped: the caller then releases and populates as before.
  */
 #include "core/region.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -49,6 +60,18 @@
 #define MADV_COLLAPSE 25
 #endif
 #define IOV_BATCH 512
+/* Debian 12's kernel headers (6.1) predate moves; the ABI is Linux 6.8's. */
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1u << 16)
+struct uffdio_move {
+	uint64_t dst, src, len, mode;
+	int64_t move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct uffdio_move)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
 
 void *ptbm_region_reserve(uint64_t bytes, bool shared, int fd, uint64_t offset)
 {
@@ -136,4 +159,35 @@ int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n)
 int ptbm_region_collapse(void *addr)
 {
 	return madvise(addr, PTBM_EXTENT_BYTES, MADV_COLLAPSE) < 0 ? -errno : 0;
+}
+
+int ptbm_region_mover_open(void)
+{
+	/* user-mode faults only: what an unprivileged process may open */
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MOVE};
+	if (ioctl(fd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_MOVE)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+int ptbm_region_mover_register(int mover, void *addr, uint64_t bytes)
+{
+	struct uffdio_register reg = {
+	    .range = {.start = (uintptr_t)addr, .len = bytes},
+	    .mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	return ioctl(mover, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+int ptbm_region_move(int mover, void *dst, void *src, uint64_t bytes)
+{
+	struct uffdio_move m = {.dst = (uintptr_t)dst, .src = (uintptr_t)src, .len = bytes};
+	if (ioctl(mover, UFFDIO_MOVE, &m) < 0)
+		return -errno;
+	return m.move == (int64_t)bytes ? 0 : -EAGAIN;
 }

@@ -31,4 +31,21 @@ int ptbm_region_populate_runs(struct ptbm_run *runs, size_t n);
  * huge page: 0, or -errno (-EINVAL: this kernel or its settings never will). */
 int ptbm_region_collapse(void *addr);
 
+/*
+ * Moving frames between addresses of private memory (userfaultfd's
+ * UFFDIO_MOVE, Linux 6.8+): the page-table entries move, the pages stay,
+ * nothing is allocated, zeroed or freed. A mover is a userfaultfd of this
+ * process; a range it moves into must be registered with it (registered
+ * for write-protection, which never protects anything unless asked, so
+ * the range faults as before).
+ * ptbm_region_mover_open: the mover's descriptor, or -errno (-ENOSYS,
+ * -EPERM: no userfaultfd here; -EINVAL: a kernel without moves).
+ */
+int ptbm_region_mover_open(void);
+int ptbm_region_mover_register(int mover, void *addr, uint64_t bytes);
+/* Move the pages of [src, src + bytes) to dst: 0, or -errno (-EEXIST: dst
+ * is mapped; -ENOENT: src is not; -EBUSY: a page is shared or pinned).
+ * After a failure both ranges may hold part of the pages. */
+int ptbm_region_move(int mover, void *dst, void *src, uint64_t bytes);
+
 #endif /* PTBM_CORE_REGION_H */

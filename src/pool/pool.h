@@ -118,8 +118,9 @@ struct ptbm_pool {
 	/* cold fields */
 	char *region; /* the whole mapped region */
 	uint64_t region_bytes;
-	void *engine_area;    /* sh + off_engine */
-	void *engine_private; /* per-process engine state */
+	void *engine_area;	       /* sh + off_engine */
+	void *engine_private;	       /* per-process engine state */
+	struct ptbm_vm_spares *spares; /* private frames' spares (vm/recycle.c) */
 	struct ptbm_file file;
 	bool creator;
 	int shm_fd;		     /* named pools: the shm object */

@@ -6,7 +6,8 @@
  * The hit path is inlined into the entry points (vm/hit.h, pool/api.c);
  * the rest is split by idea: fix.c (latches that lost a race, first calls),
  * load.c (misses), evict.c (the clock), map.c (per-process page tables),
- * release.c (the background releaser), optimistic.c, prefetch.c, flush.c,
+ * release.c (the background releaser), recycle.c (frames moved, not
+ * freed), optimistic.c, prefetch.c, flush.c,
  * latch_wait.c (waiting, dead owners).
  */
 #include "vm/vm.h"
@@ -32,13 +33,26 @@ static int vm_init(ptbm_pool *pool, bool creator)
 {
 	if (creator)
 		ptbm_pageset_init(ptbm_vm_resident(pool), pool->sh->max_pages);
-	return ptbm_vm_releaser_init(pool);
+	int rc = ptbm_vm_spares_init(pool);
+	if (rc < 0)
+		return rc;
+	rc = ptbm_vm_releaser_init(pool);
+	if (rc < 0)
+		ptbm_vm_spares_fini(pool);
+	return rc;
 }
 
 static void vm_fini(ptbm_pool *pool, bool creator)
 {
 	(void)creator;
 	ptbm_vm_releaser_fini(pool);
+	ptbm_vm_spares_fini(pool);
+}
+
+static void vm_after_fork(ptbm_pool *pool)
+{
+	ptbm_vm_releaser_after_fork(pool);
+	ptbm_vm_spares_after_fork(pool);
 }
 
 const struct ptbm_engine_ops ptbm_vm_ops = {
@@ -54,5 +68,5 @@ const struct ptbm_engine_ops ptbm_vm_ops = {
     .init = vm_init,
     .fini = vm_fini,
     .drain = ptbm_vm_releaser_drain,
-    .after_fork = ptbm_vm_releaser_after_fork,
+    .after_fork = vm_after_fork,
 };

@@ -9,9 +9,10 @@
  * A clock over the resident set (a page set in page order, in the engine's
  * area) marks unlocked pages and takes marked ones exclusive, up to
  * evict_batch victims; dirty victims are written back in one batch; the
- * victims are sorted, merged into runs of adjacent pages and released with
- * one batched call (core/region.c); then each leaves the resident set and
- * is published evicted. A latched page is never a victim: the clock only
+ * victims are sorted, their pages moved into spares where the process keeps
+ * some (vm/recycle.c), the others merged into runs of adjacent pages and
+ * released with one batched call (core/region.c); then each leaves the
+ * resident set and is published evicted. A latched page is never a victim: the clock only
  * takes pages whose tag is unlocked or marked, with a CAS.
  */
 #include "vm/vm.h"
@@ -194,11 +195,19 @@ int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *work, size_t
 	}
 
 	ptbm_sort_ids(victims, n);
-	int rc = release_frames(pool, work, victims, n);
+	/* pages moved into spares (vm/recycle.c) are out of their frames;
+	 * the rest (dirty[], free again) are released */
+	size_t n_rest = 0, n_kept = ptbm_vm_spares_keep(pool, victims, n, dirty, &n_rest);
+	int rc = n_rest ? release_frames(pool, work, dirty, n_rest) : 0;
 	if (rc < 0) {
-		for (size_t i = 0; i < n; i++)
-			ptbm_state_unlatch_unchanged(&pool->desc[victims[i]]);
-		return rc;
+		for (size_t i = 0; i < n_rest; i++)
+			ptbm_state_unlatch_unchanged(&pool->desc[dirty[i]]);
+		if (n_kept == 0)
+			return rc;
+		n = n_kept;
+	} else {
+		for (size_t i = 0; i < n_rest; i++)
+			victims[n_kept + i] = dirty[i];
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pid = victims[i];

@@ -65,17 +65,23 @@ void ptbm_vm_unreserve_frames(ptbm_pool *pool, uint64_t n)
 }
 
 /*
- * Make n frames of exclusively latched pages ready for their contents:
- * mapped writable in this process (one system call for the lot, adjacent
- * frames merged) and touched once per 4 KiB, which on a paravirtualized
- * guest is when the hypervisor maps them. Called while their reads are in
- * flight. A failure is harmless: the copy would fault the frame in.
+ * Make n frames of exclusively latched pages ready for their contents: a
+ * spare's page moved in where the process keeps spares (vm/recycle.c),
+ * else mapped writable in this process (one system call for the rest,
+ * adjacent frames merged) and touched once per 4 KiB, which on a
+ * paravirtualized guest is when the hypervisor maps them. Called while
+ * their reads are in flight. A failure is harmless: the copy would fault
+ * the frame in.
  */
 void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
 {
 	struct ptbm_run runs[PTBM_STAGE_MAX]; /* n <= ptbm_file_stage_slots() */
-	size_t k = 0;
+	void *fresh[PTBM_STAGE_MAX];
+	size_t k = 0, n_fresh = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (ptbm_vm_spares_take(pool, addr[i]))
+			continue;
+		fresh[n_fresh++] = addr[i];
 		if (k == PTBM_STAGE_MAX) {
 			ptbm_region_populate_runs(runs, k);
 			k = 0;
@@ -83,9 +89,9 @@ void ptbm_vm_prepare_frames(ptbm_pool *pool, void *const *addr, size_t n)
 		k = ptbm_runs_add(runs, k, addr[i], pool->page_size);
 	}
 	ptbm_region_populate_runs(runs, k);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n_fresh; i++)
 		for (uint32_t off = 0; off < pool->page_size; off += 4096)
-			((volatile char *)addr[i])[off] = 0;
+			((volatile char *)fresh[i])[off] = 0;
 }
 
 /*

@@ -117,6 +117,23 @@ void ptbm_vm_releaser_drain(ptbm_pool *pool);
 void ptbm_vm_releaser_fini(ptbm_pool *pool);
 void ptbm_vm_releaser_after_fork(ptbm_pool *pool);
 
+/* recycle.c: frames recycled instead of freed (threads mode, private
+ * frames, a kernel with userfaultfd moves); without them every call below
+ * does nothing and the callers release and populate. */
+int ptbm_vm_spares_init(ptbm_pool *pool);
+void ptbm_vm_spares_fini(ptbm_pool *pool);
+void ptbm_vm_spares_after_fork(ptbm_pool *pool);
+/* Move the pages of n latched victims' frames into spares: pids keeps the
+ * ones moved (returned: how many), rest gets the others (*n_rest), for the
+ * caller to release; both in pids' order. */
+size_t ptbm_vm_spares_keep(ptbm_pool *pool, uint64_t *pids, size_t n, uint64_t *rest,
+			   size_t *n_rest);
+/* Give the reserved frame at addr a spare's page: false if there is none
+ * (populate it then). */
+bool ptbm_vm_spares_take(ptbm_pool *pool, void *addr);
+/* Spares holding a page now. */
+uint64_t ptbm_vm_spares_held(ptbm_pool *pool);
+
 /* map.c: map page pid (latched by the caller, generation g) and its
  * unmapped resident neighbours into this process's page table. */
 int ptbm_vm_map_group(ptbm_pool *pool, uint64_t pid, uint8_t g);
