@@ -12,8 +12,9 @@
  * victims are sorted, their pages moved into spares where the process keeps
  * some (vm/recycle.c), the others merged into runs of adjacent pages and
  * released with one batched call (core/region.c); then each leaves the
- * resident set and is published evicted. A latched page is never a victim: the clock only
- * takes pages whose tag is unlocked or marked, with a CAS.
+ * resident set and is published evicted. A latched page is never a
+ * victim: the clock only takes pages whose tag is unlocked or marked, with
+ * a CAS.
  */
 #include "vm/vm.h"
 

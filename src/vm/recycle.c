@@ -29,8 +29,9 @@
  * Where not: shmem frames (a shmem page belongs to its offset in the
  * object: only private anonymous pages move), a kernel before Linux 6.8 or
  * a process without userfaultfd (seccomp, a sandbox), and a forked child
- * (the mover is bound to the parent's address space): those release and
- * populate.
+ * (the mover is bound to the parent's address space, so the pool's fork
+ * handler drops the child's spares, as it resets its other per-process
+ * state): those release and populate.
  */
 #include "vm/vm.h"
 
@@ -43,9 +44,8 @@
 #define SPARE_AREA_MAX (8u << 20)
 
 struct ptbm_vm_spares {
-	int mover;   /* this process's userfaultfd (core/region.c) */
-	pid_t owner; /* the process it moves pages in */
-	char *area;  /* cap slots of page_size bytes, private, registered */
+	int mover;  /* this process's userfaultfd (core/region.c) */
+	char *area; /* cap slots of page_size bytes, private, registered */
 	uint32_t cap;
 	pthread_mutex_t mu;	/* guards the two stacks */
 	uint32_t n_full;	/* slots holding a page: full[0, n_full) */
@@ -56,13 +56,6 @@ struct ptbm_vm_spares {
 static char *slot_addr(const ptbm_pool *pool, const struct ptbm_vm_spares *sp, uint32_t i)
 {
 	return sp->area + (uint64_t)i * pool->page_size;
-}
-
-/* This process's spares, or NULL: release and populate. */
-static struct ptbm_vm_spares *spares(ptbm_pool *pool)
-{
-	struct ptbm_vm_spares *sp = pool->spares;
-	return sp && sp->owner == getpid() ? sp : NULL;
 }
 
 static void spares_free(ptbm_pool *pool, struct ptbm_vm_spares *sp)
@@ -89,7 +82,6 @@ int ptbm_vm_spares_init(ptbm_pool *pool)
 	if (!sp)
 		return -ENOMEM;
 	sp->mover = -1;
-	sp->owner = getpid();
 	sp->cap = (uint32_t)cap;
 	pthread_mutex_init(&sp->mu, NULL);
 	sp->full = calloc(2 * cap, sizeof *sp->full);
@@ -169,7 +161,7 @@ static bool keep(ptbm_pool *pool, struct ptbm_vm_spares *sp, void *addr)
 size_t ptbm_vm_spares_keep(ptbm_pool *pool, uint64_t *pids, size_t n, uint64_t *rest,
 			   size_t *n_rest)
 {
-	struct ptbm_vm_spares *sp = spares(pool);
+	struct ptbm_vm_spares *sp = pool->spares;
 	size_t kept = 0;
 	*n_rest = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -183,7 +175,7 @@ size_t ptbm_vm_spares_keep(ptbm_pool *pool, uint64_t *pids, size_t n, uint64_t *
 
 bool ptbm_vm_spares_take(ptbm_pool *pool, void *addr)
 {
-	struct ptbm_vm_spares *sp = spares(pool);
+	struct ptbm_vm_spares *sp = pool->spares;
 	uint32_t slot;
 	if (!sp || !pop(sp, sp->full, &sp->n_full, &slot))
 		return false;

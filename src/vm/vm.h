@@ -118,8 +118,8 @@ void ptbm_vm_releaser_fini(ptbm_pool *pool);
 void ptbm_vm_releaser_after_fork(ptbm_pool *pool);
 
 /* recycle.c: frames recycled instead of freed (threads mode, private
- * frames, a kernel with userfaultfd moves); without them every call below
- * does nothing and the callers release and populate. */
+ * frames, a kernel with userfaultfd moves); without them the pool keeps
+ * no spares, takes none, and the callers release and populate. */
 int ptbm_vm_spares_init(ptbm_pool *pool);
 void ptbm_vm_spares_fini(ptbm_pool *pool);
 void ptbm_vm_spares_after_fork(ptbm_pool *pool);
