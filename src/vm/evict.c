@@ -12,9 +12,10 @@
  * victims are sorted, their pages moved into spares where the process keeps
  * some (vm/recycle.c), the others merged into runs of adjacent pages and
  * released with one batched call (core/region.c); then each leaves the
- * resident set and is published evicted. A latched page is never a
- * victim: the clock only takes pages whose tag is unlocked or marked, with
- * a CAS.
+ * resident set and is published evicted. Where pages move, a miss may
+ * instead take victims whose pages go straight into its frames
+ * (ptbm_vm_evict_into, below). A latched page is never a victim: the clock
+ * only takes pages whose tag is unlocked or marked, with a CAS.
  */
 #include "vm/vm.h"
 
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Victims a few pages apart are released as one run: the evicted pages
@@ -152,74 +154,134 @@ static void count_in(ptbm_pool *pool, struct ptbm_stat_slot *slot, enum ptbm_cou
 		atomic_fetch_add_explicit(&pool->sh->retired[c], n, memory_order_relaxed);
 }
 
-int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *work, size_t n,
-			   struct ptbm_stat_slot *slot)
+/*
+ * Write back the dirty ones of *n victims in one batch. One that fails
+ * stays, resident, dirty and unlatched again (its last good copy), and
+ * leaves victims; *n is what is left. Returns the write error, if any.
+ */
+static int write_back(ptbm_pool *pool, struct ptbm_evict_work *work, size_t *n,
+		      struct ptbm_stat_slot *slot)
 {
 	uint64_t *victims = work->victims, *dirty = work->dirty;
 	void **dirty_addr = work->dirty_addr;
 	size_t n_dirty = 0;
-	if (n == 0)
-		return 0;
-
-	/* write back the dirty victims, in one batch; any that fails stays */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < *n; i++)
 		if (atomic_load_explicit(&pool->desc[victims[i]], memory_order_relaxed) &
 		    PTBM_DIRTY_BIT) {
 			dirty[n_dirty] = victims[i];
 			dirty_addr[n_dirty++] = ptbm_page_addr(pool, victims[i]);
 		}
-	int werr = 0;
-	if (n_dirty) {
-		int *rcs = work->rcs;
-		werr = ptbm_file_write_batch(&pool->file, dirty, dirty_addr, n_dirty, rcs);
-		size_t failed = 0;
-		for (size_t j = 0; j < n_dirty; j++) {
-			if (rcs[j] == 0)
-				continue;
-			/* resident, dirty and unlatched again: its last good copy */
-			ptbm_state_unlatch_unchanged(&pool->desc[dirty[j]]);
-			for (size_t i = 0; i < n; i++)
-				if (victims[i] == dirty[j])
-					victims[i] = UINT64_MAX;
-			failed++;
-		}
-		count_in(pool, slot, PTBM_C_WRITES, n_dirty - failed);
-		if (failed) {
-			size_t k = 0;
-			for (size_t i = 0; i < n; i++)
-				if (victims[i] != UINT64_MAX)
-					victims[k++] = victims[i];
-			n = k;
-			if (n == 0)
-				return werr;
-		}
+	if (n_dirty == 0)
+		return 0;
+	int *rcs = work->rcs;
+	int werr = ptbm_file_write_batch(&pool->file, dirty, dirty_addr, n_dirty, rcs);
+	size_t failed = 0;
+	for (size_t j = 0; j < n_dirty; j++) {
+		if (rcs[j] == 0)
+			continue;
+		ptbm_state_unlatch_unchanged(&pool->desc[dirty[j]]);
+		for (size_t i = 0; i < *n; i++)
+			if (victims[i] == dirty[j])
+				victims[i] = UINT64_MAX;
+		failed++;
 	}
+	count_in(pool, slot, PTBM_C_WRITES, n_dirty - failed);
+	if (failed) {
+		size_t k = 0;
+		for (size_t i = 0; i < *n; i++)
+			if (victims[i] != UINT64_MAX)
+				victims[k++] = victims[i];
+		*n = k;
+	}
+	return werr;
+}
 
-	ptbm_sort_ids(victims, n);
-	/* pages moved into spares (vm/recycle.c) are out of their frames;
-	 * the rest (dirty[], free again) are released */
-	size_t n_rest = 0, n_kept = ptbm_vm_spares_keep(pool, victims, n, dirty, &n_rest);
-	int rc = n_rest ? release_frames(pool, work, dirty, n_rest) : 0;
-	if (rc < 0) {
-		for (size_t i = 0; i < n_rest; i++)
-			ptbm_state_unlatch_unchanged(&pool->desc[dirty[i]]);
-		if (n_kept == 0)
-			return rc;
-		n = n_kept;
-	} else {
-		for (size_t i = 0; i < n_rest; i++)
-			victims[n_kept + i] = dirty[i];
-	}
+/* n clean victims whose pages are out of their frames: out of the resident
+ * set, published evicted. */
+static void publish_evicted(ptbm_pool *pool, const uint64_t *pids, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
-		uint64_t pid = victims[i];
+		uint64_t pid = pids[i];
 		ptbm_pageset_remove(ptbm_vm_resident(pool), pid);
 		uint64_t s = atomic_load_explicit(&pool->desc[pid], memory_order_relaxed);
 		s = ptbm_bump_version(ptbm_with_tag(s & ~PTBM_DIRTY_BIT, PTBM_TAG_EVICTED));
 		atomic_store_explicit(&pool->desc[pid], s, memory_order_release);
 	}
+}
+
+/* The clean half of retiring: frames emptied (spares, else released),
+ * victims published evicted, their frames given back to the budget. */
+static int retire_clean(ptbm_pool *pool, struct ptbm_evict_work *work, size_t n,
+			struct ptbm_stat_slot *slot)
+{
+	uint64_t *victims = work->victims, *rest = work->dirty;
+	ptbm_sort_ids(victims, n);
+	/* pages moved into spares (vm/recycle.c) are out of their frames;
+	 * the rest (in dirty[], which is free again) are released */
+	size_t n_rest = 0, n_kept = ptbm_vm_spares_keep(pool, victims, n, rest, &n_rest);
+	int rc = n_rest ? release_frames(pool, work, rest, n_rest) : 0;
+	if (rc < 0) {
+		for (size_t i = 0; i < n_rest; i++)
+			ptbm_state_unlatch_unchanged(&pool->desc[rest[i]]);
+		if (n_kept == 0)
+			return rc;
+		n = n_kept;
+	} else {
+		for (size_t i = 0; i < n_rest; i++)
+			victims[n_kept + i] = rest[i];
+	}
+	publish_evicted(pool, victims, n);
 	atomic_fetch_sub(&pool->sh->resident, n);
 	count_in(pool, slot, PTBM_C_EVICTIONS, n);
 	return (int)n;
+}
+
+int ptbm_vm_retire_victims(ptbm_pool *pool, struct ptbm_evict_work *work, size_t n,
+			   struct ptbm_stat_slot *slot)
+{
+	if (n == 0)
+		return 0;
+	int werr = write_back(pool, work, &n, slot);
+	return n ? retire_clean(pool, work, n, slot) : werr;
+}
+
+size_t ptbm_vm_evict_into(ptbm_pool *pool, void *const *frames, size_t n, bool *filled)
+{
+	for (size_t i = 0; i < n; i++)
+		filled[i] = false;
+	struct ptbm_evict_work w;
+	void *mem = n ? ptbm_vm_evict_work_alloc(&w, n) : NULL;
+	if (!mem)
+		return 0;
+	struct ptbm_stat_slot *slot = ptbm_slot(pool);
+	ptbm_slot_hold(slot, 1);
+	size_t m = ptbm_vm_pick_victims(pool, &w);
+	if (m)
+		write_back(pool, &w, &m, slot);
+	/* victim i's page into frame i; one that does not move is retired */
+	size_t handed = 0, n_rest = 0;
+	uint64_t *rest = w.dirty; /* free again after the write-back */
+	for (size_t i = 0; i < m; i++) {
+		uint64_t v = w.victims[i];
+		if (ptbm_vm_hand_over(pool, frames[i], ptbm_page_addr(pool, v))) {
+			filled[i] = true;
+			w.victims[handed++] = v;
+		} else {
+			rest[n_rest++] = v;
+		}
+	}
+	publish_evicted(pool, w.victims, handed);
+	count_in(pool, slot, PTBM_C_EVICTIONS, handed);
+	if (n_rest) {
+		memcpy(w.victims, rest, n_rest * sizeof *rest);
+		retire_clean(pool, &w, n_rest, slot);
+	}
+	ptbm_slot_hold(slot, -1);
+	free(mem);
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++)
+		got += filled[i];
+	return got;
 }
 
 /* Victims are latched inside: count the work as one held latch. */

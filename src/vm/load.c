@@ -142,6 +142,32 @@ void ptbm_vm_evict_for(ptbm_pool *pool, uint64_t n)
 }
 
 /*
+ * Victims handed straight over. Where pages move (vm/recycle.c), a victim
+ * moved into a spare and then into a miss's frame took two moves, each one
+ * system call and one flush of the page's old address. A miss that needs a
+ * victim anyway takes it at once instead: the victim's page moves straight
+ * into the missing frame, one move, and the frame takes over the victim's
+ * count in the budget, so resident memory does not change. The pool keeps
+ * a batch of the budget free, as eviction in a read's shadow does (above),
+ * so that a thread that does not hand over (no victim to be had) finds a
+ * frame without waiting. Not in a pool with a releaser, whose thread takes
+ * the victims off the misses' path, nor in one too small to evict ahead.
+ */
+size_t ptbm_vm_hand_over_for(ptbm_pool *pool, void *const *addr, size_t n, bool *framed)
+{
+	for (size_t i = 0; i < n; i++)
+		framed[i] = false;
+	if (!ptbm_vm_hands_over(pool) || pool->engine_private || !ptbm_vm_evicts_ahead(pool))
+		return 0;
+	uint64_t level = pool->sh->budget_pages - pool->sh->evict_batch;
+	uint64_t resident = atomic_load_explicit(&pool->sh->resident, memory_order_relaxed);
+	if (resident + n <= level)
+		return 0;
+	uint64_t need = resident + n - level;
+	return ptbm_vm_evict_into(pool, addr, need < n ? need : n, framed);
+}
+
+/*
  * Load page pid, whose exclusive latch the caller took from the evicted
  * state (s is the state word it replaced). On success the page is resident
  * and still latched exclusive; returns the new state word's low bits in
@@ -159,14 +185,17 @@ int ptbm_vm_load(ptbm_pool *pool, uint64_t pid, uint64_t s, uint64_t *state)
 	}
 	/* the read goes first; the frame is made ready while the disk works */
 	ptbm_file_read_start(&pool->file, &pid, 1, &st);
-	rc = ptbm_vm_reserve_frame(pool);
-	if (rc < 0) {
-		void *none[1] = {NULL};
-		ptbm_file_read_finish(&pool->file, &st, none, rcs);
-		goto fail;
+	bool framed;
+	if (!ptbm_vm_hand_over_for(pool, &addr, 1, &framed)) {
+		rc = ptbm_vm_reserve_frame(pool);
+		if (rc < 0) {
+			void *none[1] = {NULL};
+			ptbm_file_read_finish(&pool->file, &st, none, rcs);
+			goto fail;
+		}
+		ptbm_vm_prepare_frames(pool, &addr, 1);
+		ptbm_vm_evict_in_shadow(pool);
 	}
-	ptbm_vm_prepare_frames(pool, &addr, 1);
-	ptbm_vm_evict_in_shadow(pool);
 	rc = ptbm_file_read_finish(&pool->file, &st, &addr, rcs);
 	if (rc < 0)
 		goto fail_frame;

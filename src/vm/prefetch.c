@@ -31,20 +31,34 @@ static int prefetch_batch_held(ptbm_pool *pool, const uint64_t *pids, size_t n)
 	}
 	struct ptbm_staged st;
 	ptbm_file_read_start(&pool->file, got, k, &st);
-	ptbm_vm_evict_for(pool, k);
-	size_t framed = 0;
-	for (; framed < k; framed++)
-		if ((err = ptbm_vm_reserve_frame(pool)) < 0)
-			break;
-	ptbm_vm_prepare_frames(pool, addr, framed);
-	void *dst[PREFETCH_BATCH];
-	for (size_t i = 0; i < k; i++)
-		dst[i] = i < framed ? addr[i] : NULL;
+	/* frames: victims' pages handed over, else reserved and prepared */
+	bool framed[PREFETCH_BATCH];
+	size_t handed = ptbm_vm_hand_over_for(pool, addr, k, framed);
+	ptbm_vm_evict_for(pool, k - handed);
+	void *fresh[PREFETCH_BATCH], *dst[PREFETCH_BATCH];
+	size_t n_fresh = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (!framed[i] && !err && (err = ptbm_vm_reserve_frame(pool)) == 0) {
+			framed[i] = true;
+			fresh[n_fresh++] = addr[i];
+		}
+		dst[i] = framed[i] ? addr[i] : NULL;
+	}
+	ptbm_vm_prepare_frames(pool, fresh, n_fresh);
 	if (k)
 		ptbm_file_read_finish(&pool->file, &st, dst, rcs);
-	for (size_t i = framed; i < k; i++) /* no frame: leave them evicted */
-		atomic_store_explicit(&pool->desc[got[i]], state[i], memory_order_release);
-	k = framed;
+	size_t kept = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (!framed[i]) { /* no frame: leave it evicted */
+			atomic_store_explicit(&pool->desc[got[i]], state[i], memory_order_release);
+			continue;
+		}
+		got[kept] = got[i];
+		state[kept] = state[i];
+		addr[kept] = addr[i];
+		rcs[kept++] = rcs[i];
+	}
+	k = kept;
 	int loaded = 0;
 	struct ptbm_run bad[PREFETCH_BATCH];
 	size_t n_bad = 0;

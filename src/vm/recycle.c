@@ -18,6 +18,13 @@
  * overwrites all of them: a load writes the whole frame, the page read or
  * zeros past the file's end, and a failed load releases its frame.
  *
+ * Better still, a miss that needs a victim anyway has its victim's page
+ * moved straight into its own frame (vm/load.c, ptbm_vm_hand_over_for;
+ * vm/evict.c, ptbm_vm_evict_into): one move a miss instead of two, the
+ * frame taking over the victim's count in the budget. Spares remain for
+ * the victims no miss is waiting for: a whole batch evicted when the
+ * budget is full, and a releaser's.
+ *
  * The budget: a spare is a free frame of the budget that holds memory. It
  * comes only from an eviction, which gives its frame back to the budget
  * after the move, and goes only to a frame that was reserved, so pages in
@@ -51,6 +58,7 @@ struct ptbm_vm_spares {
 	uint32_t n_full;	/* slots holding a page: full[0, n_full) */
 	uint32_t n_empty;	/* slots holding none: empty[0, n_empty) */
 	uint32_t *full, *empty; /* a slot in flight is on neither */
+	_Atomic uint64_t moves; /* move calls made, for tests */
 };
 
 static char *slot_addr(const ptbm_pool *pool, const struct ptbm_vm_spares *sp, uint32_t i)
@@ -141,6 +149,13 @@ static void push(struct ptbm_vm_spares *sp, uint32_t *to, uint32_t *n, uint32_t 
 	pthread_mutex_unlock(&sp->mu);
 }
 
+static int move(ptbm_pool *pool, void *dst, void *src)
+{
+	struct ptbm_vm_spares *sp = pool->spares;
+	atomic_fetch_add_explicit(&sp->moves, 1, memory_order_relaxed);
+	return ptbm_region_move(sp->mover, dst, src, pool->page_size);
+}
+
 /* Move the page of the frame at addr into an empty slot; false: release it. */
 static bool keep(ptbm_pool *pool, struct ptbm_vm_spares *sp, void *addr)
 {
@@ -148,7 +163,7 @@ static bool keep(ptbm_pool *pool, struct ptbm_vm_spares *sp, void *addr)
 	if (!pop(sp, sp->empty, &sp->n_empty, &slot))
 		return false;
 	char *to = slot_addr(pool, sp, slot);
-	if (ptbm_region_move(sp->mover, to, addr, pool->page_size) < 0) {
+	if (move(pool, to, addr) < 0) {
 		/* whatever moved goes back to the kernel; the frame is released */
 		madvise(to, pool->page_size, MADV_DONTNEED);
 		push(sp, sp->empty, &sp->n_empty, slot);
@@ -173,6 +188,18 @@ size_t ptbm_vm_spares_keep(ptbm_pool *pool, uint64_t *pids, size_t n, uint64_t *
 	return kept;
 }
 
+/* Move one page into the frame at dst, which holds none but perhaps a
+ * stray zero page an optimistic reader left there. */
+static int move_into(ptbm_pool *pool, void *dst, void *src)
+{
+	int rc = move(pool, dst, src);
+	if (rc == -EEXIST) {
+		madvise(dst, pool->page_size, MADV_DONTNEED);
+		rc = move(pool, dst, src);
+	}
+	return rc;
+}
+
 bool ptbm_vm_spares_take(ptbm_pool *pool, void *addr)
 {
 	struct ptbm_vm_spares *sp = pool->spares;
@@ -180,21 +207,25 @@ bool ptbm_vm_spares_take(ptbm_pool *pool, void *addr)
 	if (!sp || !pop(sp, sp->full, &sp->n_full, &slot))
 		return false;
 	char *from = slot_addr(pool, sp, slot);
-	int rc = ptbm_region_move(sp->mover, addr, from, pool->page_size);
-	if (rc == -EEXIST) {
-		/* a stray zero page an optimistic reader left in the frame */
-		madvise(addr, pool->page_size, MADV_DONTNEED);
-		rc = ptbm_region_move(sp->mover, addr, from, pool->page_size);
-	}
-	if (rc == 0) {
-		push(sp, sp->empty, &sp->n_empty, slot);
-		return true;
-	}
-	/* a page the kernel will not move (shared with a fork): freed; what
-	 * did move stays in the frame, which the caller populates */
-	madvise(from, pool->page_size, MADV_DONTNEED);
+	int rc = move_into(pool, addr, from);
+	if (rc < 0)
+		/* a page the kernel will not move (shared with a fork): freed;
+		 * what did move stays in the frame, which the caller populates */
+		madvise(from, pool->page_size, MADV_DONTNEED);
 	push(sp, sp->empty, &sp->n_empty, slot);
-	return false;
+	return rc == 0;
+}
+
+bool ptbm_vm_hands_over(const ptbm_pool *pool)
+{
+	return pool->spares != NULL;
+}
+
+bool ptbm_vm_hand_over(ptbm_pool *pool, void *dst, void *victim)
+{
+	/* a page that will not move stays in the victim's frame, released
+	 * there; what did move stays in dst, which the caller populates */
+	return pool->spares && move_into(pool, dst, victim) == 0;
 }
 
 uint64_t ptbm_vm_spares_held(ptbm_pool *pool)
@@ -206,4 +237,10 @@ uint64_t ptbm_vm_spares_held(ptbm_pool *pool)
 	uint64_t n = sp->n_full;
 	pthread_mutex_unlock(&sp->mu);
 	return n;
+}
+
+uint64_t ptbm_vm_moves(ptbm_pool *pool)
+{
+	struct ptbm_vm_spares *sp = pool->spares;
+	return sp ? atomic_load_explicit(&sp->moves, memory_order_relaxed) : 0;
 }

@@ -70,6 +70,21 @@ void ptbm_vm_evict_in_shadow(ptbm_pool *pool);
  * budget lacks for them (not in a pool with a releaser). */
 void ptbm_vm_evict_for(ptbm_pool *pool, uint64_t n);
 
+/*
+ * evict.c: victims handed straight to misses (vm/recycle.c): up to n
+ * victims picked and written back if dirty, victim i's page moved into
+ * frames[i] (frames of latched pages being loaded, not reserved: each takes
+ * over its victim's count in the budget, so resident is unchanged), the
+ * victims published evicted. filled[i] says which frames got a page;
+ * returns how many. A victim whose page does not move is retired as usual
+ * and its frame given back to the budget.
+ */
+size_t ptbm_vm_evict_into(ptbm_pool *pool, void *const *frames, size_t n, bool *filled);
+/* load.c: as many of n misses' frames as the budget lacks room for, given
+ * their victims' pages (ptbm_vm_evict_into) when this process hands pages
+ * over and has no releaser; framed[i]: frame i has its page and its count. */
+size_t ptbm_vm_hand_over_for(ptbm_pool *pool, void *const *addr, size_t n, bool *framed);
+
 /* One eviction's arrays, sized by evict_batch (up to 4096) and so on the
  * heap, not on a worker's stack (which may be small). */
 struct ptbm_evict_work {
@@ -131,8 +146,16 @@ size_t ptbm_vm_spares_keep(ptbm_pool *pool, uint64_t *pids, size_t n, uint64_t *
 /* Give the reserved frame at addr a spare's page: false if there is none
  * (populate it then). */
 bool ptbm_vm_spares_take(ptbm_pool *pool, void *addr);
+/* Whether this process moves pages between frames (it keeps spares). */
+bool ptbm_vm_hands_over(const ptbm_pool *pool);
+/* Move the page of a latched victim's frame straight into the frame at dst
+ * (holding no page): false if it did not move (release the victim's frame,
+ * populate dst). */
+bool ptbm_vm_hand_over(ptbm_pool *pool, void *dst, void *victim);
 /* Spares holding a page now. */
 uint64_t ptbm_vm_spares_held(ptbm_pool *pool);
+/* Move calls this process made (for tests). */
+uint64_t ptbm_vm_moves(ptbm_pool *pool);
 
 /* map.c: map page pid (latched by the caller, generation g) and its
  * unmapped resident neighbours into this process's page table. */

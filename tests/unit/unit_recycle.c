@@ -144,6 +144,63 @@ static void test_misses_populate_nothing(void **state)
 	tu_close(pool);
 }
 
+/* Batches of misses read ahead, as a scan or an index's batched lookups do. */
+static void churn_batches(ptbm_pool *pool, const uint64_t *seeds, unsigned batches, unsigned salt)
+{
+	srandom(salt);
+	for (unsigned b = 0; b < batches; b++) {
+		uint64_t ids[TU_BATCH];
+		for (unsigned i = 0; i < TU_BATCH; i++)
+			ids[i] = (uint64_t)random() % N_PAGES;
+		assert_true(ptbm_prefetch(pool, ids, TU_BATCH) >= 0);
+		for (unsigned i = 0; i < TU_BATCH; i++)
+			if (tu_verify(pool, ids[i], seeds[ids[i]]) != 0)
+				fail_msg("page %llu: not what was written",
+					 (unsigned long long)ids[i]);
+		if (b % 32 == 0)
+			check_memory(pool);
+	}
+}
+
+/* Moves per miss: a victim's page handed straight to the missing frame is
+ * one; through a spare it would be two. */
+static void check_moves_per_miss(uint64_t moves, uint64_t misses)
+{
+	assert_true(misses > BUDGET);
+	if ((double)moves > 1.25 * (double)misses)
+		fail_msg("%llu moves for %llu misses", (unsigned long long)moves,
+			 (unsigned long long)misses);
+	if ((double)moves < 0.75 * (double)misses)
+		fail_msg("%llu moves for %llu misses: pages were not recycled",
+			 (unsigned long long)moves, (unsigned long long)misses);
+}
+
+static void test_victims_handed_straight_over(void **state)
+{
+	(void)state;
+	uint64_t *seeds;
+	ptbm_pool *pool = open_churned("recycle_hand.dat", &seeds, 6);
+
+	/* one miss at a time */
+	struct ptbm_stats st0 = tu_stats(pool);
+	uint64_t m0 = ptbm_vm_moves(pool);
+	churn(pool, seeds, 4 * BUDGET, 7);
+	struct ptbm_stats st1 = tu_stats(pool);
+	check_moves_per_miss(ptbm_vm_moves(pool) - m0, st1.misses - st0.misses);
+
+	/* batches of misses; a read ahead counts its pages as reads */
+	m0 = ptbm_vm_moves(pool);
+	churn_batches(pool, seeds, 4 * BUDGET / TU_BATCH, 8);
+	struct ptbm_stats st2 = tu_stats(pool);
+	check_moves_per_miss(ptbm_vm_moves(pool) - m0, st2.reads - st1.reads);
+
+	verify_all(pool, seeds);
+	check_memory(pool);
+	tu_check_within_budget(pool);
+	free(seeds);
+	tu_close(pool);
+}
+
 static void test_fork_shares_every_page(void **state)
 {
 	(void)state;
@@ -178,6 +235,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_misses_populate_nothing),
+	    cmocka_unit_test(test_victims_handed_straight_over),
 	    cmocka_unit_test(test_fork_shares_every_page),
 	};
 	return TU_MAIN(argc, argv, NULL, tests);
