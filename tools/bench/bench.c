@@ -220,6 +220,7 @@ static int run_slice(struct plan *p, struct section *s, struct bench_row *r, uns
 	struct bench_cmd cmd = row_cmd(p->o, r);
 	cmd.seconds /= n;
 	cmd.more = k > 0;
+	cmd.last = k + 1 == n;
 	if (rc == 0)
 		rc = host_run(h, &cmd, r->round[r->rounds]);
 	if (rc < 0) {

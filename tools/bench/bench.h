@@ -95,6 +95,7 @@ struct bench_cmd {
 	unsigned workers;   /* active workers: 1..crew size */
 	double seconds;	    /* timed phase */
 	bool more;	    /* the next slice of the phase before: add to its figures */
+	bool last;	    /* the phase's last slice: its figures are the phase's */
 	double writes;	    /* W_MIXED: share of exclusive fixes */
 	unsigned qd;	    /* W_BATCH size, W_READ_QD depth, W_SCAN read-ahead */
 	uint32_t time_mask; /* an op is timed when (op index & mask) == 0 */

@@ -219,7 +219,9 @@ static void member_phase(struct host_state *hs, struct work_ctx *c, unsigned id)
 		proc_mem(&hwm, &shm);
 		o->hwm = hwm > o->hwm ? hwm : o->hwm;
 		o->shm = shm > o->shm ? shm : o->shm;
-		o->huge = proc_huge();
+		/* a walk of the whole page table: once a phase, not once a slice */
+		if (ctl->cmd.last)
+			o->huge = proc_huge();
 	}
 }
 
@@ -588,7 +590,7 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 		proc_mem(&hwm, &sh);
 		rss = (double)hwm;
 		shm = (double)sh;
-		huge = (double)proc_huge();
+		huge = ctl->cmd.last ? (double)proc_huge() : 0;
 	}
 	memset(f, 0, sizeof ctl->fig);
 	f[F_SECONDS] = secs;
