@@ -18,6 +18,8 @@ smoke() {
 	grep -q '^## In memory' "$work/out.md" || fail "no in-memory table"
 	grep -q '^## Out of memory' "$work/out.md" || fail "no out-of-memory table"
 	grep -q '^## Goals' "$work/out.md" || fail "no goals"
+	grep -qE '^- host: (shadow paging|nested paging|unclassified) \(a fault [0-9.]+ us' \
+		"$work/out.md" || fail "no host kind in the header"
 	# the report speaks of the project, never of a tracker's entries
 	grep -qiE '\bissues?\b' "$work/out.md" "$work/out.json" &&
 		fail "the report names a tracker entry"
@@ -34,6 +36,16 @@ for k in ("machine", "kernel", "results"):
 assert isinstance(d["kernel"], str) and d["kernel"], "kernel"
 for k in ("cpu_model", "cores", "memory_bytes"):
     assert k in d["machine"], "machine." + k
+# the host's kind was measured, and the verdict is the probe's rule applied
+# to the two figures beside it (thresholds of tools/probe/probe.h)
+m = d["machine"]
+fault, gain = m["host_paging_fault_ns"], m["host_paging_touch_vs_populate"]
+assert fault > 0 and gain > 0, "host paging figures %r %r" % (fault, gain)
+votes = ["shadow" if fault > 6000 else "nested" if fault < 4000 else "neither",
+         "shadow" if gain > 4.0 else "nested" if gain < 2.5 else "neither"]
+want = ("shadow paging" if votes == ["shadow"] * 2 else
+        "nested paging" if votes == ["nested"] * 2 else "unclassified")
+assert m["host_paging"] == want, "host_paging %r, figures say %r" % (m["host_paging"], want)
 res = d["results"]
 assert res, "no results"
 for r in res:

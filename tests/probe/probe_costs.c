@@ -17,7 +17,9 @@
  *   - host_paging follows from the evidence by the rule of probe.h: each vote
  *     from its signal and the thresholds, the kind from the votes; and the
  *     documented figures of each kind of host classify as that kind;
- *   - the verdict names that kind and carries the figures of the evidence.
+ *   - the verdict names that kind and carries the figures of the evidence;
+ *   - the quick measure other tools use (probe_paging_quick) measured both
+ *     of its signals and names the kind the rule gives them.
  *
  * A run that fails a check is measured again, up to ATTEMPTS runs in all (a
  * burst of load passes; a cost that never repeats, or evidence that does not
@@ -240,8 +242,31 @@ static void check_run(const struct probe_result *r)
 	check_derived(r);
 }
 
+/* ---- the quick measure tools use (`ptbm bench`'s header) ---- */
+
+static void check_quick(void)
+{
+	struct probe_paging q;
+	int rc = probe_paging_quick(&q);
+	PT_CHECK(rc == 0, "the quick measure ran (%d)", rc);
+	if (rc != 0)
+		return;
+	PT_CHECK(q.fault_ns > 0 && isfinite(q.fault_ns) && q.touch_vs_populate > 0 &&
+		     isfinite(q.touch_vs_populate),
+		 "it measured a fault (%.0f ns) and a touch/populate ratio (%.2f)", q.fault_ns,
+		 q.touch_vs_populate);
+	const char *v[PROBE_PAGING_SIGNALS];
+	const char *want = probe_host_paging(q.fault_ns, -1, q.touch_vs_populate, v);
+	PT_CHECK(q.kind && strcmp(q.kind, want) == 0,
+		 "its kind (%s) is the rule's for its figures without the TLB signal (%s)",
+		 q.kind ? q.kind : "none", want);
+	PT_CHECK(strcmp(q.votes[1], "neither") == 0, "the TLB signal did not vote (%s)",
+		 q.votes[1]);
+}
+
 int main(void)
 {
 	check_rule();
+	check_quick();
 	return pt_run_checked("costs", ATTEMPTS, check_run);
 }

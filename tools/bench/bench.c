@@ -1036,6 +1036,8 @@ int bench_main(int argc, char **argv)
 		    snprintf(rep.command + len, sizeof rep.command - (size_t)len, " %s", argv[i]);
 	double t0 = now_s();
 	rep.tsc_ns = tsc_calibrate();
+	/* before any pool exists: which kind of host the figures come from */
+	rep.paging_rc = probe_paging_quick(&rep.paging);
 	uint64_t n_pages = o.data_bytes / o.page_size;
 	struct bench_keys keys = {.n_pages = n_pages, .dependent = !o.independent};
 	if (o.zipf_theta > 0) {

@@ -20,6 +20,7 @@
 #define PTBM_TOOLS_BENCH_H
 
 #include "hist.h"
+#include "probe.h"
 
 #include <ptbm.h>
 #include <stdatomic.h>
@@ -300,7 +301,9 @@ struct bench_report {
 	int copies;    /* copies made of it (one pool per data file) */
 	double copy_s; /* making them */
 	double tsc_ns;
-	char command[1024]; /* the command line */
+	struct probe_paging paging; /* the host's kind, measured at the start */
+	int paging_rc;		    /* 0, or why it could not be measured */
+	char command[1024];	    /* the command line */
 	char data_path[4096];
 };
 

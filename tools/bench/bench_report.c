@@ -461,6 +461,14 @@ void report_table(FILE *f, const struct bench_report *r)
 	fprintf(f, "- command: `%s` (%.0f s)\n", r->command, r->seconds);
 	fprintf(f, "- machine: %s, %ld cores, %s memory; %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
 		format_size(mem_total(), a, sizeof a), k);
+	if (r->paging_rc == 0)
+		fprintf(f,
+			"- host: %s (a fault %.1f us of CPU; first touches of shared pages %.1fx "
+			"the cost of populating them; `ptbm probe --only costs` adds a third "
+			"signal)\n",
+			r->paging.kind, r->paging.fault_ns / 1e3, r->paging.touch_vs_populate);
+	else
+		fprintf(f, "- host: kind not measured (%s)\n", strerror(-r->paging_rc));
 	fprintf(f, "- transparent_hugepage, shmem: %s\n", shmem_folios(o->page_size));
 	fprintf(f, "- data: %s of %s pages (%llu pages), %s, %s access",
 		format_size(o->data_bytes, a, sizeof a), format_size(o->page_size, b, sizeof b),
@@ -710,6 +718,11 @@ int report_json(const char *path, const struct bench_report *r)
 	json_kv_n(f, "memory_bytes", (double)mem_total(), &first);
 	json_kv_n(f, "ns_per_tsc_cycle", r->tsc_ns, &first);
 	json_kv_s(f, "thp_shmem", shmem_folios(r->opts->page_size), &first);
+	json_kv_s(f, "host_paging", r->paging_rc == 0 ? r->paging.kind : "not measured", &first);
+	if (r->paging_rc == 0) {
+		json_kv_n(f, "host_paging_fault_ns", r->paging.fault_ns, &first);
+		json_kv_n(f, "host_paging_touch_vs_populate", r->paging.touch_vs_populate, &first);
+	}
 	fprintf(f, "},\n  ");
 	first = true;
 	json_kv_s(f, "kernel", k, &first);

@@ -529,6 +529,22 @@ static void ev_cost(struct probe_result *r, const char *stem, struct cost c)
 	probe_ev_num(r, key, c.mid_spread);
 }
 
+int probe_paging_quick(struct probe_paging *out)
+{
+	int err = 0;
+	struct cost cpu = {0};
+	first_touch(false, false, &err, &cpu);
+	struct cost touch = err ? cpu : first_touch(true, false, &err, NULL);
+	struct cost pop = err ? cpu : first_touch(true, true, &err, NULL);
+	*out = (struct probe_paging){0};
+	if (err)
+		return err;
+	out->fault_ns = cpu.ns;
+	out->touch_vs_populate = ratio(touch.ns, pop.ns);
+	out->kind = probe_host_paging(out->fault_ns, -1, out->touch_vs_populate, out->votes);
+	return 0;
+}
+
 void probe_exp_costs(struct probe_result *r)
 {
 	int err = 0;

@@ -199,6 +199,22 @@ const char *probe_host_paging(double fault_ns, long long tlb_irqs, double touch_
 			      const char *votes[PROBE_PAGING_SIGNALS]);
 
 /*
+ * The host's kind from the two signals one process can measure alone (the
+ * fault and populate ones; the TLB one needs two processes on two CPUs),
+ * in the same way and by the same rule as experiment 9: both must agree.
+ * For tools that print figures and must say which kind of host they came
+ * from (`ptbm bench`); about 0.3 s on a nested-paging host, 1 s on a
+ * shadow-paging one. 0, or -errno of a call that failed.
+ */
+struct probe_paging {
+	double fault_ns;	  /* first write touch of a private page, CPU ns */
+	double touch_vs_populate; /* shared pages: touching over MADV_POPULATE_WRITE */
+	const char *kind;	  /* "shadow paging", "nested paging", "unclassified" */
+	const char *votes[PROBE_PAGING_SIGNALS];
+};
+int probe_paging_quick(struct probe_paging *out);
+
+/*
  * Experiment 11 (exp_read_speed.c): what makes some frames read faster.
  * Each variant of memory is one point: its median time per dependent read
  * over the baseline's (private anonymous, 4 KiB pages; ratio <= 0: not
