@@ -66,6 +66,22 @@ for r in measured:
 assert d["config"]["slice_seconds"] == 0.02, d["config"]
 for r in measured:
     assert r["slices"] == 3, "%s %s: %s slices" % (r["engine"], r["workload"], r["slices"])
+# and each row's figures add up its own slices only. Every row was timed
+# for about one phase; raw and vm, which take turns on one host, for as long
+# as raw-huge beside them on a host of its own (summing the other's slices
+# too, they were timed for 4/3 and 5/3 of a phase)
+for r in measured:
+    assert 0.8 * 0.05 <= r["seconds"] <= 2 * 0.05, \
+        "%s %s %s: timed %.3f s for a phase of 0.05 s" % (r["engine"], r["mode"], r["workload"], r["seconds"])
+huge = {(r["mode"], r["workers"], r["workload"]): r["seconds"] for r in measured
+        if r["engine"] == "raw-huge"}
+shared = [r for r in measured if r["engine"] in ("raw", "vm") and r["memory"] == "in_memory"
+          and (r["mode"], r["workers"], r["workload"]) in huge]
+assert shared, "no raw or vm row beside raw-huge"
+for r in shared:
+    h = huge[(r["mode"], r["workers"], r["workload"])]
+    assert r["seconds"] <= 1.2 * h, "%s %s %s: timed %.3f s, raw-huge beside it %.3f s" % (
+        r["engine"], r["mode"], r["workload"], r["seconds"], h)
 # out of memory, the disk runs beside each mode's pools
 for mode in ("threads", "processes"):
     assert any(r["engine"] == "disk" and r["mode"] == mode and r["memory"] == "out_of_memory"

@@ -187,9 +187,24 @@ static void row_medians(struct bench_row *r)
 	}
 }
 
+/*
+ * Which of its host's rows r is: rows that share a host (raw reads run on
+ * vm's, the disk's workloads on one) and take turns in slices add up
+ * their own slices each.
+ */
+static unsigned row_slot(const struct bench_row *r)
+{
+	if (r->engine == BE_RAW)
+		return 1;
+	if (r->engine == BE_DISK)
+		return r->work == W_BATCH_MISSES ? 1 : r->work == W_READ_QD ? 2 : 0;
+	return 0;
+}
+
 static struct bench_cmd row_cmd(const struct bench_opts *o, const struct bench_row *r)
 {
 	struct bench_cmd c = {
+	    .slot = row_slot(r),
 	    .work = r->work,
 	    .raw = r->engine == BE_RAW || r->engine == BE_HUGE,
 	    .workers = r->workers,

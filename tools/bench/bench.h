@@ -34,6 +34,7 @@
 #define BENCH_MAX_ROUNDS  16
 #define BENCH_MAX_QD	  256
 #define BENCH_SERIES	  600 /* fork warm-up: 5 ms intervals recorded (3 s) */
+#define BENCH_SLOTS	  3   /* rows one host runs in turns: vm and raw; disk's three */
 
 /* What a row measures: an engine, or a physical limit run beside them. */
 enum bench_engine {
@@ -96,6 +97,7 @@ struct bench_cmd {
 	unsigned workers;   /* active workers: 1..crew size */
 	double seconds;	    /* timed phase */
 	bool more;	    /* the next slice of the phase before: add to its figures */
+	unsigned slot;	    /* which of the host's rows: each adds up its own slices */
 	bool last;	    /* the phase's last slice: its figures are the phase's */
 	double writes;	    /* W_MIXED: share of exclusive fixes */
 	unsigned qd;	    /* W_BATCH size, W_READ_QD depth, W_SCAN read-ahead */

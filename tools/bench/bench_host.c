@@ -92,6 +92,15 @@ struct host_state {
 	/* the phase's start, kept over its slices (bench_cmd.more) */
 	struct ptbm_stats s0;
 	uint64_t io_r0, io_w0;
+	/*
+	 * Rows that take turns on this host (vm's and raw's, the disk's),
+	 * slice by slice: ctl->out and the phase's start above hold row
+	 * `slot`'s figures so far; the others' wait here (host_switch).
+	 */
+	unsigned slot;
+	struct bench_worker_out *saved_out; /* [BENCH_SLOTS][n_crew], on first use */
+	struct ptbm_stats saved_s0[BENCH_SLOTS];
+	uint64_t saved_io[BENCH_SLOTS][2];
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -623,12 +632,43 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	f[F_HUGE] = huge;
 }
 
+/*
+ * Make ctl->out and the phase's start those of row `slot`, keeping the
+ * current row's for its next slice. Without it, two rows in turns on one
+ * host would add up each other's slices: each would report the blend of
+ * both.
+ */
+static int host_switch(struct host_state *hs, unsigned slot)
+{
+	if (slot >= BENCH_SLOTS)
+		return -EINVAL;
+	if (slot == hs->slot)
+		return 0;
+	struct host_ctl *ctl = hs->ctl;
+	size_t n = hs->n_crew, bytes = n * sizeof *ctl->out;
+	if (!hs->saved_out && !(hs->saved_out = calloc(BENCH_SLOTS * n, sizeof *ctl->out)))
+		return -ENOMEM;
+	memcpy(&hs->saved_out[hs->slot * n], ctl->out, bytes);
+	hs->saved_s0[hs->slot] = hs->s0;
+	hs->saved_io[hs->slot][0] = hs->io_r0;
+	hs->saved_io[hs->slot][1] = hs->io_w0;
+	memcpy(ctl->out, &hs->saved_out[slot * n], bytes);
+	hs->s0 = hs->saved_s0[slot];
+	hs->io_r0 = hs->saved_io[slot][0];
+	hs->io_w0 = hs->saved_io[slot][1];
+	hs->slot = slot;
+	return 0;
+}
+
 static int host_phase(struct host_state *hs)
 {
 	struct host_ctl *ctl = hs->ctl;
 	unsigned k = ctl->cmd.workers;
 	if (k < 1 || k > hs->n_crew)
 		return -EINVAL;
+	int rc = host_switch(hs, ctl->cmd.slot);
+	if (rc < 0)
+		return rc;
 	if (!ctl->cmd.more) {
 		/* a new phase; a slice of the same phase goes on counting */
 		for (unsigned i = 0; i < k; i++)
@@ -646,7 +686,7 @@ static int host_phase(struct host_state *hs)
 	uint64_t r1 = 0, w1 = 0;
 	atomic_store(&ctl->go, 0);
 	crew_signal(ctl, HK_PHASE);
-	int rc = crew_wait(hs, &ctl->ready, k);
+	rc = crew_wait(hs, &ctl->ready, k);
 	if (rc < 0)
 		return rc;
 	atomic_store(&ctl->go, 1);
