@@ -98,8 +98,8 @@ struct host_state {
 	 * `slot`'s figures so far; the others' wait here (host_switch).
 	 */
 	unsigned slot;
-	struct bench_worker_out *saved_out; /* [BENCH_SLOTS][n_crew], on first use */
-	struct ptbm_stats saved_s0[BENCH_SLOTS];
+	struct bench_worker_out *saved_out;	 /* [BENCH_SLOTS][n_crew], on first use */
+	struct ptbm_stats saved_s0[BENCH_SLOTS]; /* counted so far (counters_diff) */
 	uint64_t saved_io[BENCH_SLOTS][2];
 };
 
@@ -632,11 +632,23 @@ static void phase_figures(struct host_state *hs, const struct ptbm_stats *s0,
 	f[F_HUGE] = huge;
 }
 
+/* The counters a phase's figures are differences of: a - b, field by field. */
+static void counters_diff(struct ptbm_stats *out, const struct ptbm_stats *a,
+			  const struct ptbm_stats *b)
+{
+	out->reads = a->reads - b->reads;
+	out->writes = a->writes - b->writes;
+	out->evictions = a->evictions - b->evictions;
+	out->restarts = a->restarts - b->restarts;
+}
+
 /*
  * Make ctl->out and the phase's start those of row `slot`, keeping the
  * current row's for its next slice. Without it, two rows in turns on one
  * host would add up each other's slices: each would report the blend of
- * both.
+ * both. The pool's and the process's counters run on through the other
+ * rows' slices, so a row put aside keeps what it has counted so far, and
+ * one taken up again gets a start that far before the counters of now.
  */
 static int host_switch(struct host_state *hs, unsigned slot)
 {
@@ -648,14 +660,20 @@ static int host_switch(struct host_state *hs, unsigned slot)
 	size_t n = hs->n_crew, bytes = n * sizeof *ctl->out;
 	if (!hs->saved_out && !(hs->saved_out = calloc(BENCH_SLOTS * n, sizeof *ctl->out)))
 		return -ENOMEM;
+	struct ptbm_stats now = {0};
+	uint64_t r = 0, w = 0;
+	if (hs->pool)
+		ptbm_get_stats(hs->pool, &now);
+	if (!hs->procs)
+		proc_io(&r, &w);
 	memcpy(&hs->saved_out[hs->slot * n], ctl->out, bytes);
-	hs->saved_s0[hs->slot] = hs->s0;
-	hs->saved_io[hs->slot][0] = hs->io_r0;
-	hs->saved_io[hs->slot][1] = hs->io_w0;
+	counters_diff(&hs->saved_s0[hs->slot], &now, &hs->s0);
+	hs->saved_io[hs->slot][0] = r - hs->io_r0;
+	hs->saved_io[hs->slot][1] = w - hs->io_w0;
 	memcpy(ctl->out, &hs->saved_out[slot * n], bytes);
-	hs->s0 = hs->saved_s0[slot];
-	hs->io_r0 = hs->saved_io[slot][0];
-	hs->io_w0 = hs->saved_io[slot][1];
+	counters_diff(&hs->s0, &now, &hs->saved_s0[slot]);
+	hs->io_r0 = r - hs->saved_io[slot][0];
+	hs->io_w0 = w - hs->saved_io[slot][1];
 	hs->slot = slot;
 	return 0;
 }
