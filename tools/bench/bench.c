@@ -301,17 +301,13 @@ static void slice_order(struct section *s, const struct bench_report *rep, const
  * row's phase is cut into slices that take turns with the other rows'
  * (A B C A B C ...), so that drift of the machine or the disk during the
  * phase reaches every row alike; a row's figures add up its slices.
+ * order: room for n, each slice's order (slice_order).
  */
 static void run_group(struct plan *p, struct section *s, const unsigned *idx, unsigned n,
-		      unsigned round)
+		      unsigned round, unsigned *order)
 {
 	struct bench_report *rep = p->rep;
 	unsigned slices = phase_slices(p->o);
-	unsigned *order = malloc(n * sizeof *order);
-	if (!order) {
-		fprintf(stderr, "ptbm bench: out of memory\n");
-		exit(1);
-	}
 	for (unsigned k = 0; k < slices; k++) {
 		slice_order(s, rep, idx, n, round, k, order);
 		for (unsigned j = 0; j < n; j++) {
@@ -328,31 +324,28 @@ static void run_group(struct plan *p, struct section *s, const unsigned *idx, un
 			}
 		}
 	}
-	free(order);
 }
 
-/* The rows from first_row on, group by group in the order the groups first
- * appear (a group's rows need not be adjacent: add_config_to). */
+/* The rows from first_row on, group by group (a group's rows need not be
+ * adjacent: add_config_to; ids grow as rows are added). */
 static void run_rounds(struct plan *p, struct section *s, unsigned first_row)
 {
 	struct bench_report *rep = p->rep;
-	unsigned *idx = malloc((rep->n_rows - first_row + 1) * sizeof *idx);
+	unsigned *idx = malloc(2 * (rep->n_rows - first_row + 1) * sizeof *idx);
 	if (!idx) {
 		fprintf(stderr, "ptbm bench: out of memory\n");
 		exit(1);
 	}
+	unsigned *order = idx + (rep->n_rows - first_row + 1);
+	unsigned g0 = first_row < rep->n_rows ? p->group[first_row] : p->n_groups;
 	for (unsigned round = 0; round < p->o->rounds; round++)
-		for (unsigned i = first_row; i < rep->n_rows; i++) {
-			bool seen = false;
-			for (unsigned j = first_row; j < i && !seen; j++)
-				seen = p->group[j] == p->group[i];
-			if (seen)
-				continue;
+		for (unsigned g = g0; g < p->n_groups; g++) {
 			unsigned n = 0;
-			for (unsigned j = i; j < rep->n_rows; j++)
-				if (p->group[j] == p->group[i])
+			for (unsigned j = first_row; j < rep->n_rows; j++)
+				if (p->group[j] == g)
 					idx[n++] = j;
-			run_group(p, s, idx, n, round);
+			if (n)
+				run_group(p, s, idx, n, round, order);
 		}
 	free(idx);
 	for (unsigned i = first_row; i < rep->n_rows; i++)

@@ -98,8 +98,8 @@ struct host_state {
 	 * `slot`'s figures so far; the others' wait here (host_switch).
 	 */
 	unsigned slot;
-	struct bench_worker_out *saved_out;	 /* [BENCH_SLOTS][n_crew], on first use */
-	struct ptbm_stats saved_s0[BENCH_SLOTS]; /* counted so far (counters_diff) */
+	struct bench_worker_out *saved_out;	     /* [BENCH_SLOTS][n_crew], on first use */
+	struct ptbm_stats saved_counts[BENCH_SLOTS]; /* counted so far (counters_diff) */
 	uint64_t saved_io[BENCH_SLOTS][2];
 };
 
@@ -667,11 +667,11 @@ static int host_switch(struct host_state *hs, unsigned slot)
 	if (!hs->procs)
 		proc_io(&r, &w);
 	memcpy(&hs->saved_out[hs->slot * n], ctl->out, bytes);
-	counters_diff(&hs->saved_s0[hs->slot], &now, &hs->s0);
+	counters_diff(&hs->saved_counts[hs->slot], &now, &hs->s0);
 	hs->saved_io[hs->slot][0] = r - hs->io_r0;
 	hs->saved_io[hs->slot][1] = w - hs->io_w0;
 	memcpy(ctl->out, &hs->saved_out[slot * n], bytes);
-	counters_diff(&hs->s0, &now, &hs->saved_s0[slot]);
+	counters_diff(&hs->s0, &now, &hs->saved_counts[slot]);
 	hs->io_r0 = r - hs->saved_io[slot][0];
 	hs->io_w0 = w - hs->saved_io[slot][1];
 	hs->slot = slot;
