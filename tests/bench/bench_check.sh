@@ -162,10 +162,63 @@ for x in d["ratios"]:
         assert x["vm_over_limit_rounds_least"] <= x["vm_over_limit_rounds_median"] \
             <= x["vm_over_limit_rounds_greatest"], json.dumps(x)
 assert limits, "no in-memory limit"
+# Each goal's verdict follows from the rounds' ratios in the JSON (the
+# median of vm's round i over its peer's round i), within print rounding
+def verdict(name):
+    g = [g for g in d["goals"] if g["goal"].startswith(name)]
+    assert len(g) == 1, "goal " + name
+    return g[0]["status"]
+def holds(pairs):
+    # pairs of (figure, bound); None where the run has no such figure
+    pairs = [(q, b) for q, b in pairs if q is not None]
+    if any(abs(q - b) < 1e-4 for q, b in pairs):
+        return None  # too close to tell from the printed digits
+    return all(q >= b for q, b in pairs)
+checks = {
+    "in memory, uniform random reads: vm >= 2x hash":
+        [(x["vm_over_hash_rounds_median"], 2.0) for x in d["ratios"]
+         if x["memory"] == "in_memory" and x["workload"] == "read"],
+    "in memory, uniform random reads and optimistic":
+        [p for x in d["ratios"] if x["memory"] == "in_memory" and x["limit"]
+         and x["workload"] in ("read", "optimistic")
+         for p in ((x["vm_over_limit_rounds_median"], 0.95),
+                   (x["vm_over_mmap_rounds_median"], 1.0))],
+    "out of memory":
+        [p for x in d["ratios"] if x["memory"] == "out_of_memory" and x["limit"]
+         and x["workload"] in ("read", "batch")
+         for p in ((x["vm_over_limit_rounds_median"], 0.9),
+                   (x["vm_over_hash_rounds_median"], 1.0))],
+}
+judged = 0
+for name, pairs in checks.items():
+    want = holds(pairs)
+    if want is None:
+        continue
+    got = verdict(name)
+    assert got == ("met" if want else "not met"), "%s: %s, the figures say %s" % (
+        name, got, want)
+    judged += 1
+# processes over threads, round by round, within 10%
+diffs = []
+for t in measured:
+    if (t["engine"], t["mode"], t["workload"], t["memory"]) != ("vm", "threads", "read", "in_memory"):
+        continue
+    p = row("vm", "processes", t["workers"], "read", "in_memory")
+    if p:
+        q = sorted(a / b for a, b in zip(p["ops_per_s_rounds"], t["ops_per_s_rounds"]))
+        n = len(q)
+        med = q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
+        diffs.append(abs(med - 1))
+assert diffs, "no processes and threads reads"
+if all(abs(x - 0.10) > 1e-4 for x in diffs):
+    got = verdict("vm: processes within 10%")
+    assert got == ("met" if max(diffs) <= 0.10 else "not met"), "processes: %s, %r" % (got, diffs)
+    judged += 1
+assert judged, "no verdict could be checked"
 goal = [g for g in d["goals"] if "limit" in g["goal"]]
 assert goal and "raw-huge" in goal[0]["goal"], "the raw goal names its limit"
-print("bench_smoke: %d results, engines %s, %d in-memory limits" % (
-    len(res), sorted(engines), limits))
+print("bench_smoke: %d results, engines %s, %d in-memory limits, %d verdicts checked" % (
+    len(res), sorted(engines), limits, judged))
 PY
 	else
 		for k in machine kernel results $keys; do

@@ -338,6 +338,7 @@ struct ratio_set {
 	enum bench_fig lf;	 /* the limit's figure: ops/s, or disk reads/s */
 	double vh, vm, vl;	 /* the ratios, NAN where one side is missing */
 	struct bench_spread vls; /* vm/limit round by round */
+	double vhs, vms;	 /* vm/hash, vm/mmap: the median of the rounds' ratios */
 };
 
 static double quotient(const struct bench_row *a, const struct bench_row *b, enum bench_fig fa,
@@ -358,6 +359,8 @@ static void ratio_set(const struct bench_report *r, const struct bench_row *v, s
 	x->vm = quotient(v, x->m, F_OPS_PER_S, F_OPS_PER_S);
 	x->vl = quotient(v, x->l, x->lf, x->lf);
 	x->vls = report_spread(v, x->l, x->lf, x->lf);
+	x->vhs = report_spread(v, x->h, F_OPS_PER_S, F_OPS_PER_S).med;
+	x->vms = report_spread(v, x->m, F_OPS_PER_S, F_OPS_PER_S).med;
 }
 
 static const char *fmt_ratio(double q, char *b, size_t n)
@@ -654,6 +657,8 @@ static void json_ratios(FILE *f, const struct bench_report *r)
 		json_kv_s(f, "workload", work_name(x.v->work), &first);
 		json_kv_n(f, "vm_over_hash", x.vh, &first);
 		json_kv_n(f, "vm_over_mmap", x.vm, &first);
+		json_kv_n(f, "vm_over_hash_rounds_median", x.vhs, &first);
+		json_kv_n(f, "vm_over_mmap_rounds_median", x.vms, &first);
 		json_kv_n(f, "vm_over_limit", x.vl, &first);
 		json_kv_s(f, "limit", x.l ? engine_name(x.l->engine) : "", &first);
 		json_kv_s(f, "limit_figure", x.l ? fig_json_name[x.lf] : "", &first);
