@@ -159,6 +159,13 @@ for x in d["ratios"]:
         assert dk, "no disk row beside " + json.dumps(x)
         want = v["disk_reads_per_s"] / dk["disk_reads_per_s"]
         assert abs(x["vm_over_limit"] - want) <= 1e-5 * want, json.dumps(x)
+        # and round by round, from each round's reads
+        q = sorted(a / b for a, b in zip(v["disk_reads_per_s_rounds"],
+                                         dk["disk_reads_per_s_rounds"]) if b > 0)
+        if q:
+            n = len(q)
+            med = q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
+            assert abs(x["vm_over_limit_rounds_median"] - med) <= 1e-5 * med, json.dumps(x)
         assert x["vm_over_limit_rounds_least"] <= x["vm_over_limit_rounds_median"] \
             <= x["vm_over_limit_rounds_greatest"], json.dumps(x)
 assert limits, "no in-memory limit"

@@ -596,13 +596,19 @@ static void json_row(FILE *f, const struct bench_report *r, const struct bench_r
 	json_kv_n(f, "slices", x->slices, &first);
 	for (int k = 0; k < F_N; k++)
 		json_kv_n(f, fig_json_name[k], x->rounds ? x->med[k] : NAN, &first);
-	json_key(f, "ops_per_s_rounds", &first);
-	fprintf(f, "[");
-	for (unsigned i = 0; i < x->rounds; i++) {
-		fprintf(f, "%s", i ? ", " : "");
-		json_num(f, x->round[i][F_OPS_PER_S]);
+	/* every round, for the figures the goals are judged on */
+	static const enum bench_fig by_round[] = {F_OPS_PER_S, F_READS_S};
+	for (size_t k = 0; k < sizeof by_round / sizeof by_round[0]; k++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s_rounds", fig_json_name[by_round[k]]);
+		json_key(f, key, &first);
+		fprintf(f, "[");
+		for (unsigned i = 0; i < x->rounds; i++) {
+			fprintf(f, "%s", i ? ", " : "");
+			json_num(f, x->round[i][by_round[k]]);
+		}
+		fprintf(f, "]");
 	}
-	fprintf(f, "]");
 	if (x->note)
 		json_kv_s(f, "note", x->note, &first);
 	fprintf(f, "}");
