@@ -164,10 +164,42 @@ static void processes_round_by_round(void **state)
 	const struct bench_goal *g = judge(&f, G_PROCESSES);
 	assert_true(g->met);
 	assert_non_null(strstr(g->figure, "largest difference 2.0%"));
+	/* 1.6x is out */
+	assert_non_null(strstr(g->figure, "1 of 1 comparisons straddle their bound, 0 fall short"));
 	p->round[1][F_OPS_PER_S] = 3.5; /* 1.02x, 0.88x, 1.6x: median 1.02x */
 	assert_true(judge(&f, G_PROCESSES)->met);
 	p->round[0][F_OPS_PER_S] = 4.4; /* 0.88x, 0.88x, 1.6x: 12% */
 	assert_false(judge(&f, G_PROCESSES)->met);
+}
+
+/* A goal says whether its rounds settle it: every round on one side of
+ * each bound, or how many comparisons straddle it. */
+static void says_whether_rounds_settle_it(void **state)
+{
+	(void)state;
+	struct fixture f;
+	setup(&f, 1u << PTBM_SHARE_THREADS);
+	struct bench_row *r =
+	    ROW(&f, BE_RAW, PTBM_SHARE_THREADS, 1, W_READ, false, F_OPS_PER_S, 3.1, 3.0, 3.05);
+	ROW(&f, BE_VM, PTBM_SHARE_THREADS, 1, W_READ, false, F_OPS_PER_S, 3.0, 3.0, 3.0);
+	ROW(&f, BE_MMAP, PTBM_SHARE_THREADS, 1, W_READ, false, F_OPS_PER_S, 2.0, 2.0, 2.0);
+	const struct bench_goal *g = judge(&f, G_LIMIT);
+	assert_true(g->met);
+	assert_non_null(strstr(g->figure, "every round on the same side of its bound"));
+	r->round[0][F_OPS_PER_S] = 3.3; /* 0.91x, 1.00x, 0.98x the limit */
+	g = judge(&f, G_LIMIT);
+	assert_true(g->met);
+	assert_non_null(strstr(g->figure, "1 of 2 comparisons straddle their bound, 0 fall short"));
+	assert_non_null(strstr(g->figure, "may turn the verdict"));
+	r->round[1][F_OPS_PER_S] = 3.3; /* 0.91x, 0.91x, 0.98x: not met, not settled */
+	g = judge(&f, G_LIMIT);
+	assert_false(g->met);
+	assert_non_null(strstr(g->figure, "may turn the verdict"));
+	r->round[2][F_OPS_PER_S] = 3.3; /* 0.91x in every round: settled */
+	g = judge(&f, G_LIMIT);
+	assert_false(g->met);
+	assert_non_null(strstr(g->figure, "0 of 2 comparisons straddle their bound, 1 fall short"));
+	assert_non_null(strstr(g->figure, "(the verdict stands)"));
 }
 
 int main(void)
@@ -179,6 +211,7 @@ int main(void)
 	    cmocka_unit_test(hash_round_by_round),
 	    cmocka_unit_test(oom_round_by_round),
 	    cmocka_unit_test(processes_round_by_round),
+	    cmocka_unit_test(says_whether_rounds_settle_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -281,7 +281,7 @@ struct bench_row {
 struct bench_goal {
 	const char *name;
 	bool measured, met;
-	char figure[720];
+	char figure[1024];
 };
 
 /* Everything the report needs. */

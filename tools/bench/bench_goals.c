@@ -38,11 +38,28 @@ static double ops(const struct bench_row *r)
 	return r && r->rounds ? r->med[F_OPS_PER_S] : 0;
 }
 
-/* a over b on fig, round by round: the median of the rounds' quotients, NAN
- * when no round has both */
-static double paired(const struct bench_row *a, const struct bench_row *b, enum bench_fig fig)
+/* How many of a goal's comparisons its rounds settle: a comparison whose
+ * rounds fall on both sides of its bound turns on the host's noise. */
+struct tally {
+	unsigned cells, straddle, short_all; /* short_all: short in every round */
+};
+
+/* Whether a by-round ratio s meets bound; counted in t. */
+static bool at_least(struct tally *t, struct bench_spread s, double bound)
 {
-	return report_spread(a, b, fig, fig).med;
+	t->cells++;
+	if (s.lo < bound && s.hi >= bound)
+		t->straddle++;
+	if (s.hi < bound)
+		t->short_all++;
+	return s.med >= bound;
+}
+
+/* a over b on fig, round by round */
+static struct bench_spread paired(const struct bench_row *a, const struct bench_row *b,
+				  enum bench_fig fig)
+{
+	return report_spread(a, b, fig, fig);
 }
 
 /* Append to a goal's figure. */
@@ -57,6 +74,24 @@ static void appendf(struct bench_goal *g, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void tally_note(struct bench_goal *g, const struct tally *t)
+{
+	if (!t->cells)
+		return;
+	if (!t->straddle && !t->short_all) {
+		appendf(g, "; every round on the same side of its bound");
+		return;
+	}
+	appendf(g,
+		"; rounds: %u of %u comparisons straddle their bound, %u fall short in every "
+		"round",
+		t->straddle, t->cells, t->short_all);
+	if (t->short_all)
+		appendf(g, " (the verdict stands)");
+	else if (t->straddle)
+		appendf(g, " (a longer run, --seconds or --rounds, may turn the verdict)");
+}
+
 static void goal_in_memory(struct bench_report *rep)
 {
 	const struct bench_opts *o = rep->opts;
@@ -65,6 +100,7 @@ static void goal_in_memory(struct bench_report *rep)
 	    goal(rep, "in memory, uniform random reads and optimistic reads: vm >= 0.95x the "
 		      "limit (the fastest of raw, raw-huge and mmap) and >= 1.0x mmap");
 	bool hash_ok = o->zipf_theta == 0, raw_ok = o->zipf_theta == 0;
+	struct tally th = {0, 0, 0}, tr = {0, 0, 0};
 	for (unsigned i = 0; i < rep->n_rows; i++) {
 		const struct bench_row *v = &rep->rows[i];
 		if (v->engine != BE_VM || v->oom || !v->rounds ||
@@ -78,11 +114,11 @@ static void goal_in_memory(struct bench_report *rep)
 		const struct bench_row *r = report_limit(rep, v, &lf);
 		const char *what = v->work == W_READ ? "" : " optimistic";
 		if (v->work == W_READ && ops(h) > 0) {
-			double q = paired(v, h, F_OPS_PER_S);
+			struct bench_spread q = paired(v, h, F_OPS_PER_S);
 			appendf(gh, "%s%s %u: %.2fx (of medians %.2fx)",
 				gh->measured ? ", " : "vm/hash ", ptbm_share_name(v->share),
-				v->workers, q, ops(v) / ops(h));
-			hash_ok = hash_ok && q >= 2;
+				v->workers, q.med, ops(v) / ops(h));
+			hash_ok = at_least(&th, q, 2) && hash_ok;
 			gh->measured = true;
 		}
 		if (ops(r) > 0) {
@@ -91,10 +127,13 @@ static void goal_in_memory(struct bench_report *rep)
 				gr->measured ? ", " : "vm/limit ", ptbm_share_name(v->share),
 				v->workers, what, s.med, engine_name(r->engine), s.lo, s.hi,
 				ops(v) / ops(r));
-			double qm = ops(m) > 0 ? paired(v, m, F_OPS_PER_S) : NAN;
-			if (ops(m) > 0)
-				appendf(gr, " %.2fx mmap", qm);
-			raw_ok = raw_ok && s.med >= 0.95 && (!ops(m) || qm >= 1.0);
+			bool ok = at_least(&tr, s, 0.95);
+			if (ops(m) > 0) {
+				struct bench_spread qm = paired(v, m, F_OPS_PER_S);
+				appendf(gr, " %.2fx mmap", qm.med);
+				ok = at_least(&tr, qm, 1.0) && ok;
+			}
+			raw_ok = raw_ok && ok;
 			gr->measured = true;
 		}
 	}
@@ -103,6 +142,8 @@ static void goal_in_memory(struct bench_report *rep)
 	gr->met = gr->measured && raw_ok;
 	appendf(gh, " (mode workers: median of the rounds' ratios)%s", dist);
 	appendf(gr, " (mode workers: median of the rounds' ratios)%s", dist);
+	tally_note(gh, &th);
+	tally_note(gr, &tr);
 }
 
 static void goal_out_of_memory(struct bench_report *rep)
@@ -112,6 +153,7 @@ static void goal_out_of_memory(struct bench_report *rep)
 	    goal(rep, "out of memory, random reads: vm's disk reads/s >= 0.9x the disk's at "
 		      "the same queue depth, and vm's ops/s not below hash's");
 	bool met = true;
+	struct tally t = {0, 0, 0};
 	for (int m = 0; m < 2; m++) {
 		if (!(o->modes & (1u << m)))
 			continue;
@@ -128,20 +170,26 @@ static void goal_out_of_memory(struct bench_report *rep)
 			if (!v || !v->rounds || !d || !d->rounds || d->med[F_READS_S] <= 0)
 				continue;
 			struct bench_spread s = report_spread(v, d, F_READS_S, F_READS_S);
-			double qh = ops(h) ? paired(v, h, F_OPS_PER_S) : NAN;
-			met = met && s.med >= 0.9 && (!ops(h) || qh >= 1.0);
+			struct bench_spread qh = {NAN, NAN, NAN};
+			bool ok = at_least(&t, s, 0.9);
+			if (ops(h)) {
+				qh = paired(v, h, F_OPS_PER_S);
+				ok = at_least(&t, qh, 1.0) && ok;
+			}
+			met = met && ok;
 			appendf(g, "%s%s %s: %.2fx the disk (rounds %.2f-%.2f; of medians %.2fx)",
 				g->measured ? "; " : "", ptbm_share_name(sh), q ? "batches" : "QD1",
 				s.med, s.lo, s.hi, v->med[F_READS_S] / d->med[F_READS_S]);
 			if (q && dq && dq->rounds && dq->med[F_READS_S] > 0)
-				appendf(g, " (%.2fx its QD%u ceiling)", paired(v, dq, F_READS_S),
-					o->qd);
+				appendf(g, " (%.2fx its QD%u ceiling)",
+					paired(v, dq, F_READS_S).med, o->qd);
 			if (ops(h))
-				appendf(g, ", vm/hash %.2fx", qh);
+				appendf(g, ", vm/hash %.2fx", qh.med);
 			g->measured = true;
 		}
 	}
 	g->met = g->measured && met;
+	tally_note(g, &t);
 }
 
 static void goal_processes(struct bench_report *rep)
@@ -149,6 +197,7 @@ static void goal_processes(struct bench_report *rep)
 	struct bench_goal *g = goal(rep, "vm: processes within 10% of threads after warm-up");
 	double worst = 0;
 	unsigned at = 0;
+	struct tally tl = {0, 0, 0};
 	for (unsigned i = 0; i < rep->n_rows; i++) {
 		const struct bench_row *t = &rep->rows[i];
 		if (t->engine != BE_VM || t->oom || t->work != W_READ ||
@@ -158,7 +207,17 @@ static void goal_processes(struct bench_report *rep)
 		    report_find(rep, BE_VM, PTBM_SHARE_PROCESSES, t->workers, W_READ, false);
 		if (!p || !p->rounds)
 			continue;
-		double d = fabs(paired(p, t, F_OPS_PER_S) - 1);
+		double d = fabs(paired(p, t, F_OPS_PER_S).med - 1);
+		unsigned in = 0, n = 0;
+		for (unsigned k = 0; k < p->rounds && k < t->rounds; k++)
+			if (t->round[k][F_OPS_PER_S] > 0) {
+				n++;
+				in += fabs(p->round[k][F_OPS_PER_S] / t->round[k][F_OPS_PER_S] -
+					   1) <= 0.10;
+			}
+		tl.cells++;
+		tl.straddle += in > 0 && in < n;
+		tl.short_all += n > 0 && in == 0;
 		if (!g->measured || d > worst)
 			worst = d, at = t->workers;
 		g->measured = true;
@@ -170,6 +229,7 @@ static void goal_processes(struct bench_report *rep)
 		"largest difference %.1f%% (%u worker%s, in-memory random reads, median of the "
 		"rounds' ratios)",
 		worst * 100, at, at > 1 ? "s" : "");
+	tally_note(g, &tl);
 	const struct bench_warmup *w = &rep->warmup[BE_VM];
 	if (!rep->has_warmup[BE_VM])
 		return;
