@@ -114,6 +114,10 @@ for e in ("hash", "mmap"):
             for mode in ("threads", "processes"):
                 assert any(r["engine"] == e and r["memory"] == mem and r["mode"] == mode
                            for r in measured), "no %s %s %s row" % (e, mem, mode)
+def median(q):
+    q = sorted(q)
+    n = len(q)
+    return q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
 # The limit of each vm row is the fastest of raw, raw-huge and mmap in the
 # same configuration (in memory, where the raw reads ran), or the disk.
 def row(engine, mode, workers, workload, memory):
@@ -143,10 +147,8 @@ for x in d["ratios"]:
         assert abs(x["vm_over_limit"] - want) <= 1e-5 * want, json.dumps(x)
         assert abs(x["limit_value"] - best["ops_per_s"]) <= 1e-5 * best["ops_per_s"]
         # round by round: round i of each row ran in the same pass
-        q = sorted(a / b for a, b in zip(v["ops_per_s_rounds"], best["ops_per_s_rounds"]))
-        n = len(q)
-        med = q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
-        for k, want in (("median", med), ("least", q[0]), ("greatest", q[-1])):
+        q = [a / b for a, b in zip(v["ops_per_s_rounds"], best["ops_per_s_rounds"])]
+        for k, want in (("median", median(q)), ("least", min(q)), ("greatest", max(q))):
             got = x["vm_over_limit_rounds_" + k]
             assert abs(got - want) <= 1e-5 * want, "%s %s, want %s: %s" % (
                 k, got, want, json.dumps(x))
@@ -160,12 +162,11 @@ for x in d["ratios"]:
         want = v["disk_reads_per_s"] / dk["disk_reads_per_s"]
         assert abs(x["vm_over_limit"] - want) <= 1e-5 * want, json.dumps(x)
         # and round by round, from each round's reads
-        q = sorted(a / b for a, b in zip(v["disk_reads_per_s_rounds"],
-                                         dk["disk_reads_per_s_rounds"]) if b > 0)
+        q = [a / b for a, b in zip(v["disk_reads_per_s_rounds"], dk["disk_reads_per_s_rounds"])
+             if b > 0]
         if q:
-            n = len(q)
-            med = q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
-            assert abs(x["vm_over_limit_rounds_median"] - med) <= 1e-5 * med, json.dumps(x)
+            want = median(q)
+            assert abs(x["vm_over_limit_rounds_median"] - want) <= 1e-5 * want, json.dumps(x)
         assert x["vm_over_limit_rounds_least"] <= x["vm_over_limit_rounds_median"] \
             <= x["vm_over_limit_rounds_greatest"], json.dumps(x)
 assert limits, "no in-memory limit"
@@ -212,10 +213,8 @@ for t in measured:
         continue
     p = row("vm", "processes", t["workers"], "read", "in_memory")
     if p:
-        q = sorted(a / b for a, b in zip(p["ops_per_s_rounds"], t["ops_per_s_rounds"]))
-        n = len(q)
-        med = q[n // 2] if n % 2 else (q[n // 2 - 1] + q[n // 2]) / 2
-        diffs.append(abs(med - 1))
+        q = [a / b for a, b in zip(p["ops_per_s_rounds"], t["ops_per_s_rounds"])]
+        diffs.append(abs(median(q) - 1))
 assert diffs, "no processes and threads reads"
 if all(abs(x - 0.10) > 1e-4 for x in diffs):
     got = verdict("vm: processes within 10%")

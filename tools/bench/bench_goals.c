@@ -88,7 +88,7 @@ static void tally_note(struct bench_goal *g, const struct tally *t)
 		t->straddle, t->cells, t->short_all);
 	if (t->short_all)
 		appendf(g, " (the verdict stands)");
-	else if (t->straddle)
+	else
 		appendf(g, " (a longer run, --seconds or --rounds, may turn the verdict)");
 }
 
@@ -122,7 +122,7 @@ static void goal_in_memory(struct bench_report *rep)
 			gh->measured = true;
 		}
 		if (ops(r) > 0) {
-			struct bench_spread s = report_spread(v, r, F_OPS_PER_S, F_OPS_PER_S);
+			struct bench_spread s = paired(v, r, F_OPS_PER_S);
 			appendf(gr, "%s%s %u%s: %.2fx (%s; rounds %.2f-%.2f; of medians %.2fx)",
 				gr->measured ? ", " : "vm/limit ", ptbm_share_name(v->share),
 				v->workers, what, s.med, engine_name(r->engine), s.lo, s.hi,
@@ -169,7 +169,7 @@ static void goal_out_of_memory(struct bench_report *rep)
 			const struct bench_row *d = q ? dm : d1;
 			if (!v || !v->rounds || !d || !d->rounds || d->med[F_READS_S] <= 0)
 				continue;
-			struct bench_spread s = report_spread(v, d, F_READS_S, F_READS_S);
+			struct bench_spread s = paired(v, d, F_READS_S);
 			struct bench_spread qh = {NAN, NAN, NAN};
 			bool ok = at_least(&t, s, 0.9);
 			if (ops(h)) {
