@@ -14,7 +14,10 @@
  * with their misses' page-table work (private and shared frames) likewise:
  * the work was timed, a batch takes at least its work, the extra times are
  * the differences, and whether the shared frames' work fits in a plain
- * batch follows from the figures. The batch read into a registered buffer
+ * batch follows from the figures. The shared frames' work split with a
+ * helper thread likewise, the helper's own time within the work's (the
+ * probing thread waits for it), and whether it is faster than one thread
+ * follows from the figures. The batch read into a registered buffer
  * (where the kernel registers it; the verdict says so where it refuses):
  * timed and sane, its CPU time and batch_groups' measured and within
  * their wall times, what it saves the differences of the means.
@@ -110,6 +113,28 @@ int main(void)
 	}
 	PT_CHECK(strstr(amid, "page work") != NULL, "the verdict speaks of the page work: %s",
 		 r->verdict);
+	if (pt_int(r, "helper_started")) {
+		double t = pt_num(r, "batch_pages_helper_us");
+		double work = pt_num(r, "batch_pages_helper_work_us");
+		double helper = pt_num(r, "batch_pages_helper_helper_us");
+		double shared = pt_num(r, "batch_pages_shared_us");
+		PT_CHECK(helper > 0 && helper <= work,
+			 "the helper's work was timed, %.0f us, within the thread's %.0f us "
+			 "(which waits for it)",
+			 helper, work);
+		PT_CHECK(t >= work && t < 1e6, "a helped batch with %.0f us of work takes %.0f us",
+			 work, t);
+		PT_CHECK(fabs(pt_num(r, "batch_pages_helper_extra_us") - (t - batch)) < 5e-3,
+			 "the helped batch's extra time is the difference");
+		bool faster = t < shared;
+		PT_CHECK(pt_int(r, "helper_beats_one_thread") == faster,
+			 "whether the helper pays follows the figures");
+		PT_CHECK(strstr(amid, faster ? "(faster)" : "(not faster)") != NULL,
+			 "the verdict says whether it does: %s", r->verdict);
+	} else {
+		PT_CHECK(strstr(amid, "no helper") != NULL,
+			 "the verdict says there was no helper: %s", r->verdict);
+	}
 	if (pt_int(r, "buffer_registered")) {
 		double reg = pt_num(r, "batch_registered_us");
 		double groups_cpu = pt_num(r, "batch_groups_cpu_us");

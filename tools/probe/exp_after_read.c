@@ -59,6 +59,18 @@
  *                own, which includes the submissions' exits to the
  *                hypervisor) is recorded beside batch_groups'.
  *
+ *   batch_pages_helper
+ *                batch_pages_shared's work split over two threads, as a pool
+ *                with a core to spare could split it: this thread zaps its
+ *                own mappings of the victims (MADV_DONTNEED, which frees
+ *                nothing in a shared mapping but needs no other CPU's TLB
+ *                flushed), a helper thread punches their holes and
+ *                allocates the new frames through the memfd's descriptor
+ *                (fallocate: no page table of this thread's is touched,
+ *                so none is flushed), and this thread then maps the new
+ *                frames, their folios already there. The helper's own time
+ *                is recorded beside the batch's work.
+ *
  * Where the disk is a device, the work hides behind the reads; where it is
  * emulated by a host thread that needs the CPU this guest is running on,
  * it does not, and the batch's time grows by much of the work.
@@ -70,6 +82,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -107,6 +120,7 @@ enum variant {
 	V_BATCH_PRIVATE,
 	V_BATCH_SHARED,
 	V_BATCH_REGISTERED,
+	V_BATCH_HELPER,
 	V_N
 };
 #define V_SINGLE V_BATCH /* the variants of one read at a time */
@@ -121,15 +135,99 @@ static const char *const variant_key[V_N] = {"read",
 					     "batch_groups",
 					     "batch_pages_private",
 					     "batch_pages_shared",
-					     "batch_registered"};
+					     "batch_registered",
+					     "batch_pages_helper"};
 
 /* The page variants' frames: one region of each kind, and which frames of
- * it are resident. */
+ * it are resident; the memfd's descriptor for the helper. */
 struct frames {
 	char *base;
 	unsigned char *resident;
 	bool shmem;
+	int fd;
 };
+
+/*
+ * batch_pages_helper's second thread. The probing thread posts a batch's
+ * victims and new frames (offsets in the memfd) and waits; the helper
+ * punches the victims' holes, allocates the new frames, counts its time
+ * and says it is done.
+ */
+struct helper {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started, stop, posted;
+	int fd, err;
+	off_t victim[BATCH], fresh[BATCH];
+	uint64_t ns;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (!h->posted && !h->stop)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->stop)
+			break;
+		pthread_mutex_unlock(&h->mu);
+		uint64_t t0 = probe_now_ns();
+		int err = 0;
+		for (int i = 0; i < BATCH && !err; i++)
+			if (fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      h->victim[i], PAGE) != 0)
+				err = -errno;
+		for (int i = 0; i < BATCH && !err; i++)
+			if (fallocate(h->fd, 0, h->fresh[i], PAGE) != 0)
+				err = -errno;
+		uint64_t t = probe_now_ns() - t0;
+		pthread_mutex_lock(&h->mu);
+		h->ns += t;
+		if (err && !h->err)
+			h->err = err;
+		h->posted = false;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* Hand the helper a batch and wait until it is done; 0 or -errno. */
+static int helper_run(struct helper *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->posted = true;
+	pthread_cond_broadcast(&h->cv);
+	while (h->posted)
+		pthread_cond_wait(&h->cv, &h->mu);
+	int err = h->err;
+	pthread_mutex_unlock(&h->mu);
+	return err;
+}
+
+static bool helper_start(struct helper *h, int fd)
+{
+	h->fd = fd;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	h->started = fd >= 0 && pthread_create(&h->thread, NULL, helper_main, h) == 0;
+	return h->started;
+}
+
+static void helper_stop(struct helper *h)
+{
+	if (h->started) {
+		pthread_mutex_lock(&h->mu);
+		h->stop = true;
+		pthread_cond_broadcast(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->thread, NULL);
+	}
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+}
 #define REGION_FRAMES ((uint64_t)FRAMES_REGION_MB * 1024 * 1024 / PAGE)
 
 /* A random frame of f whose residency is want; it flips. */
@@ -166,6 +264,28 @@ static void page_work(struct frames *f, uint64_t *rng)
 	if (probe_advise_vec(iov, BATCH, MADV_POPULATE_WRITE) != 0)
 		for (int i = 0; i < BATCH; i++)
 			populate_frame(iov[i].iov_base);
+}
+
+/* The same work for shared frames, split with the helper; 0 or -errno. */
+static int page_work_helped(struct frames *f, struct helper *h, uint64_t *rng)
+{
+	struct iovec iov[BATCH];
+	for (int i = 0; i < BATCH; i++) {
+		iov[i] = (struct iovec){pick_frame(f, rng, true), PAGE};
+		h->victim[i] = (char *)iov[i].iov_base - f->base;
+	}
+	probe_advise_vec(iov, BATCH, MADV_DONTNEED); /* this thread's mappings only */
+	for (int i = 0; i < BATCH; i++) {
+		iov[i] = (struct iovec){pick_frame(f, rng, false), PAGE};
+		h->fresh[i] = (char *)iov[i].iov_base - f->base;
+	}
+	int rc = helper_run(h);
+	if (rc < 0)
+		return rc;
+	if (probe_advise_vec(iov, BATCH, MADV_POPULATE_WRITE) != 0)
+		for (int i = 0; i < BATCH; i++)
+			populate_frame(iov[i].iov_base);
+	return 0;
 }
 
 static volatile uint64_t sink;
@@ -217,7 +337,7 @@ static int one_read(struct io_uring *ring, int fd, char *buf, char *frames, uint
 /* One batch of BATCH reads at random pages into buf (BATCH pages); 0 or
  * -errno. */
 static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, enum variant v,
-		     struct frames *kinds, uint64_t *work_ns)
+		     struct frames *kinds, struct helper *h, uint64_t *work_ns)
 {
 	uint64_t pages = (uint64_t)FILE_MB * 1024 * 1024 / PAGE;
 	for (int i = 0; i < BATCH; i++) {
@@ -243,6 +363,12 @@ static int one_batch(struct io_uring *ring, int fd, char *buf, uint64_t *rng, en
 	if (v == V_BATCH_PRIVATE || v == V_BATCH_SHARED) {
 		uint64_t t0 = probe_now_ns();
 		page_work(&kinds[v == V_BATCH_SHARED], rng);
+		*work_ns += probe_now_ns() - t0;
+	}
+	if (v == V_BATCH_HELPER) {
+		uint64_t t0 = probe_now_ns();
+		if ((rc = page_work_helped(&kinds[1], h, rng)) < 0)
+			return rc;
 		*work_ns += probe_now_ns() - t0;
 	}
 	int err = 0;
@@ -303,7 +429,7 @@ static double sum_in_cache_ns(const char *buf)
 }
 
 static void verdict(struct probe_result *r, const double *us, const double *work_us,
-		    const double *cpu_us, bool registered)
+		    const double *cpu_us, bool registered, double helper_us)
 {
 	double base = us[V_READ], spin_us = SPIN_NS / 1000.0;
 	double before = us[V_BEFORE_SPIN] - base, after = us[V_AFTER_SPIN] - base;
@@ -333,6 +459,18 @@ static void verdict(struct probe_result *r, const double *us, const double *work
 		snprintf(reg_words, sizeof reg_words, "registered %+.0f (CPU %+.0f)", -reg,
 			 -reg_cpu);
 	}
+	/* the shared frames' work split with a helper (helper_us < 0: none) */
+	char help_words[96] = "no helper";
+	if (helper_us >= 0) {
+		double helped = us[V_BATCH_HELPER] - us[V_BATCH];
+		bool pays = us[V_BATCH_HELPER] < us[V_BATCH_SHARED];
+		probe_ev_num(r, "batch_pages_helper_extra_us", helped);
+		probe_ev_num(r, "batch_pages_helper_helper_us", helper_us);
+		probe_ev_bool(r, "helper_beats_one_thread", pays);
+		snprintf(help_words, sizeof help_words, "helped %.0f (helper %.0f) %+.0f (%s)",
+			 work_us[V_BATCH_HELPER], helper_us, helped,
+			 pays ? "faster" : "not faster");
+	}
 	bool hidden = before < HIDDEN_MAX * spin_us;
 	bool amplified = after > AMPLIFY_MIN * spin_us;
 	bool batch_hidden = batch < HIDDEN_MAX * batch_spin_us;
@@ -345,12 +483,12 @@ static void verdict(struct probe_result *r, const double *us, const double *work
 	probe_verdict(r, PROBE_CONCLUSIVE,
 		      "%.0f us before the wait %+.1f (%s), after it %+.1f (%s); sum %+.1f, copy "
 		      "%+.1f; poll %+.1f; a batch of %d, %.0f us: spin %.0f %+.0f (%s), page work "
-		      "%.0f private %+.0f, %.0f shared %+.0f; groups of %d %+.0f, %s",
+		      "%.0f private %+.0f, %.0f shared %+.0f, %s; groups of %d %+.0f, %s",
 		      spin_us, before, hidden ? "hidden" : "not hidden", after,
 		      amplified ? "more than itself" : "about itself", sum, copy, -poll, BATCH,
 		      us[V_BATCH], batch_spin_us, batch, batch_hidden ? "hidden" : "not hidden",
-		      work_us[V_BATCH_PRIVATE], priv, work_us[V_BATCH_SHARED], shared, GROUP,
-		      -groups, reg_words);
+		      work_us[V_BATCH_PRIVATE], priv, work_us[V_BATCH_SHARED], shared, help_words,
+		      GROUP, -groups, reg_words);
 }
 
 /* The page variants' regions, a quarter of each resident; 0 or -errno. */
@@ -374,8 +512,7 @@ static int frames_setup(struct frames *kinds, uint64_t *rng)
 		f->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			       f->shmem ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			       fd, 0);
-		if (fd >= 0)
-			close(fd); /* the mapping holds the object */
+		f->fd = fd; /* the helper's; the mapping holds the object too */
 		if (f->base == MAP_FAILED) {
 			f->base = NULL;
 			return -errno;
@@ -393,6 +530,8 @@ static void frames_free(struct frames *kinds)
 	for (int k = 0; k < 2; k++) {
 		if (kinds[k].base)
 			munmap(kinds[k].base, (size_t)FRAMES_REGION_MB << 20);
+		if (kinds[k].fd >= 0)
+			close(kinds[k].fd);
 		free(kinds[k].resident);
 	}
 }
@@ -417,7 +556,9 @@ void probe_exp_after_read(struct probe_result *r)
 		return;
 	}
 	char *buf = NULL;
-	struct frames kinds[2] = {{0}};
+	struct frames kinds[2] = {{.fd = -1}, {.fd = -1}};
+	struct helper helper = {0};
+	bool helped = false;
 	char *frames = mmap(NULL, (size_t)FRAMES_MB << 20, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (frames == MAP_FAILED ||
@@ -445,11 +586,14 @@ void probe_exp_after_read(struct probe_result *r)
 		goto out;
 	}
 	probe_ev_int(r, "frames_region_mb", FRAMES_REGION_MB);
+	helped = helper_start(&helper, kinds[1].fd);
+	probe_ev_bool(r, "helper_started", helped);
 	for (int i = 0; i < 2 * BLOCK && rc == 0; i++) /* warm the ring and the path */
 		rc = one_read(&ring, fd, buf, frames, &rng, V_READ);
 	for (int round = 0; round < ROUNDS && rc == 0; round++)
 		for (int v = 0; v < V_N && rc == 0; v++) {
-			if (v == V_BATCH_REGISTERED && !registered)
+			if ((v == V_BATCH_REGISTERED && !registered) ||
+			    (v == V_BATCH_HELPER && !helped))
 				continue;
 			uint64_t t0 = probe_now_ns(), c0 = probe_cpu_ns();
 			if (v < V_SINGLE)
@@ -459,7 +603,7 @@ void probe_exp_after_read(struct probe_result *r)
 			else
 				for (int i = 0; i < BATCH_BLOCK && rc == 0; i++)
 					rc = one_batch(&ring, fd, buf, &rng, (enum variant)v, kinds,
-						       &work_ns[v]);
+						       &helper, &work_ns[v]);
 			ns[v] += probe_now_ns() - t0;
 			cpu_ns[v] += probe_cpu_ns() - c0;
 		}
@@ -470,7 +614,7 @@ void probe_exp_after_read(struct probe_result *r)
 	double us[V_N], work_us[V_N], cpu_us[V_N];
 	for (int v = 0; v < V_N; v++) {
 		char key[PROBE_KEY_LEN];
-		if (v == V_BATCH_REGISTERED && !registered)
+		if ((v == V_BATCH_REGISTERED && !registered) || (v == V_BATCH_HELPER && !helped))
 			continue;
 		/* per read; per batch for the batches */
 		us[v] = (double)ns[v] / 1000.0 /
@@ -483,15 +627,17 @@ void probe_exp_after_read(struct probe_result *r)
 			snprintf(key, sizeof key, "%s_cpu_us", variant_key[v]);
 			probe_ev_num(r, key, cpu_us[v]);
 		}
-		if (v == V_BATCH_PRIVATE || v == V_BATCH_SHARED) {
+		if (v == V_BATCH_PRIVATE || v == V_BATCH_SHARED || v == V_BATCH_HELPER) {
 			snprintf(key, sizeof key, "%s_work_us", variant_key[v]);
 			probe_ev_num(r, key, work_us[v]);
 		}
 	}
 	double cached = sum_in_cache_ns(buf);
 	probe_ev_num(r, "sum_in_cache_ns", cached);
-	verdict(r, us, work_us, cpu_us, registered);
+	double helper_us = (double)helper.ns / 1000.0 / ((double)BATCH_BLOCK * ROUNDS);
+	verdict(r, us, work_us, cpu_us, registered, helped ? helper_us : -1);
 out:
+	helper_stop(&helper);
 	frames_free(kinds);
 	if (frames != MAP_FAILED)
 		munmap(frames, (size_t)FRAMES_MB << 20);

@@ -62,7 +62,7 @@ enum probe_value_kind {
 #define PROBE_MAX_EVIDENCE 128 /* evidence entries per experiment */
 #define PROBE_KEY_LEN	   48  /* bytes of an evidence key, NUL included */
 #define PROBE_VALUE_LEN	   200 /* bytes of a rendered evidence value */
-#define PROBE_VERDICT_LEN  240 /* bytes of a verdict string */
+#define PROBE_VERDICT_LEN  320 /* bytes of a verdict string */
 #define PROBE_MAX_CLEANUP  8   /* names an experiment may leave behind */
 #define PROBE_NAME_LEN	   256 /* bytes of a clean-up path or shm name */
 
