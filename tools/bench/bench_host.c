@@ -280,26 +280,19 @@ static void member(struct host_state *hs, unsigned id)
 		int rc = disk_worker_init(&c, sp->qd);
 		if (rc < 0)
 			ctl->out[id].err = rc;
-	} else if (hs->procs && hs->pool && !sp->warm_budget) {
+	} else if (hs->procs && hs->pool && (!sp->warm_budget || sp->engine != BE_MMAP)) {
 		/*
-		 * A new process's page table is empty: read a word of every
-		 * page once, not only map it, since on a paravirtualized
-		 * machine a new address space also pays a first-access cost
-		 * per page that no guest fault counter shows.
+		 * A new process's page table is empty. In memory: read a word
+		 * of every page once, not only map it, since on a
+		 * paravirtualized machine a new address space also pays a
+		 * first-access cost per page that no guest fault counter
+		 * shows. Out of memory: warm_oom (mmap's phases start cold on
+		 * purpose).
 		 */
 		long f0, m0, f1, m1;
 		double t0 = now_s();
 		faults(RUSAGE_SELF, &f0, &m0);
-		c.sum += work_touch_all(hs->pool, sp->n_pages);
-		faults(RUSAGE_SELF, &f1, &m1);
-		ctl->out[id].warm_s = now_s() - t0;
-		ctl->out[id].warm_minflt = f1 - f0;
-	} else if (hs->procs && hs->pool && sp->engine != BE_MMAP) {
-		/* out of memory (mmap's phases start cold on purpose) */
-		long f0, m0, f1, m1;
-		double t0 = now_s();
-		faults(RUSAGE_SELF, &f0, &m0);
-		c.sum += warm_oom(hs, &c);
+		c.sum += sp->warm_budget ? warm_oom(hs, &c) : work_touch_all(hs->pool, sp->n_pages);
 		faults(RUSAGE_SELF, &f1, &m1);
 		ctl->out[id].warm_s = now_s() - t0;
 		ctl->out[id].warm_minflt = f1 - f0;
