@@ -237,6 +237,9 @@ uint8_t *keys_hot(const struct bench_keys *keys, uint64_t n_hot);
 int work_fill(ptbm_pool *pool, uint64_t n_pages);
 /* Read one word of every page once (a new process's first pass). */
 uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages);
+/* Batches of qd random pages (prefetched, then each fixed and read) until
+ * n_pages were read or max_s passed; 0 or the first error. */
+int work_warm_batches(struct work_ctx *c, unsigned qd, uint64_t n_pages, double max_s);
 /* Disk host helpers: open the data file O_DIRECT; set up a worker's ring. */
 int disk_open(const char *path);
 int disk_worker_init(struct work_ctx *c, unsigned qd);

@@ -242,32 +242,19 @@ static void member_phase(struct host_state *hs, struct work_ctx *c, unsigned id)
  * which a backend that has run a while has long paid. A default run's
  * phases hold about a budget's worth of misses, so without this the
  * measured rounds are the warm-up. So, before the first phase, each member
- * of a processes-mode crew reads random pages in batches, each prefetched
- * and then fixed, until it has read twice the budget's pages (the clock
- * over the frames has then gone round) or WARM_OOM_S passed.
+ * of a processes-mode crew reads pages in the section's batches (each
+ * prefetched and then fixed) until it has read twice the budget's pages
+ * (the clock over the frames has then gone round) or WARM_OOM_S passed.
  */
 #define WARM_OOM_S 5.0
 
-static uint64_t warm_oom(struct host_state *hs, struct work_ctx *c)
+static int warm_oom(struct host_state *hs, struct work_ctx *c)
 {
 	struct ptbm_stats st;
-	uint64_t sum = 0, ids[64];
-	ptbm_get_stats(hs->pool, &st);
-	double t0 = now_s();
-	for (uint64_t done = 0; done < 2 * st.budget_pages && now_s() - t0 < WARM_OOM_S;
-	     done += 64) {
-		for (int i = 0; i < 64; i++)
-			ids[i] = work_random_page(c);
-		ptbm_prefetch(hs->pool, ids, 64); /* a failure: the fixes read */
-		for (int i = 0; i < 64; i++) {
-			void *p;
-			if (ptbm_fix_shared(hs->pool, ids[i], &p) == 0) {
-				sum += *(volatile uint64_t *)p;
-				ptbm_unfix_shared(hs->pool, ids[i]);
-			}
-		}
-	}
-	return sum;
+	int rc = ptbm_get_stats(hs->pool, &st);
+	if (rc < 0)
+		return rc;
+	return work_warm_batches(c, hs->spec->qd, 2 * st.budget_pages, WARM_OOM_S);
 }
 
 static void member(struct host_state *hs, unsigned id)
@@ -290,9 +277,13 @@ static void member(struct host_state *hs, unsigned id)
 		 * purpose).
 		 */
 		long f0, m0, f1, m1;
+		int rc;
 		double t0 = now_s();
 		faults(RUSAGE_SELF, &f0, &m0);
-		c.sum += sp->warm_budget ? warm_oom(hs, &c) : work_touch_all(hs->pool, sp->n_pages);
+		if (!sp->warm_budget)
+			c.sum += work_touch_all(hs->pool, sp->n_pages);
+		else if ((rc = warm_oom(hs, &c)) < 0)
+			ctl->out[id].err = rc;
 		faults(RUSAGE_SELF, &f1, &m1);
 		ctl->out[id].warm_s = now_s() - t0;
 		ctl->out[id].warm_minflt = f1 - f0;

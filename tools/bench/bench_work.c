@@ -505,6 +505,17 @@ int work_fill(ptbm_pool *pool, uint64_t n_pages)
 	return rc;
 }
 
+int work_warm_batches(struct work_ctx *c, unsigned qd, uint64_t n_pages, double max_s)
+{
+	double t0 = now_s();
+	for (uint64_t done = 0; done < n_pages && now_s() - t0 < max_s; done += qd) {
+		int rc = op_batch(c, qd);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 uint64_t work_touch_all(ptbm_pool *pool, uint64_t n_pages)
 {
 	uint64_t sum = 0;

@@ -146,6 +146,7 @@ struct frames {
 	bool shmem;
 	int fd;
 };
+#define REGION_FRAMES ((uint64_t)FRAMES_REGION_MB * 1024 * 1024 / PAGE)
 
 /*
  * batch_pages_helper's second thread. The probing thread posts a batch's
@@ -228,7 +229,6 @@ static void helper_stop(struct helper *h)
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 }
-#define REGION_FRAMES ((uint64_t)FRAMES_REGION_MB * 1024 * 1024 / PAGE)
 
 /* A random frame of f whose residency is want; it flips. */
 static char *pick_frame(struct frames *f, uint64_t *rng, bool want)
