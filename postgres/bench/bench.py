@@ -9,7 +9,8 @@ stock (> 1 is better for PT-BM, for times too: stock time / PT-BM time).
 
   W1 pgbench -S -M prepared, data fitting shared_buffers, prewarmed, 1 and 2 clients
   W2 a lookup-heavy read: 200 index probes per statement (ScalarArrayOp)
-  W3 pgbench -S -M prepared, data about 4.6x shared_buffers, in the OS page cache
+  W3 pgbench -S -M prepared, data about 4.6x shared_buffers, in the OS page cache,
+     1 and 2 clients
   W4 pgbench tpcb-like, synchronous_commit off, a CHECKPOINT inside each round
   W5 CREATE TABLE / INSERT / DROP TABLE and INSERT / TRUNCATE loops, ms per
      DROP and per TRUNCATE, at shared_buffers 128MB, 1GB, 4GB, 8GB
@@ -192,7 +193,7 @@ class Bench:
     def prewarm(self, s):
         s.psql("select sum(pg_prewarm(c.oid)) from pg_class c where c.relname like 'pgbench_%'")
 
-    def profile(self, wid, s):
+    def profile(self, wid, clients, s):
         """perf record of the whole machine while a round runs: the top
         symbols, to say where the time goes (kernel and PostgreSQL)."""
         if not self.args.profile or wid not in self.args.profile.split(",") or \
@@ -209,7 +210,8 @@ class Bench:
             out = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--comms", "postgres", "--sort", "sym",
                        "--percent-limit", "1.5"], check=False)
             top = [l.strip() for l in out.splitlines() if l.strip() and not l.startswith("#")]
-            self.notes.setdefault("profiles", {}).setdefault(wid, {})[s.kind] = top[:15]
+            key = "%s, %d client%s" % (wid, clients, "" if clients == 1 else "s")
+            self.notes.setdefault("profiles", {}).setdefault(key, {})[s.kind] = top[:15]
         return done
 
     def pgbench_rounds(self, wid, clients, args, extra_per_round=None, warm=None):
@@ -226,7 +228,7 @@ class Bench:
                 progress("%s clients=%d round %d/%d: %s" % (wid, clients, r + 1, self.rounds, k))
                 f0, u0, s0 = s.cpu_faults()
                 stop_extra = extra_per_round(s) if extra_per_round else None
-                prof = self.profile(wid, s) if r == self.rounds - 1 else None
+                prof = self.profile(wid, clients, s) if r == self.rounds - 1 else None
                 out = s.pgbench(args + ["-c", str(clients), "-j", str(clients),
                                         "-T", str(self.seconds)])
                 if stop_extra:
@@ -268,7 +270,8 @@ class Bench:
         def warm(s):  # read everything once: into the OS page cache
             s.psql("select count(*) from pgbench_accounts")
         self.both(warm)
-        self.pgbench_rounds("W3", 2, ["-n", "-S", "-M", "prepared"])
+        for c in (1, 2):  # one client: no other backend maps the pages it evicts
+            self.pgbench_rounds("W3", c, ["-n", "-S", "-M", "prepared"])
 
     def w4(self):
         settings = {"shared_buffers": "1GB", "synchronous_commit": "off",
