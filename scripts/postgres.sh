@@ -49,7 +49,7 @@ as_pg() { runuser -u postgres -- "$@"; }
 setup() {
   [[ $(id -u) -eq 0 ]] || die "run as root (it installs packages and runs servers as 'postgres')"
   local pkgs=(build-essential dpkg-dev bzip2 perl libreadline-dev zlib1g-dev
-              libipc-run-perl python3 gnuplot-nox) missing=() p
+              libipc-run-perl python3 gnuplot-nox strace) missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
@@ -183,7 +183,7 @@ run_suite() {
 }
 
 # the project's PostgreSQL tests (postgres/tests; lib.sh is what they share)
-ptbm_tests=(resident crash drop resize badinput folios)
+ptbm_tests=(resident crash drop resize badinput folios runs)
 
 run_ptbm_tests() {
   local t rc
