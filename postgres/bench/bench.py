@@ -59,8 +59,9 @@ def run(cmd, check=True, env=None, capture=True):
 class Server:
     """A throw-away cluster of one of the two builds."""
 
-    def __init__(self, kind, tmp):
+    def __init__(self, kind, tmp, extra=None):
         self.kind = kind
+        self.extra = extra or {}  # settings for this server alone (--ptbm-set)
         self.bin = os.path.join(OUT, kind, "bin")
         self.data = os.path.join(tmp, kind)
         self.sock = os.path.join(tmp, kind + ".sock")
@@ -74,7 +75,7 @@ class Server:
     def start(self, settings):
         self.settings = settings
         opts = ["-c listen_addresses=''", "-k " + self.sock]
-        opts += ["-c %s=%s" % (k, v) for k, v in settings.items()]
+        opts += ["-c %s=%s" % (k, v) for k, v in dict(settings, **self.extra).items()]
         run(["runuser", "-u", "postgres", "--", self.bin + "/pg_ctl", "-D", self.data,
              "-l", self.log, "-w", "-t", "120", "-o", " ".join(opts), "start"])
 
@@ -144,7 +145,8 @@ class Bench:
         self.seconds = 3 if self.quick else args.seconds
         self.tmp = tempfile.mkdtemp(prefix="ptbm-pgbench.", dir=args.tmpdir)
         shutil.chown(self.tmp, "postgres")
-        self.servers = {k: Server(k, self.tmp) for k in KINDS}
+        extra = dict(kv.split("=", 1) for kv in args.ptbm_set)
+        self.servers = {k: Server(k, self.tmp, extra if k == "ptbm" else None) for k in KINDS}
         self.results = []
         self.notes = {}
 
@@ -419,6 +421,7 @@ class Bench:
         goals = self.goals()
         with open(os.path.join(OUT, "bench.json"), "w") as f:
             json.dump({"host": host, "quick": self.quick, "seconds": self.seconds,
+                       "ptbm_set": self.args.ptbm_set,
                        "results": self.results, "goals": goals, "notes": self.notes,
                        "resize_samples": getattr(self, "resize_samples", [])}, f, indent=1)
         lines = ["# PT-BM PostgreSQL against stock PostgreSQL", "",
@@ -426,7 +429,9 @@ class Bench:
                  "alternated. Kernel %s; host paging: %s; load average %.2f at the start, %.2f at "
                  "the end." % (" --quick" if self.quick else "", self.rounds, self.seconds,
                                host["kernel"], host.get("host_paging", "not measured"),
-                               host["load_start"][0], host["load_end"][0]), "",
+                               host["load_start"][0], host["load_end"][0])
+                 + ("" if not self.args.ptbm_set else " PT-BM server also set: %s." %
+                    ", ".join("`%s`" % kv for kv in self.args.ptbm_set)), "",
                  "| workload | clients | stock | PT-BM | unit | ratio | stock range | PT-BM range | "
                  "faults/tx stock, PT-BM | kernel share of server CPU stock, PT-BM |",
                  "|---|---|---|---|---|---|---|---|---|---|"]
@@ -537,7 +542,13 @@ def main():
     p.add_argument("--only", help="workload groups: W1 (with W2, W6), W3, W4, W5, R")
     p.add_argument("--tmpdir", default="/var/tmp", help="where the data directories go")
     p.add_argument("--profile", default="W3", help="workloads to profile with perf (comma list, '' for none)")
+    p.add_argument("--ptbm-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the PT-BM server alone, over the workload's (repeatable), "
+                        "e.g. buffer_release_run=1")
     args = p.parse_args()
+    for kv in args.ptbm_set:
+        if "=" not in kv or not kv.split("=", 1)[0]:
+            p.error("--ptbm-set wants NAME=VALUE, not %r" % kv)
     for k in KINDS:
         if not os.path.exists(os.path.join(OUT, k, "bin", "postgres")):
             sys.exit("bench.py: build/postgres/%s is missing: run scripts/postgres.sh" % k)
